@@ -1,0 +1,1 @@
+"""The REST API on the site LAN."""

@@ -1,0 +1,213 @@
+"""The REST API (Quart on Trio), served by hypercorn inside the controller's nursery."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import TYPE_CHECKING, TypeVar
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+from pydantic import BaseModel, ValidationError
+from quart import Response, jsonify, request
+from quart_trio import QuartTrio
+
+from controller.api import errors
+from controller.api.models import IdTagBody, NewIdTagBody, RemoteStartBody, TransactionQuery
+from controller.api.openapi import openapi_document
+from controller.authorization import IdTag
+from controller.config import parse_listen
+from controller.csms.frames import CENTRAL_ACTIONS, CALL, OcppError, validate
+from controller.errors import Problem, not_found
+
+if TYPE_CHECKING:
+    from controller.site import Site
+
+log = logging.getLogger("evedge.api")
+M = TypeVar("M", bound=BaseModel)
+MAX_BODY_BYTES = 64 * 1024
+PUBLIC_PATHS = ("/healthz", "/api/v1/openapi.json")
+
+
+async def _body(model: type[M]) -> M:
+    data = await request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        raise Problem(400, "BadRequest", "the request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise errors.validation_problem(exc) from None
+
+
+def _int_param(name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise Problem(422, "InvalidRequest", f"path parameter {name!r}: must be an integer") from None
+
+
+def create_app(site: Site) -> QuartTrio:
+    app = QuartTrio("evedge")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False
+    errors.install(app)
+    keys = [k.encode() for k in site.config.api.api_keys]
+
+    @app.before_request
+    async def _authenticate() -> None:
+        if request.path in PUBLIC_PATHS:
+            return
+        given = request.headers.get("X-API-Key", "").encode()
+        # compare_digest against every key, so timing tells nothing about which (or whether) matched
+        if not any([hmac.compare_digest(given, key) for key in keys]) or not given:
+            raise Problem(401, "Unauthorized", "missing or wrong X-API-Key header")
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return jsonify(await site.health())
+
+    @app.get("/api/v1/openapi.json")
+    async def openapi() -> Response:
+        return jsonify(openapi_document())
+
+    # -- chargers --------------------------------------------------------------------------
+
+    def charger(charger_id: str):
+        state = site.chargers.get(charger_id)
+        if state is None:
+            raise not_found("Charger", charger_id)
+        return state
+
+    @app.get("/api/v1/chargers")
+    async def list_chargers() -> Response:
+        return jsonify({"chargers": [s.to_api() for _, s in sorted(site.chargers.chargers.items())]})
+
+    @app.get("/api/v1/chargers/<charger_id>")
+    async def get_charger(charger_id: str) -> Response:
+        return jsonify(charger(charger_id).to_api())
+
+    @app.post("/api/v1/chargers/<charger_id>/approve")
+    async def approve_charger(charger_id: str) -> Response:
+        charger(charger_id)
+        state = await site.chargers.set_registration(charger_id, "accepted")
+        return jsonify(state.to_api())
+
+    @app.post("/api/v1/chargers/<charger_id>/reject")
+    async def reject_charger(charger_id: str) -> Response:
+        state = charger(charger_id)
+        if state.configured:
+            raise Problem(409, "ChargerConfigured", f"charger {charger_id} is in the config file; remove it there")
+        state = await site.chargers.set_registration(charger_id, "rejected")
+        if state.session is not None:
+            await state.session.aclose(1008, "rejected by the operator")
+        return jsonify(state.to_api())
+
+    @app.post("/api/v1/chargers/<charger_id>/remote-start")
+    async def remote_start(charger_id: str) -> tuple[Response, int]:
+        body = await _body(RemoteStartBody)
+        charger(charger_id)
+        started = await site.transactions.remote_start(charger_id, body.connectorId, body.idTag)
+        return jsonify({
+            "message": "Remote start accepted by charger",
+            **started,
+            "status": "pending",
+            "note": "Transaction will start when vehicle is connected and ready",
+        }), 202
+
+    @app.post("/api/v1/chargers/<charger_id>/operations/<action>")
+    async def operation(charger_id: str, action: str) -> Response:
+        state = charger(charger_id)
+        if action not in CENTRAL_ACTIONS:
+            raise Problem(404, "OperationNotFound",
+                          f"{action!r} is not an OCPP 1.6 operation a central system can send")
+        payload = await request.get_json(force=True, silent=True)
+        if not isinstance(payload, dict):
+            raise Problem(400, "BadRequest", "the request body must be the operation's JSON object")
+        try:
+            validate(CALL, action, payload)
+        except OcppError as err:
+            raise Problem(422, "InvalidRequest", f"{action} {err.description}") from None
+        try:
+            answer = await site.transactions.call(state, action, payload)
+        except OcppError as err:
+            return errors.problem_response(
+                502, "CallError", f"charger answered {err.code}: {err.description}",
+                callError={"code": err.code, "description": err.description, "details": err.details},
+            )
+        return jsonify(answer)
+
+    # -- transactions ----------------------------------------------------------------------
+
+    @app.get("/api/v1/transactions")
+    async def list_transactions() -> Response:
+        try:
+            query = TransactionQuery.model_validate(request.args.to_dict())
+        except ValidationError as exc:
+            raise errors.validation_problem(exc, where="query") from None
+        return jsonify(await site.transactions.page(query.chargeBoxId, query.status, query.limit, query.offset))
+
+    @app.get("/api/v1/transactions/<transaction_id>")
+    async def get_transaction(transaction_id: str) -> Response:
+        return jsonify(await site.transactions.get(_int_param("transactionId", transaction_id)))
+
+    @app.post("/api/v1/transactions/<transaction_id>/stop")
+    async def stop_transaction(transaction_id: str) -> tuple[Response, int]:
+        stopped = await site.transactions.remote_stop(_int_param("transactionId", transaction_id))
+        return jsonify({
+            "message": "Remote stop accepted by charger",
+            **stopped,
+            "status": "stopping",
+            "note": "Transaction will stop shortly. Final details available after StopTransaction is received.",
+        }), 202
+
+    # -- id tags ---------------------------------------------------------------------------
+
+    @app.get("/api/v1/id-tags")
+    async def list_id_tags() -> Response:
+        tags = sorted(site.authorization.tags.values(), key=lambda t: t.id_tag)
+        return jsonify({"idTags": [t.to_api() for t in tags]})
+
+    @app.post("/api/v1/id-tags")
+    async def create_id_tag() -> tuple[Response, int]:
+        body = await _body(NewIdTagBody)
+        if site.authorization.get(body.idTag) is not None:
+            raise Problem(409, "IdTagExists", f"id tag {body.idTag} already exists; PUT to change it")
+        tag = IdTag(body.idTag, body.status, body.expiryDate, body.parentIdTag)
+        await site.authorization.put(tag)
+        return jsonify(tag.to_api()), 201
+
+    @app.get("/api/v1/id-tags/<id_tag>")
+    async def get_id_tag(id_tag: str) -> Response:
+        tag = site.authorization.get(id_tag)
+        if tag is None:
+            raise not_found("IdTag", id_tag)
+        return jsonify(tag.to_api())
+
+    @app.put("/api/v1/id-tags/<id_tag>")
+    async def put_id_tag(id_tag: str) -> Response:
+        body = await _body(IdTagBody)
+        if not 1 <= len(id_tag) <= 20:
+            raise Problem(422, "InvalidRequest", "path parameter 'idTag': 1 to 20 characters")
+        tag = IdTag(id_tag, body.status, body.expiryDate, body.parentIdTag)
+        await site.authorization.put(tag)
+        return jsonify(tag.to_api())
+
+    @app.delete("/api/v1/id-tags/<id_tag>")
+    async def delete_id_tag(id_tag: str) -> tuple[str, int]:
+        if not await site.authorization.delete(id_tag):
+            raise not_found("IdTag", id_tag)
+        return "", 204
+
+    return app
+
+
+async def serve_api(site: Site, shutdown: trio.Event, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+    host, port = parse_listen(site.config.api.listen)
+    config = HypercornConfig()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("evedge.http")
+    config.graceful_timeout = 2
+    app = create_app(site)
+    await serve(app, config, shutdown_trigger=shutdown.wait, task_status=task_status)

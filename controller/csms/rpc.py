@@ -1,0 +1,146 @@
+"""A Trio-native OCPP-J RPC session over one charger's WebSocket.
+
+The reader task only sorts frames: answers to our calls wake the waiting caller, calls from the
+charger go (in order) to a second task that validates and dispatches them. So a handler that
+waits for the disk never stops us from reading the charger's answers to our own calls, and each
+direction has at most one CALL outstanding, as OCPP-J requires.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from controller.csms import frames
+from controller.csms.frames import Call, CallError, CallResult, FrameError, OcppError
+
+log = logging.getLogger("evedge.ocpp")
+
+Dispatch = Callable[[str, Any], Awaitable[dict]]
+INBOX_SIZE = 16  # calls queued from one charger before we stop reading its socket
+
+
+class CallTimeout(Exception):
+    """The charger did not answer our call in time."""
+
+
+class ConnectionLost(Exception):
+    """The charger's connection closed before it answered our call."""
+
+
+class RpcSession:
+    def __init__(
+        self,
+        ws: WebSocketConnection,
+        charger_id: str,
+        dispatch: Dispatch,
+        call_timeout: float,
+        frame_log: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.ws = ws
+        self.charger_id = charger_id
+        self._dispatch = dispatch
+        self.call_timeout = call_timeout
+        self._frame_log = frame_log
+        self._call_lock = trio.Lock()
+        self._pending: dict[str, tuple[str, trio.MemorySendChannel]] = {}
+        self.closed = trio.Event()
+
+    async def run(self) -> None:
+        """Serve the connection until it closes; pending calls then fail with ConnectionLost."""
+        inbox_send, inbox_recv = trio.open_memory_channel[Call](INBOX_SIZE)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._serve_calls, inbox_recv)
+                try:
+                    await self._read(inbox_send)
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            self.closed.set()
+            for _, waiter in self._pending.values():
+                waiter.send_nowait(ConnectionLost(f"{self.charger_id} disconnected"))
+
+    async def _read(self, inbox: trio.MemorySendChannel) -> None:
+        while True:
+            try:
+                text = await self.ws.get_message()
+            except ConnectionClosed:
+                return
+            if self._frame_log:
+                self._frame_log("in", text if isinstance(text, str) else repr(text))
+            try:
+                frame = frames.decode(text)
+            except FrameError as err:
+                log.warning("charger=%s bad frame: %s", self.charger_id, err)
+                await self._send(frames.encode_error(err.unique_id or "-1", err.code, err.description))
+                continue
+            if isinstance(frame, Call):
+                await inbox.send(frame)
+            elif frame.unique_id in self._pending:
+                _, waiter = self._pending.pop(frame.unique_id)
+                waiter.send_nowait(frame)
+            else:
+                log.warning("charger=%s answer to unknown call %s ignored", self.charger_id, frame.unique_id)
+
+    async def _serve_calls(self, inbox: trio.MemoryReceiveChannel) -> None:
+        async for call in inbox:
+            try:
+                if call.action in frames.CHARGER_ACTIONS:
+                    frames.validate(frames.CALL, call.action, call.payload)
+                payload = await self._dispatch(call.action, call.payload)
+                reply = frames.encode_result(call.unique_id, payload)
+            except OcppError as err:
+                log.info("charger=%s %s -> CALLERROR %s", self.charger_id, call.action, err)
+                reply = frames.encode_error(call.unique_id, err.code, err.description, err.details)
+            except Exception:
+                log.exception("charger=%s %s handler failed", self.charger_id, call.action)
+                reply = frames.encode_error(call.unique_id, "InternalError", "the controller could not process this call")
+            await self._send(reply)
+
+    async def _send(self, text: str) -> None:
+        if self._frame_log:
+            self._frame_log("out", text)
+        try:
+            await self.ws.send_message(text)
+        except ConnectionClosed:
+            pass  # the reader sees the close and ends the session
+
+    async def call(self, action: str, payload: Any, timeout: float | None = None) -> dict:
+        """Send a CALL and return the charger's CALLRESULT payload.
+
+        Raises OcppError for a CALLERROR, CallTimeout, or ConnectionLost. Must not be awaited by
+        the task that dispatches this charger's own calls (it would wait on itself).
+        """
+        async with self._call_lock:
+            if self.closed.is_set():
+                raise ConnectionLost(f"{self.charger_id} is not connected")
+            unique_id = str(uuid.uuid4())
+            waiter, answer = trio.open_memory_channel[Any](1)
+            self._pending[unique_id] = (action, waiter)
+            try:
+                await self._send(frames.encode_call(unique_id, action, payload))
+                with trio.fail_after(timeout or self.call_timeout):
+                    frame = await answer.receive()
+            except trio.TooSlowError:
+                raise CallTimeout(f"{self.charger_id} did not answer {action} in time") from None
+            finally:
+                self._pending.pop(unique_id, None)
+        if isinstance(frame, Exception):
+            raise frame
+        if isinstance(frame, CallError):
+            raise OcppError(frame.code, frame.description, frame.details if isinstance(frame.details, dict) else {})
+        try:
+            frames.validate(frames.CALLRESULT, action, frame.payload)
+        except OcppError as err:
+            log.warning("charger=%s answered %s with an invalid payload: %s", self.charger_id, action, err)
+        return frame.payload
+
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        with trio.move_on_after(2):
+            await self.ws.aclose(code, reason)

@@ -1,0 +1,101 @@
+"""The WebSocket listener chargers dial into.
+
+Each connection is its own task and catches everything: an exception escaping one
+trio-websocket handler would otherwise tear down the whole server and every other charger.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+import trio
+from trio_websocket import WebSocketRequest, serve_websocket
+
+from controller.config import parse_listen
+from controller.csms.handlers import ChargerHandlers
+from controller.csms.rpc import RpcSession
+from controller.store import chargers as q
+from controller.timefmt import now_iso
+
+if TYPE_CHECKING:
+    from controller.site import Site
+
+log = logging.getLogger("evedge.ocpp")
+SUBPROTOCOL = "ocpp1.6"
+MAX_FRAME_BYTES = 256 * 1024
+
+
+def charger_id_from_path(path: str) -> str | None:
+    """The charge box id is the last path segment: `/ocpp/CP1`, `/steve/websocket/CP1`, `/CP1`."""
+    segments = [s for s in urlsplit(path).path.split("/") if s]
+    return unquote(segments[-1]) if segments else None
+
+
+class OcppServer:
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.port: int | None = None
+
+    async def run(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        host, port = parse_listen(self.site.config.ocpp.listen)
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(partial(
+                serve_websocket, self._handle, host, port, None,
+                handler_nursery=nursery, max_message_size=MAX_FRAME_BYTES, connect_timeout=10,
+                disconnect_timeout=2,
+            ))
+            self.port = server.port
+            log.info("OCPP listening on ws://%s:%d/ocpp/{chargeBoxId}", host, server.port)
+            task_status.started(server.port)
+
+    async def _handle(self, request: WebSocketRequest) -> None:
+        try:
+            await self._serve(request)
+        except Exception:
+            log.exception("OCPP connection from %s failed", request.remote)
+
+    async def _serve(self, request: WebSocketRequest) -> None:
+        charger_id = charger_id_from_path(request.path)
+        registry = self.site.chargers
+        registration = registry.admission(charger_id) if charger_id else None
+        if registration is None:
+            log.warning("refused OCPP connection path=%s from %s: unknown charger", request.path, request.remote)
+            await request.reject(404 if charger_id else 400)
+            return
+        offered = request.proposed_subprotocols
+        if offered and SUBPROTOCOL not in offered:
+            log.warning("refused charger=%s: offers %s, not %s", charger_id, ",".join(offered), SUBPROTOCOL)
+            await request.reject(400, body=b"only ocpp1.6 is supported")
+            return
+        if not offered:
+            log.warning("charger=%s offered no subprotocol; assuming %s", charger_id, SUBPROTOCOL)
+        ws = await request.accept(subprotocol=SUBPROTOCOL if offered else None)
+        state = registry.get(charger_id)
+        if state is None or (not state.configured and state.registration != registration):
+            state = await registry.set_registration(charger_id, registration)
+        if state.session is not None:
+            log.info("charger=%s reconnected; closing its previous connection", charger_id)
+            await state.session.aclose(1000, "replaced by a new connection")
+        session = RpcSession(ws, charger_id, ChargerHandlers(self.site, state),
+                             self.site.config.ocpp.call_timeout_s)
+        state.session, state.connected_at = session, now_iso()
+        log.info("charger=%s connected from %s:%s", charger_id, request.remote.address, request.remote.port)
+        try:
+            await session.run()
+        finally:
+            if state.session is session:
+                state.session = None
+                log.info("charger=%s disconnected", charger_id)
+                if state.last_heartbeat:
+                    with trio.CancelScope(shield=True):
+                        await self.site.store.write(q.record_heartbeat, charger_id, state.last_heartbeat)
+
+    async def close_all(self) -> None:
+        """Say goodbye to every charger (WebSocket close 1001) before the controller exits."""
+        async with trio.open_nursery() as nursery:
+            for state in self.site.chargers.chargers.values():
+                if state.session is not None:
+                    nursery.start_soon(state.session.aclose, 1001, "controller shutting down")

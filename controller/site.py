@@ -1,0 +1,62 @@
+"""The site: builds every part from the config and runs them in one nursery."""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from controller.api.app import serve_api
+from controller.authorization import Authorization
+from controller.chargers import ChargerRegistry
+from controller.config import Config
+from controller.csms.server import OcppServer
+from controller.store import Store
+from controller.transactions import Transactions
+from controller.upstream.events import Events
+
+log = logging.getLogger("evedge")
+SHUTDOWN_GRACE_S = 3.0
+
+
+class Site:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store = Store(config.data_dir)
+        self.events = Events()
+        self.chargers = ChargerRegistry(config, self.store)
+        self.authorization = Authorization(self.store, config.ocpp.accept_unknown_id_tags)
+        self.transactions = Transactions(config, self.store, self.chargers, self.authorization, self.events)
+        self.ocpp = OcppServer(self)
+        self.ocpp_port: int | None = None
+        self.api_port: int | None = None
+        self._stopping = trio.Event()
+        self._cancel: trio.CancelScope | None = None
+
+    async def run(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        """Run until `shutdown()`; reports itself started once both listeners accept."""
+        await self.chargers.load()
+        await self.authorization.load()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._cancel = nursery.cancel_scope
+                self.ocpp_port = await nursery.start(self.ocpp.run)
+                binds = await nursery.start(serve_api, self, self._stopping)
+                self.api_port = int(binds[0].rsplit(":", 1)[1])
+                log.info("API listening on %s", " ".join(binds))
+                nursery.start_soon(self.transactions.expire_pending_forever)
+                log.info("site %r ready: ocpp_port=%d api_port=%d", self.config.site.name, self.ocpp_port, self.api_port)
+                task_status.started(self)
+        finally:
+            self.store.close()
+
+    async def shutdown(self) -> None:
+        """Close chargers' connections, let in-flight writes finish, then stop everything."""
+        self._stopping.set()
+        with trio.move_on_after(SHUTDOWN_GRACE_S):
+            await self.ocpp.close_all()
+        if self._cancel is not None:
+            self._cancel.cancel()
+
+    async def health(self) -> dict:
+        return {"status": "ok", "chargersOnline": self.chargers.online_count()}

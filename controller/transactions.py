@@ -1,0 +1,258 @@
+"""The transaction lifecycle: pending -> active -> stopping -> completed (or failed).
+
+`pending` is a remote start the charger accepted; the row's id is the transactionId the charger
+gets when StartTransaction arrives on that connector. Every answer that tells a charger something
+is stored (StartTransaction.conf, StopTransaction.conf) is sent only after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+from datetime import timedelta
+
+import orjson
+import trio
+
+from controller.authorization import Authorization
+from controller.chargers import ChargerRegistry, ChargerState
+from controller.config import Config
+from controller.csms.frames import OcppError
+from controller.csms.rpc import CallTimeout, ConnectionLost
+from controller.errors import Problem, not_found
+from controller.store import Store
+from controller.store import transactions as q
+from controller.store.chargers import record_meter
+from controller.store.outbox import insert_events
+from controller.timefmt import iso, normalize, parse_iso, utcnow
+from controller.upstream.events import Events
+
+log = logging.getLogger("evedge.transactions")
+
+ENERGY = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+_TO_WH = {"Wh": 1.0, "kWh": 1000.0}
+_TO_W = {"W": 1.0, "kW": 1000.0}
+
+
+def _timestamp(text: str, field: str) -> str:
+    try:
+        return normalize(text)
+    except ValueError:
+        raise OcppError("TypeConstraintViolation", f"{field}: not an ISO 8601 date-time") from None
+
+
+def latest_energy_and_power(meter_value: list[dict]) -> tuple[float | None, float | None]:
+    """The last register reading (Wh) and power (W) among sampled values of any context."""
+    energy = power = None
+    for mv in meter_value:
+        for sv in mv.get("sampledValue", []):
+            measurand = sv.get("measurand", ENERGY)
+            if sv.get("phase"):
+                continue  # totals only
+            try:
+                value = float(sv["value"])
+            except (KeyError, ValueError):
+                continue
+            if measurand == ENERGY and sv.get("unit", "Wh") in _TO_WH:
+                energy = value * _TO_WH[sv.get("unit", "Wh")]
+            elif measurand == POWER and sv.get("unit", "W") in _TO_W:
+                power = value * _TO_W[sv.get("unit", "W")]
+    return energy, power
+
+
+class Transactions:
+    def __init__(self, config: Config, store: Store, chargers: ChargerRegistry,
+                 authorization: Authorization, events: Events) -> None:
+        self.config = config
+        self.store = store
+        self.chargers = chargers
+        self.authorization = authorization
+        self.events = events
+
+    # -- REST side --------------------------------------------------------------------------
+
+    def _online(self, charger_id: str) -> ChargerState:
+        state = self.chargers.get(charger_id)
+        if state is None:
+            raise not_found("Charger", charger_id)
+        if state.session is None:
+            raise Problem(409, "ChargerOffline", f"charger {charger_id} is not connected")
+        return state
+
+    async def call(self, state: ChargerState, action: str, payload: dict) -> dict:
+        """Call the charger, turning transport failures into API problems."""
+        session = state.session
+        if session is None:
+            raise Problem(409, "ChargerOffline", f"charger {state.id} is not connected")
+        try:
+            return await session.call(action, payload)
+        except CallTimeout:
+            raise Problem(504, "ChargerTimeout", f"charger {state.id} did not answer {action} in time") from None
+        except ConnectionLost:
+            raise Problem(409, "ChargerOffline", f"charger {state.id} disconnected before answering") from None
+
+    async def remote_start(self, charger_id: str, connector_id: int, id_tag: str, mode: str = "api") -> dict:
+        state = self._online(charger_id)
+        if state.connector_count is not None and not 1 <= connector_id <= state.connector_count:
+            raise Problem(422, "ConnectorNotValid", f"charger {charger_id} has no connector {connector_id}")
+        status = state.connector(connector_id).status
+        if status != "Preparing":
+            raise Problem(409, "ConnectorNotPreparing",
+                          f"connector {connector_id} is {status or 'in an unknown state'}, not Preparing")
+        # The pending row exists before the call, so a StartTransaction racing the answer finds it.
+        transaction_id = await self.store.write(q.create_pending, charger_id, connector_id, id_tag, mode)
+        try:
+            answer = await self.call(state, "RemoteStartTransaction", {"connectorId": connector_id, "idTag": id_tag})
+        except (Problem, OcppError) as exc:
+            await self._fail_start(transaction_id, "NotSent")
+            if isinstance(exc, OcppError):
+                raise Problem(409, "ChargerRejected", f"charger answered {exc.code}: {exc.description}") from None
+            raise
+        if answer.get("status") != "Accepted":
+            await self._fail_start(transaction_id, "Rejected")
+            raise Problem(409, "ChargerRejected", f"charger {charger_id} rejected the remote start")
+        return {"transactionId": transaction_id, "chargeBoxId": charger_id, "connectorId": connector_id}
+
+    async def _fail_start(self, transaction_id: int, reason: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            q.set_status(conn, transaction_id, "failed", reason)
+            insert_events(conn, self.events.start(q.get(conn, transaction_id), accepted=False))
+
+        await self.store.write(write)
+
+    async def remote_stop(self, transaction_id: int) -> dict:
+        row = await self.store.read(q.get, transaction_id)
+        if row is None:
+            raise not_found("Transaction", transaction_id)
+        if row["status"] not in ("active", "stopping"):
+            raise Problem(409, "NotInTransaction", f"transaction {transaction_id} is {row['status']}, not active")
+        state = self._online(row["charger_id"])
+        answer = await self.call(state, "RemoteStopTransaction", {"transactionId": transaction_id})
+        if answer.get("status") != "Accepted":
+            raise Problem(409, "ChargerRejected", f"charger {row['charger_id']} rejected the remote stop")
+        await self.store.write(self._mark_stopping, transaction_id)
+        return {"transactionId": transaction_id, "chargeBoxId": row["charger_id"]}
+
+    @staticmethod
+    def _mark_stopping(conn: sqlite3.Connection, transaction_id: int) -> None:
+        row = q.get(conn, transaction_id)
+        if row is not None and row["status"] == "active":  # StopTransaction may have come first
+            q.set_status(conn, transaction_id, "stopping")
+
+    async def get(self, transaction_id: int) -> dict:
+        row = await self.store.read(q.get, transaction_id)
+        if row is None:
+            raise not_found("Transaction", transaction_id)
+        return transaction_to_api(row, detail=True)
+
+    async def page(self, charger_id: str | None, status: str | None, limit: int, offset: int) -> dict:
+        rows, total = await self.store.read(q.page, charger_id, status, limit, offset)
+        return {
+            "transactions": [transaction_to_api(r, detail=False) for r in rows],
+            "pagination": {"total": total, "limit": limit, "offset": offset},
+        }
+
+    # -- charger side -----------------------------------------------------------------------
+
+    async def on_start(self, charger_id: str, payload: dict) -> dict:
+        start_time = _timestamp(payload["timestamp"], "timestamp")
+        id_tag = payload["idTag"]
+        connector_id = payload["connectorId"]
+        info = self.authorization.id_tag_info(id_tag)
+        key_source = f"{charger_id}|{connector_id}|{id_tag}|{start_time}|{payload['meterStart']}"
+        start_key = hashlib.sha256(key_source.encode()).hexdigest()
+
+        def write(conn: sqlite3.Connection) -> sqlite3.Row:
+            # A charge we asked for is accepted even for a tag that is not on the local list.
+            asked_for = q.pending_for_connector(conn, charger_id, connector_id, id_tag) is not None
+            status = "Accepted" if asked_for and info["status"] != "Blocked" else info["status"]
+            row, created = q.begin(
+                conn, charger_id=charger_id, connector_id=connector_id, id_tag=id_tag, id_tag_status=status,
+                meter_start=payload["meterStart"], start_time=start_time,
+                reservation_id=payload.get("reservationId"), start_key=start_key, default_mode="local",
+            )
+            if created:
+                insert_events(conn, self.events.start(row, accepted=status == "Accepted"))
+            return row
+
+        row = await self.store.write(write)
+        status = row["id_tag_status"]
+        log.info("charger=%s connector=%s transaction=%s started id_tag=%s status=%s",
+                 charger_id, connector_id, row["id"], id_tag, status)
+        return {"transactionId": row["id"], "idTagInfo": {**info, "status": status}}
+
+    async def on_stop(self, charger_id: str, payload: dict) -> dict:
+        stop_time = _timestamp(payload["timestamp"], "timestamp")
+        data = payload.get("transactionData")
+        row, known = await self.store.write(
+            q.finish, transaction_id=payload["transactionId"], charger_id=charger_id,
+            meter_stop=payload["meterStop"], stop_time=stop_time, reason=payload.get("reason", "Local"),
+            id_tag=payload.get("idTag"), transaction_data=orjson.dumps(data).decode() if data else None,
+        )
+        if not known:
+            log.warning("charger=%s stopped unknown transaction %s; recorded", charger_id, payload["transactionId"])
+        log.info("charger=%s transaction=%s stopped reason=%s", charger_id, row["id"], row["stop_reason"])
+        answer: dict = {}
+        if payload.get("idTag"):
+            answer["idTagInfo"] = self.authorization.id_tag_info(payload["idTag"])
+        return answer
+
+    async def on_meter_values(self, charger_id: str, payload: dict) -> dict:
+        connector_id = payload["connectorId"]
+        transaction_id = payload.get("transactionId")
+        samples = [(_timestamp(mv["timestamp"], "meterValue.timestamp"),
+                    orjson.dumps(mv["sampledValue"]).decode()) for mv in payload["meterValue"]]
+        energy, power = latest_energy_and_power(payload["meterValue"])
+
+        def write(conn: sqlite3.Connection) -> None:
+            q.add_meter_values(conn, charger_id, connector_id, transaction_id, samples, energy)
+            if energy is not None or power is not None:
+                record_meter(conn, charger_id, connector_id, energy, power, samples[-1][0])
+
+        await self.store.write(write)
+        state = self.chargers.get(charger_id)
+        if state is not None and (energy is not None or power is not None):
+            c = state.connector(connector_id)
+            c.energy_wh = energy if energy is not None else c.energy_wh
+            c.power_w = power if power is not None else c.power_w
+            c.meter_at = samples[-1][0]
+        return {}
+
+    async def expire_pending_forever(self) -> None:
+        """Mark remote starts that never became a charge as failed."""
+        timeout = self.config.ocpp.remote_start_timeout_s
+        while True:
+            await trio.sleep(min(timeout / 4, 30))
+            cutoff = iso(utcnow() - timedelta(seconds=timeout))
+
+            for row in await self.store.write(q.expire_pending, cutoff):
+                log.info("transaction=%s remote start never began: failed", row["id"])
+
+
+def transaction_to_api(row: sqlite3.Row, detail: bool) -> dict:
+    """A transaction in the API's shape (seed 001), from its stored row."""
+    meter_start, meter_stop = row["meter_start"], row["meter_stop"]
+    last = meter_stop if meter_stop is not None else row["meter_last"]
+    energy = round((last - meter_start) / 1000, 3) if meter_start is not None and last is not None else None
+    duration = None
+    if row["start_time"]:
+        end = parse_iso(row["stop_time"]) if row["stop_time"] else utcnow()
+        duration = max(0, int((end - parse_iso(row["start_time"])).total_seconds() // 60))
+    body = {
+        "id": f"txn_{row['id']}",
+        "transactionId": row["id"],
+        "chargeBoxId": row["charger_id"],
+        "connectorId": row["connector_id"],
+        "idTag": row["id_tag"],
+        "status": row["status"],
+    }
+    if detail:
+        body.update(meterStart=meter_start, meterStop=meter_stop)
+    body.update(energyDelivered=energy, durationMinutes=duration,
+                startTime=row["start_time"], stopTime=row["stop_time"])
+    if detail:
+        body.update(stopReason=row["stop_reason"], remoteStarted=bool(row["remote_started"]),
+                    mode=row["mode"], idTagStatus=row["id_tag_status"], paymentAmount=row["payment_amount"])
+    return body

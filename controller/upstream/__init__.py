@@ -1,0 +1,1 @@
+"""Upstream notifications: what the platform is told, and its durable delivery."""

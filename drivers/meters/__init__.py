@@ -1,0 +1,1 @@
+"""Energy meters: register maps as data (one per model) and the polling loop."""

@@ -1,0 +1,1 @@
+"""RFID card readers: one module per protocol, a common reader runtime."""
