@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from controller.upstream.config import UpstreamSection
+
 
 class ConfigError(Exception):
     """A config file that cannot be used; the message names the file and the key."""
@@ -61,17 +63,81 @@ class ApiSection(_Section):
     listen: ListenAddress = "0.0.0.0:8080"
     api_keys: list[str] = Field(default_factory=list)
     """Keys accepted in the X-API-Key header. An empty list leaves the API closed."""
+    metrics_require_api_key: bool = False
+    """GET /metrics is open (like /healthz) for LAN scrapers; true requires X-API-Key there too."""
 
+
+
+class PublicChargingSection(_Section):
+    """Pay-by-phone charging (docs/public-charging.md)."""
+
+    enabled: bool = False
+    session_expiry_s: int = Field(900, ge=30, le=86400)
+    """A session not paid within this time expires."""
+    start_timeout_s: int = Field(300, ge=10, le=86400)
+    """A paid session that has not started charging by then is abandoned (the hold is released)."""
+    token_ttl_s: int = Field(86400, ge=60)
+    """How long a session token stays valid after the session has ended."""
+    max_sessions_per_charger_per_hour: int = Field(20, ge=1)
+    payment_provider: Literal["stripe", "none"] = "none"
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_secret_key: str = ""
+    stripe_publishable_key: str = ""
+    stripe_timeout_s: float = Field(10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _stripe_keys(self) -> "PublicChargingSection":
+        if self.enabled and self.payment_provider == "stripe":
+            if not self.stripe_secret_key:
+                raise ValueError("stripe_secret_key: required with payment_provider = \"stripe\"")
+            if not self.stripe_publishable_key:
+                raise ValueError("stripe_publishable_key: required with payment_provider = \"stripe\"")
+        return self
+
+
+def _check_tax_rate(value: str) -> str:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        rate = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"expected a decimal string such as \"0.21\", got {value!r}") from None
+    if not rate.is_finite() or not 0 <= rate < 10:
+        raise ValueError("must be between 0 and 10")
+    return value
+
+
+class Pricing(_Section):
+    """Money in the currency's minor units (cents); tax_rate is a decimal string ("0.21")."""
+
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    price_per_kwh: int = Field(ge=0, le=1_000_000)
+    start_fee: int = Field(0, ge=0, le=1_000_000)
+    tax_rate: Annotated[str, AfterValidator(_check_tax_rate)] = "0"
+    amount_authorized: int = Field(gt=0, le=100_000_000)
 
 
 class ChargerConfig(_Section):
     id: str = Field(min_length=1, max_length=64)
     connectors: int = Field(1, ge=1, le=100)
     name: str = ""
+    public_code: str | None = Field(None, pattern=r"^[A-Za-z0-9]{1,10}$")
+    """The code drivers type or scan (QR to /charge/CODE); case-insensitive. Needs `pricing`."""
+    pricing: Pricing | None = None
+
+    @model_validator(mode="after")
+    def _code_needs_pricing(self) -> "ChargerConfig":
+        if self.public_code is not None and self.pricing is None:
+            raise ValueError("pricing: required when public_code is set")
+        return self
 
 
 class LoggingSection(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+    """text: one `key=value` line per event; json: one JSON object per line."""
+    frame_log: list[str] = Field(default_factory=list)
+    """Charger ids whose OCPP frames are logged (evedge.frames); "*" logs every charger."""
 
 
 class Config(_Section):
@@ -81,6 +147,8 @@ class Config(_Section):
     ocpp: OcppSection = OcppSection()
     api: ApiSection = ApiSection()
     logging: LoggingSection = LoggingSection()
+    upstream: UpstreamSection = UpstreamSection()
+    public_charging: PublicChargingSection = PublicChargingSection()
     chargers: list[ChargerConfig] = Field(default_factory=list)
     source: Path | None = Field(None, exclude=True)
 
@@ -91,6 +159,12 @@ class Config(_Section):
             if charger.id in seen:
                 raise ValueError(f"chargers[{index}].id: duplicate charger id {charger.id!r}")
             seen.add(charger.id)
+        codes: set[str] = set()
+        for index, charger in enumerate(self.chargers):
+            if charger.public_code is not None:
+                if charger.public_code.upper() in codes:
+                    raise ValueError(f"chargers[{index}].public_code: duplicate code {charger.public_code!r}")
+                codes.add(charger.public_code.upper())
         return self
 
     @property

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import trio
 
+from controller import metrics
 from controller.api.app import serve_api
 from controller.authorization import Authorization
 from controller.chargers import ChargerRegistry
 from controller.config import Config
 from controller.csms.server import OcppServer
+from controller.public_charging.sessions import PublicCharging
 from controller.store import Store
 from controller.transactions import Transactions
+from controller.upstream.delivery import Delivery
 from controller.upstream.events import Events
 
 log = logging.getLogger("evedge")
@@ -23,15 +27,21 @@ class Site:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.store = Store(config.data_dir)
-        self.events = Events()
+        self.events = Events(config.upstream.enabled)
+        self.upstream = Delivery(config.upstream, self.store)
+        self.store.after_write = self.upstream.after_write
         self.chargers = ChargerRegistry(config, self.store)
         self.authorization = Authorization(self.store, config.ocpp.accept_unknown_id_tags)
         self.transactions = Transactions(config, self.store, self.chargers, self.authorization, self.events)
+        self.public_charging = PublicCharging(config, self.store, self.chargers, self.transactions)
+        self.transactions.listener = self.public_charging
         self.ocpp = OcppServer(self)
         self.ocpp_port: int | None = None
         self.api_port: int | None = None
         self._stopping = trio.Event()
         self._cancel: trio.CancelScope | None = None
+        # name -> fn() returning {"status": "ok"|"degraded"|"failing", ...}; drivers add their buses
+        self.health_checks: dict[str, Callable[[], dict]] = {}
 
     async def run(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         """Run until `shutdown()`; reports itself started once both listeners accept."""
@@ -45,6 +55,9 @@ class Site:
                 self.api_port = int(binds[0].rsplit(":", 1)[1])
                 log.info("API listening on %s", " ".join(binds))
                 nursery.start_soon(self.transactions.expire_pending_forever)
+                await nursery.start(self.public_charging.run)
+                await nursery.start(self.upstream.run)
+                nursery.start_soon(metrics.watch_loop_lag)
                 log.info("site %r ready: ocpp_port=%d api_port=%d", self.config.site.name, self.ocpp_port, self.api_port)
                 task_status.started(self)
         finally:
@@ -59,4 +72,7 @@ class Site:
             self._cancel.cancel()
 
     async def health(self) -> dict:
-        return {"status": "ok", "chargersOnline": self.chargers.online_count()}
+        """What /healthz answers: see controller.health (checks, and when it is 503)."""
+        from controller import health
+
+        return await health.check(self)

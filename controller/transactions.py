@@ -27,6 +27,7 @@ from controller.store.chargers import record_meter
 from controller.store.outbox import insert_events
 from controller.timefmt import iso, normalize, parse_iso, utcnow
 from controller.upstream.events import Events
+from controller.upstream.events import record as record_events
 
 log = logging.getLogger("evedge.transactions")
 
@@ -70,6 +71,9 @@ class Transactions:
         self.chargers = chargers
         self.authorization = authorization
         self.events = events
+        # Public charging (controller/public_charging/sessions.py): `transaction_changed(conn, kind, row)`
+        # runs inside the StartTransaction/StopTransaction write and returns the `payment` object.
+        self.listener = None
 
     # -- REST side --------------------------------------------------------------------------
 
@@ -87,7 +91,10 @@ class Transactions:
         if session is None:
             raise Problem(409, "ChargerOffline", f"charger {state.id} is not connected")
         try:
-            return await session.call(action, payload)
+            answer = await session.call(action, payload)
+            if action == "UnlockConnector" and isinstance(answer, dict) and answer.get("status") == "Unlocked":
+                await record_events(self.store, self.events.unlocked(state.id, payload["connectorId"]))
+            return answer
         except CallTimeout:
             raise Problem(504, "ChargerTimeout", f"charger {state.id} did not answer {action} in time") from None
         except ConnectionLost:
@@ -110,7 +117,7 @@ class Transactions:
             if isinstance(exc, OcppError):
                 raise Problem(409, "ChargerRejected", f"charger answered {exc.code}: {exc.description}") from None
             raise
-        if answer.get("status") != "Accepted":
+        if not isinstance(answer, dict) or answer.get("status") != "Accepted":  # a charger may answer anything
             await self._fail_start(transaction_id, "Rejected")
             raise Problem(409, "ChargerRejected", f"charger {charger_id} rejected the remote start")
         return {"transactionId": transaction_id, "chargeBoxId": charger_id, "connectorId": connector_id}
@@ -130,7 +137,8 @@ class Transactions:
             raise Problem(409, "NotInTransaction", f"transaction {transaction_id} is {row['status']}, not active")
         state = self._online(row["charger_id"])
         answer = await self.call(state, "RemoteStopTransaction", {"transactionId": transaction_id})
-        if answer.get("status") != "Accepted":
+        if not isinstance(answer, dict) or answer.get("status") != "Accepted":
+            await record_events(self.store, self.events.stop_rejected(await self.store.read(q.get, transaction_id)))
             raise Problem(409, "ChargerRejected", f"charger {row['charger_id']} rejected the remote stop")
         await self.store.write(self._mark_stopping, transaction_id)
         return {"transactionId": transaction_id, "chargeBoxId": row["charger_id"]}
@@ -174,7 +182,8 @@ class Transactions:
                 reservation_id=payload.get("reservationId"), start_key=start_key, default_mode="local",
             )
             if created:
-                insert_events(conn, self.events.start(row, accepted=status == "Accepted"))
+                payment = self.listener.transaction_changed(conn, "start", row) if self.listener else None
+                insert_events(conn, self.events.start(row, accepted=status == "Accepted", payment=payment))
             return row
 
         row = await self.store.write(write)
@@ -186,11 +195,19 @@ class Transactions:
     async def on_stop(self, charger_id: str, payload: dict) -> dict:
         stop_time = _timestamp(payload["timestamp"], "timestamp")
         data = payload.get("transactionData")
-        row, known = await self.store.write(
-            q.finish, transaction_id=payload["transactionId"], charger_id=charger_id,
-            meter_stop=payload["meterStop"], stop_time=stop_time, reason=payload.get("reason", "Local"),
-            id_tag=payload.get("idTag"), transaction_data=orjson.dumps(data).decode() if data else None,
-        )
+        def write(conn: sqlite3.Connection) -> tuple[sqlite3.Row, bool]:
+            before = q.get(conn, payload["transactionId"])
+            row, known = q.finish(
+                conn, transaction_id=payload["transactionId"], charger_id=charger_id,
+                meter_stop=payload["meterStop"], stop_time=stop_time, reason=payload.get("reason", "Local"),
+                id_tag=payload.get("idTag"), transaction_data=orjson.dumps(data).decode() if data else None,
+            )
+            if before is None or before["status"] != "completed":  # not a retried StopTransaction
+                payment = self.listener.transaction_changed(conn, "stop", row) if self.listener else None
+                insert_events(conn, self.events.stop(row, payment=payment))
+            return row, known
+
+        row, known = await self.store.write(write)
         if not known:
             log.warning("charger=%s stopped unknown transaction %s; recorded", charger_id, payload["transactionId"])
         log.info("charger=%s transaction=%s stopped reason=%s", charger_id, row["id"], row["stop_reason"])

@@ -13,13 +13,14 @@ from pydantic import BaseModel, ValidationError
 from quart import Response, jsonify, request
 from quart_trio import QuartTrio
 
-from controller.api import errors
+from controller.api import errors, notifications
 from controller.api.models import IdTagBody, NewIdTagBody, RemoteStartBody, TransactionQuery
 from controller.api.openapi import openapi_document
 from controller.authorization import IdTag
 from controller.config import parse_listen
 from controller.csms.frames import CENTRAL_ACTIONS, CALL, OcppError, validate
 from controller.errors import Problem, not_found
+from controller.public_charging import api as public_charging_api
 
 if TYPE_CHECKING:
     from controller.site import Site
@@ -52,20 +53,28 @@ def create_app(site: Site) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     errors.install(app)
-    keys = [k.encode() for k in site.config.api.api_keys]
-
     @app.before_request
     async def _authenticate() -> None:
-        if request.path in PUBLIC_PATHS:
+        if request.path in PUBLIC_PATHS or request.path.startswith(public_charging_api.PUBLIC_PREFIXES):
             return
+        if request.path == "/metrics" and not site.config.api.metrics_require_api_key:
+            return
+        keys = [k.encode() for k in site.config.api.api_keys]  # read per request: SIGHUP changes them
         given = request.headers.get("X-API-Key", "").encode()
         # compare_digest against every key, so timing tells nothing about which (or whether) matched
         if not any([hmac.compare_digest(given, key) for key in keys]) or not given:
             raise Problem(401, "Unauthorized", "missing or wrong X-API-Key header")
 
     @app.get("/healthz")
-    async def healthz() -> Response:
-        return jsonify(await site.health())
+    async def healthz() -> tuple[Response, int]:
+        health = await site.health()
+        return jsonify(health), 503 if health.get("status") == "failing" else 200
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        from controller import metrics
+
+        return Response(await metrics.render(site), content_type=metrics.CONTENT_TYPE)
 
     @app.get("/api/v1/openapi.json")
     async def openapi() -> Response:
@@ -199,6 +208,8 @@ def create_app(site: Site) -> QuartTrio:
             raise not_found("IdTag", id_tag)
         return "", 204
 
+    notifications.register(app, site)
+    public_charging_api.register(app, site)
     return app
 
 

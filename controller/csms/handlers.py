@@ -73,10 +73,12 @@ class ChargerHandlers:
     async def status_notification(self, payload: dict) -> dict:
         connector_id = payload["connectorId"]
         at = now_iso()
+        known = self.state.connectors.get(connector_id)
+        previous = (known.status, known.error_code) if known is not None else None
         await self.site.store.write(
             q.record_status, self.charger_id, connector_id, payload["status"], payload["errorCode"],
             payload.get("info"), payload.get("vendorErrorCode"), at,
-            events=self.site.events.status(self.charger_id, payload),
+            events=self.site.events.status(self.charger_id, payload, previous),
         )
         c = self.state.connector(connector_id)
         c.status, c.error_code, c.info = payload["status"], payload["errorCode"], payload.get("info")

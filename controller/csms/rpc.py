@@ -16,6 +16,7 @@ from typing import Any
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
+from controller import metrics
 from controller.csms import frames
 from controller.csms.frames import Call, CallError, CallResult, FrameError, OcppError
 
@@ -78,18 +79,26 @@ class RpcSession:
                 frame = frames.decode(text)
             except FrameError as err:
                 log.warning("charger=%s bad frame: %s", self.charger_id, err)
+                metrics.ocpp_call_error("out", err.code)
                 await self._send(frames.encode_error(err.unique_id or "-1", err.code, err.description))
                 continue
             if isinstance(frame, Call):
+                metrics.ocpp_message("in", frame.action, "call")
                 await inbox.send(frame)
             elif frame.unique_id in self._pending:
-                _, waiter = self._pending.pop(frame.unique_id)
+                action, waiter = self._pending.pop(frame.unique_id)
+                if isinstance(frame, CallError):
+                    metrics.ocpp_message("in", action, "error")
+                    metrics.ocpp_call_error("in", frame.code)
+                else:
+                    metrics.ocpp_message("in", action, "result")
                 waiter.send_nowait(frame)
             else:
                 log.warning("charger=%s answer to unknown call %s ignored", self.charger_id, frame.unique_id)
 
     async def _serve_calls(self, inbox: trio.MemoryReceiveChannel) -> None:
         async for call in inbox:
+            started, kind = trio.current_time(), "result"
             try:
                 if call.action in frames.CHARGER_ACTIONS:
                     frames.validate(frames.CALL, call.action, call.payload)
@@ -98,10 +107,16 @@ class RpcSession:
             except OcppError as err:
                 log.info("charger=%s %s -> CALLERROR %s", self.charger_id, call.action, err)
                 reply = frames.encode_error(call.unique_id, err.code, err.description, err.details)
+                kind = "error"
+                metrics.ocpp_call_error("out", err.code)
             except Exception:
                 log.exception("charger=%s %s handler failed", self.charger_id, call.action)
                 reply = frames.encode_error(call.unique_id, "InternalError", "the controller could not process this call")
+                kind = "error"
+                metrics.ocpp_call_error("out", "InternalError")
             await self._send(reply)
+            metrics.ocpp_message("out", call.action, kind)
+            metrics.ocpp_call_duration("in", call.action, trio.current_time() - started)
 
     async def _send(self, text: str) -> None:
         if self._frame_log:
@@ -124,10 +139,14 @@ class RpcSession:
             waiter, answer = trio.open_memory_channel[Any](1)
             self._pending[unique_id] = (action, waiter)
             try:
+                started = trio.current_time()
                 await self._send(frames.encode_call(unique_id, action, payload))
+                metrics.ocpp_message("out", action, "call")
                 with trio.fail_after(timeout or self.call_timeout):
                     frame = await answer.receive()
+                metrics.ocpp_call_duration("out", action, trio.current_time() - started)
             except trio.TooSlowError:
+                metrics.ocpp_call_timeout(action)
                 raise CallTimeout(f"{self.charger_id} did not answer {action} in time") from None
             finally:
                 self._pending.pop(unique_id, None)

@@ -14,11 +14,13 @@ from urllib.parse import unquote, urlsplit
 import trio
 from trio_websocket import WebSocketRequest, serve_websocket
 
+from controller import logs
 from controller.config import parse_listen
 from controller.csms.handlers import ChargerHandlers
 from controller.csms.rpc import RpcSession
 from controller.store import chargers as q
 from controller.timefmt import now_iso
+from controller.upstream.events import record as record_events
 
 if TYPE_CHECKING:
     from controller.site import Site
@@ -76,14 +78,17 @@ class OcppServer:
         state = registry.get(charger_id)
         if state is None or (not state.configured and state.registration != registration):
             state = await registry.set_registration(charger_id, registration)
+        replaced = state.session is not None
         if state.session is not None:
             log.info("charger=%s reconnected; closing its previous connection", charger_id)
             await state.session.aclose(1000, "replaced by a new connection")
         session = RpcSession(ws, charger_id, ChargerHandlers(self.site, state),
-                             self.site.config.ocpp.call_timeout_s)
+                             self.site.config.ocpp.call_timeout_s, frame_log=logs.frame_logger(charger_id))
         state.session, state.connected_at = session, now_iso()
         log.info("charger=%s connected from %s:%s", charger_id, request.remote.address, request.remote.port)
         try:
+            if not replaced:
+                await record_events(self.site.store, self.site.events.connection(charger_id, True))
             await session.run()
         finally:
             if state.session is session:
@@ -92,6 +97,8 @@ class OcppServer:
                 if state.last_heartbeat:
                     with trio.CancelScope(shield=True):
                         await self.site.store.write(q.record_heartbeat, charger_id, state.last_heartbeat)
+                with trio.CancelScope(shield=True):
+                    await record_events(self.site.store, self.site.events.connection(charger_id, False))
 
     async def close_all(self) -> None:
         """Say goodbye to every charger (WebSocket close 1001) before the controller exits."""

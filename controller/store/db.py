@@ -62,6 +62,8 @@ class Store:
         self._queue: list[_Write] = []
         self._commit_lock = trio.Lock()
         self._read_limiter = trio.CapacityLimiter(1)
+        self.after_write: Callable[[], None] | None = None
+        """Called after every write (the upstream worker uses it to notice new outbox rows)."""
 
     async def write(
         self, fn: Callable[..., T], *args: object, events: Iterable[OutboxEvent] = (), **kwargs: object
@@ -82,6 +84,8 @@ class Store:
             if request in self._queue:
                 self._queue.remove(request)
             raise
+        if self.after_write is not None:
+            self.after_write()
         if request.error is not None:
             raise request.error
         return request.result

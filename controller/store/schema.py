@@ -75,6 +75,54 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX outbox_pending ON outbox (status, charger_id, id);
     """,
+    # public charging: pay-by-phone sessions (controller/public_charging, docs/public-charging.md).
+    """
+    CREATE TABLE public_sessions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uid TEXT NOT NULL UNIQUE,              -- random; idempotency keys with the provider derive from it
+        token_hash TEXT UNIQUE,                -- sha256 of the session token; NULL once the token expired
+        status TEXT NOT NULL,
+        failure_reason TEXT,
+        charger_id TEXT NOT NULL,
+        connector_id INTEGER NOT NULL,
+        id_tag TEXT NOT NULL UNIQUE,           -- generated per session; maps StartTransaction back
+        driver_email TEXT,
+        currency TEXT NOT NULL,
+        price_per_kwh INTEGER NOT NULL,
+        start_fee INTEGER NOT NULL,
+        tax_rate TEXT NOT NULL,
+        amount_authorized INTEGER NOT NULL,
+        provider TEXT NOT NULL,
+        payment_id TEXT,
+        client_secret TEXT,
+        hold_released INTEGER NOT NULL DEFAULT 0,
+        capture_attempts INTEGER NOT NULL DEFAULT 0,
+        transaction_id INTEGER,
+        meter_start INTEGER,
+        meter_stop INTEGER,
+        energy_wh INTEGER,
+        cost_amount INTEGER,
+        amount_captured INTEGER,
+        tax_amount INTEGER,
+        created_at TEXT NOT NULL,
+        authorized_at TEXT,
+        charging_started_at TEXT,
+        completed_at TEXT,
+        captured_at TEXT,
+        ended_at TEXT,                         -- when the session reached a final status
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX public_sessions_by_status ON public_sessions (status);
+    CREATE INDEX public_sessions_by_charger ON public_sessions (charger_id, created_at);
+    CREATE INDEX public_sessions_by_transaction ON public_sessions (transaction_id);
+    """,
+    # upstream delivery bookkeeping (controller/upstream/delivery.py, docs/upstream.md).
+    """
+    ALTER TABLE outbox ADD COLUMN client_errors INTEGER NOT NULL DEFAULT 0;  -- other-4xx answers so far
+    ALTER TABLE outbox ADD COLUMN last_status INTEGER;                       -- HTTP status of the last try
+    ALTER TABLE outbox ADD COLUMN last_attempt_at TEXT;
+    CREATE INDEX outbox_delivered ON outbox (status, delivered_at);
+    """,
 ]
 
 

@@ -1,0 +1,354 @@
+"""Load generator: N simulated OCPP 1.6J chargers in one or more processes (asyncio + websockets).
+
+Modes:
+  closed  each charger sends its next CALL as soon as the previous one is answered;
+  open    a fixed aggregate rate spread over the chargers; latency is measured from the
+          *scheduled* send time, so a slow server cannot hide its queueing (no coordinated
+          omission);
+  idle    connect, boot, report "HOLDING" on stderr and sit idle until killed or --duration.
+
+Prints one JSON object on stdout: answered messages, rate, latency percentiles (ms), errors.
+Run `python -m bench.loadgen --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import resource
+import sys
+import time
+from array import array
+
+import orjson
+from websockets.asyncio.client import connect
+
+TS = "2026-02-06T12:00:00.000Z"
+WORKLOADS = ("heartbeat", "status", "meter4", "meter12", "transaction", "mix")
+
+
+def _sv(value, measurand, unit, phase=None):
+    sv = {"value": value, "context": "Sample.Periodic", "format": "Raw", "measurand": measurand,
+          "location": "Outlet", "unit": unit}
+    if phase:
+        sv["phase"] = phase
+    return sv
+
+
+def sampled_values(n: int, energy: int) -> list[dict]:
+    """4 or 12 sampled values, as a typical AC charger reports them."""
+    base = [_sv(str(energy), "Energy.Active.Import.Register", "Wh"), _sv("7360.0", "Power.Active.Import", "W"),
+            _sv("32.0", "Current.Import", "A", "L1"), _sv("230.1", "Voltage", "V", "L1-N")]
+    if n <= 4:
+        return base[:n]
+    more = [_sv("31.9", "Current.Import", "A", "L2"), _sv("32.1", "Current.Import", "A", "L3"),
+            _sv("229.8", "Voltage", "V", "L2-N"), _sv("230.4", "Voltage", "V", "L3-N"),
+            _sv("2453.3", "Power.Active.Import", "W", "L1"), _sv("2451.0", "Power.Active.Import", "W", "L2"),
+            _sv("2455.7", "Power.Active.Import", "W", "L3"), _sv("64", "SoC", "Percent", None)]
+    return (base + more)[:n]
+
+
+class Charger:
+    """One simulated charger: builds its frames, tracks its transaction."""
+
+    def __init__(self, index: int, workload: str) -> None:
+        self.id = f"BENCH-{index:05d}"
+        self.index = index
+        self.workload = workload
+        self.seq = 0
+        self.energy = 1000
+        self.transaction_id = None
+        self.step = index  # where in a multi-step cycle this charger is
+
+    def uid(self) -> str:
+        self.seq += 1
+        return str(self.seq)
+
+    def frame(self, action: str, payload: dict) -> tuple[str, str, bytes]:
+        uid = self.uid()
+        return uid, action, orjson.dumps([2, uid, action, payload])
+
+    def boot(self):
+        return self.frame("BootNotification", {"chargePointVendor": "Bench", "chargePointModel": "LoadGen",
+                                               "chargePointSerialNumber": self.id, "firmwareVersion": "1.0"})
+
+    def status(self, status: str = "Available"):
+        return self.frame("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": status,
+                                                 "timestamp": TS})
+
+    def start(self):
+        self.energy += 10
+        return self.frame("StartTransaction", {"connectorId": 1, "idTag": f"TAG{self.index}",
+                                               "meterStart": self.energy, "timestamp": TS})
+
+    def stop(self):
+        return self.frame("StopTransaction", {"transactionId": self.transaction_id or 1, "idTag": f"TAG{self.index}",
+                                              "meterStop": self.energy, "timestamp": TS, "reason": "Local"})
+
+    def meter(self, n: int):
+        self.energy += 7
+        payload = {"connectorId": 1, "meterValue": [{"timestamp": TS, "sampledValue": sampled_values(n, self.energy)}]}
+        if self.transaction_id is not None:
+            payload["transactionId"] = self.transaction_id
+        return self.frame("MeterValues", payload)
+
+    def heartbeat(self):
+        return self.frame("Heartbeat", {})
+
+    def setup_frames(self):
+        """Frames sent before measurement starts."""
+        yield self.boot()
+        yield self.status("Available")
+        if self.workload in ("meter4", "meter12", "mix"):
+            yield self.status("Charging")
+            yield self.start()
+
+    _MIX = ("meter4", "meter4", "heartbeat", "meter4", "status", "meter4", "meter12", "meter4",
+            "heartbeat", "status", "meter4", "meter4", "meter4", "heartbeat", "status", "meter12",
+            "meter4", "meter4", "heartbeat", "status")  # 50% meter4, 10% meter12, 20% heartbeat, 20% status
+
+    def next_frame(self):
+        w = self.workload
+        if w == "mix":
+            w = self._MIX[self.step % len(self._MIX)]
+            self.step += 1
+        if w == "meter4":
+            return self.meter(4)
+        if w == "meter12":
+            return self.meter(12)
+        if w == "heartbeat":
+            return self.heartbeat()
+        if w == "status":
+            self.step += 1
+            return self.status(("Available", "Preparing", "Charging", "SuspendedEV")[self.step % 4])
+        if w == "transaction":  # Start, 4 x MeterValues(4), Stop
+            phase = self.step % 6
+            self.step += 1
+            if phase == 0:
+                return self.start()
+            if phase == 5:
+                frame = self.stop()
+                return frame
+            return self.meter(4)
+        raise ValueError(w)
+
+    def on_answer(self, action: str, answer: list) -> None:
+        if action == "StartTransaction":
+            payload = answer[2] if len(answer) > 2 and isinstance(answer[2], dict) else {}
+            self.transaction_id = payload.get("transactionId", 1)
+        elif action == "StopTransaction":
+            self.transaction_id = None
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.lat_us = array("I")
+        self.answered = 0
+        self.errors = 0
+        self.call_errors = 0
+        self.first_error = ""
+
+
+async def _roundtrip(ws, charger: Charger, frame, stats: Stats | None, t0: float | None = None) -> None:
+    uid, action, data = frame
+    sent = time.perf_counter() if t0 is None else t0
+    await ws.send(data, text=True)
+    while True:
+        msg = orjson.loads(await ws.recv(decode=False))
+        if msg[1] == uid:  # our answer (or, from the echo server, our own frame)
+            break
+        if msg[0] == 2:  # a call from the central system: accept it
+            await ws.send(orjson.dumps([3, msg[1], {"status": "Accepted"}]), text=True)
+    done = time.perf_counter()
+    if msg[0] == 4:
+        if stats is not None:
+            stats.call_errors += 1
+            stats.first_error = stats.first_error or f"{action}: {msg[2]} {msg[3]}"
+    charger.on_answer(action, msg)
+    if stats is not None:
+        stats.answered += 1
+        stats.lat_us.append(min(int((done - sent) * 1e6), 0xFFFFFFFF))
+
+
+async def _charger_task(url, charger, args, stats: Stats, ready: asyncio.Event, go: list, connected: list,
+                        sem: asyncio.Semaphore):
+    try:
+        await sem.acquire()
+        try:
+            ws = await connect(f"{url}/{charger.id}", subprotocols=["ocpp1.6"], compression=None,
+                               max_size=None, ping_interval=None, open_timeout=60)
+            for frame in charger.setup_frames():
+                await _roundtrip(ws, charger, frame, None)
+        finally:
+            sem.release()
+        async with ws:
+            connected[0] += 1
+            if connected[0] == args.n_local:
+                ready.set()
+            while not go:
+                await asyncio.sleep(0.005)
+            start, end = go[0], go[1]
+            if args.mode == "idle":
+                await asyncio.sleep(max(0.0, end - time.monotonic()))
+                return
+            if args.mode == "closed":
+                while time.monotonic() < end:
+                    await _roundtrip(ws, charger, charger.next_frame(), stats)
+                return
+            # open loop: this charger's share of the aggregate rate, phases staggered
+            period = args.chargers / args.rate
+            slot = start + (charger.index * (1.0 / args.rate)) % period
+            loop_to_perf = time.perf_counter() - time.monotonic()
+            while slot < end:
+                delay = slot - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await _roundtrip(ws, charger, charger.next_frame(), stats, t0=slot + loop_to_perf)
+                slot += period
+    except Exception as exc:  # noqa: BLE001 - report, don't crash the other chargers
+        stats.errors += 1
+        stats.first_error = stats.first_error or f"{type(exc).__name__}: {exc}"
+        if connected[0] < args.n_local and not ready.is_set():
+            connected[0] += 1
+            if connected[0] == args.n_local:
+                ready.set()
+
+
+async def _worker_main(args, indices, conn) -> None:
+    stats = Stats()
+    ready = asyncio.Event()
+    go: list = []
+    connected = [0]
+    args.n_local = len(indices)
+    chargers = [Charger(i, args.workload) for i in indices]
+    sem = asyncio.Semaphore(args.connect_concurrency)
+
+    tasks = [asyncio.create_task(_charger_task(args.url, ch, args, stats, ready, go, connected, sem))
+             for ch in chargers]
+    if not chargers:
+        ready.set()
+    await ready.wait()
+    conn.send(("ready", connected[0], stats.errors))
+    start, end = conn.recv()  # the common measurement window (CLOCK_MONOTONIC is system-wide)
+    go.extend([start, end])
+    await asyncio.gather(*tasks)
+    conn.send(("done", stats.answered, stats.errors, stats.call_errors, stats.first_error, stats.lat_us.tobytes()))
+
+
+def _worker(args, indices, conn) -> None:
+    _raise_nofile()
+    asyncio.run(_worker_main(args, indices, conn))
+
+
+def _raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def memory_mb(pid: int) -> dict:
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    out[line[:5]] = round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return out
+
+
+def percentile(sorted_values, q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, int(round(q / 100 * (len(sorted_values) - 1)))))
+    return sorted_values[k]
+
+
+def run(args) -> dict:
+    procs, pipes = [], []
+    n_procs = max(1, min(args.procs, args.chargers))
+    for p in range(n_procs):
+        parent, child = mp.Pipe()
+        indices = list(range(p, args.chargers, n_procs))
+        proc = mp.Process(target=_worker, args=(args, indices, child), daemon=True)
+        proc.start()
+        procs.append(proc)
+        pipes.append(parent)
+    t_connect = time.monotonic()
+    connected = conn_errors = 0
+    for pipe in pipes:
+        _, c, e = pipe.recv()
+        connected += c
+        conn_errors += e
+    connect_s = time.monotonic() - t_connect
+    start = time.monotonic() + 0.2
+    duration = args.duration
+    if args.mode == "idle":
+        print(f"HOLDING {connected}", file=sys.stderr, flush=True)
+    for pipe in pipes:
+        pipe.send((start, start + duration))
+    pids = [p.pid for p in procs]
+    time.sleep(max(0.0, start - time.monotonic()))
+    srv0, gen0 = cpu_seconds(args.server_pid), sum(cpu_seconds(p) for p in pids)
+    time.sleep(max(0.0, start + duration - time.monotonic()))
+    srv1, gen1 = cpu_seconds(args.server_pid), sum(cpu_seconds(p) for p in pids)
+    mem = memory_mb(args.server_pid)
+    answered = errors = call_errors = 0
+    first_error = ""
+    lat = array("I")
+    for pipe in pipes:
+        _, a, e, ce, fe, raw = pipe.recv()
+        answered += a
+        errors += e
+        call_errors += ce
+        first_error = first_error or fe
+        chunk = array("I")
+        chunk.frombytes(raw)
+        lat.extend(chunk)
+    for proc in procs:
+        proc.join(5)
+    lat_ms = sorted(v / 1000 for v in lat)
+    return {
+        "mode": args.mode, "workload": args.workload, "chargers": args.chargers, "connected": connected,
+        "rate_target": args.rate if args.mode == "open" else None, "duration_s": duration,
+        "connect_s": round(connect_s, 3), "answered": answered, "msgs_per_s": round(answered / duration, 1),
+        "p50_ms": round(percentile(lat_ms, 50), 3), "p99_ms": round(percentile(lat_ms, 99), 3),
+        "max_ms": round(lat_ms[-1], 3) if lat_ms else None, "errors": errors + conn_errors,
+        "call_errors": call_errors, "first_error": first_error,
+        "server_cpu_pct": round(100 * (srv1 - srv0) / duration, 1),
+        "loadgen_cpu_pct": round(100 * (gen1 - gen0) / duration, 1),
+        "server_rss_mb": mem.get("VmRSS"), "server_peak_rss_mb": mem.get("VmHWM"),
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", required=True, help="ws://host:port/ocpp (the charger id is appended)")
+    ap.add_argument("--mode", choices=("closed", "open", "idle"), default="closed")
+    ap.add_argument("--workload", choices=WORKLOADS, default="meter4")
+    ap.add_argument("--chargers", type=int, default=50)
+    ap.add_argument("--rate", type=float, default=1000.0, help="open loop: aggregate messages/s")
+    ap.add_argument("--duration", type=float, default=10.0)
+    ap.add_argument("--procs", type=int, default=1, help="load generator processes")
+    ap.add_argument("--server-pid", type=int, default=0, help="measure this process's CPU and memory")
+    ap.add_argument("--connect-concurrency", type=int, default=100)
+    args = ap.parse_args(argv)
+    result = run(args)
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

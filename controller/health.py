@@ -1,0 +1,81 @@
+"""GET /healthz: which parts of the site work, and whether the controller can do its job.
+
+Each check is "ok", "degraded" (charging works, something around it does not: the upstream is
+behind, a meter bus is silent) or "failing" (the controller cannot do its job: the database takes
+no writes, the OCPP listener is down). Any failing check makes the whole answer "failing" and
+/healthz answers 503, so a load balancer, a monitoring probe or an installer sees it at once.
+
+Other parts (the Modbus buses and card readers in drivers/) add their own checks with
+`site.health_checks[name] = fn`, where `fn()` returns a dict with at least "status".
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import trio
+
+from controller import metrics
+from controller.store import stats
+
+if TYPE_CHECKING:
+    from controller.site import Site
+
+HealthCheck = Callable[[], dict]
+DB_PROBE_TIMEOUT_S = 1.0
+MIN_FREE_BYTES = 16 * 1024 * 1024  # an SD card this full is about to refuse writes
+OUTBOX_BEHIND_S = 900.0  # oldest undelivered notification older than this: upstream degraded
+_RANK = {"ok": 0, "degraded": 1, "failing": 2}
+
+
+async def _database(site: Site) -> dict:
+    path = site.store.path
+    problem = await trio.to_thread.run_sync(stats.probe_writable, path, DB_PROBE_TIMEOUT_S)
+    if problem is None and not os.access(path.parent, os.W_OK):
+        problem = f"{path.parent} is not writable"
+    if problem is None:
+        free = shutil.disk_usage(path.parent).free
+        if free < MIN_FREE_BYTES:
+            problem = f"only {free // 1024} KiB free in {path.parent}"
+    if problem is not None:
+        return {"status": "failing", "error": problem}
+    return {"status": "ok"}
+
+
+async def _books(site: Site) -> tuple[dict, dict]:
+    snap = await site.store.read(stats.snapshot)
+    upstream = {"status": "ok", "outboxPending": snap.outbox_pending,
+                "oldestPendingAgeS": round(snap.outbox_oldest_age_s, 1)}
+    if snap.outbox_oldest_age_s > OUTBOX_BEHIND_S:
+        upstream["status"] = "degraded"
+    return upstream, {"open": snap.transactions_open}
+
+
+async def check(site: Site) -> dict:
+    checks: dict[str, dict] = {"database": await _database(site)}
+    if checks["database"]["status"] == "ok":
+        try:
+            checks["upstream"], transactions = await _books(site)
+        except Exception as exc:  # a read that fails is as bad as a write that does
+            checks["database"] = {"status": "failing", "error": f"read failed: {exc}"}
+            transactions = None
+    else:
+        transactions = None
+    checks["ocpp"] = {"status": "ok" if site.ocpp_port else "failing", "port": site.ocpp_port}
+    lag = metrics.last_loop_lag()
+    checks["eventLoop"] = {"status": "ok" if lag < 1.0 else "degraded", "lagS": round(lag, 4)}
+    for name, fn in sorted(getattr(site, "health_checks", {}).items()):
+        try:
+            result = dict(fn())
+        except Exception as exc:
+            result = {"status": "degraded", "error": f"health check failed: {exc}"}
+        result.setdefault("status", "degraded")
+        checks[name] = result
+    status = max((c["status"] for c in checks.values()), key=lambda s: _RANK.get(s, 1))
+    body = {"status": status, "chargersOnline": site.chargers.online_count(), "checks": checks}
+    if transactions is not None:
+        body["transactionsOpen"] = transactions["open"]
+    return body

@@ -1,0 +1,171 @@
+"""Every metric the controller exposes at GET /metrics, defined in one place.
+
+Counters and histograms are updated where things happen (rpc.py on every OCPP frame, the drivers
+on every Modbus error and card tap), so the hot-path helpers below cache their labelled children:
+an increment is a dict lookup plus a locked add (well under a microsecond). Values that are state,
+not events (connected chargers, active transactions, outbox depth), are read when scraped.
+
+Names follow Prometheus conventions: `evedge_` prefix, `_total` counters, base units (seconds).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import trio
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+
+from controller.csms.frames import CENTRAL_ACTIONS, CHARGER_ACTIONS
+
+if TYPE_CHECKING:
+    from controller.site import Site
+
+# The classic text format every Prometheus (and the Pi's Debian one) reads; our names need nothing newer.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+REGISTRY = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)  # RSS, CPU seconds, open fds: cheap, read at scrape time
+
+_KNOWN_ACTIONS = frozenset(CHARGER_ACTIONS) | frozenset(CENTRAL_ACTIONS)
+
+# -- OCPP ------------------------------------------------------------------------------------
+
+CHARGERS_CONNECTED = Gauge("evedge_chargers_connected", "Chargers with an open OCPP connection.",
+                           registry=REGISTRY)
+CHARGERS_KNOWN = Gauge("evedge_chargers_known", "Chargers the site knows, by registration.",
+                       ["registration"], registry=REGISTRY)
+OCPP_MESSAGES = Counter(
+    "evedge_ocpp_messages_total",
+    "OCPP-J frames by direction (in: from chargers, out: to chargers), action and message type.",
+    ["direction", "action", "type"], registry=REGISTRY)
+OCPP_CALL_DURATION = Histogram(
+    "evedge_ocpp_call_duration_seconds",
+    "OCPP call latency. direction=out: our CALL until the charger's answer; "
+    "direction=in: a charger's CALL until we answered it.",
+    ["direction", "action"], registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+OCPP_CALL_ERRORS = Counter(
+    "evedge_ocpp_callerrors_total",
+    "CALLERROR frames by direction (in: sent by a charger, out: sent by us) and error code.",
+    ["direction", "code"], registry=REGISTRY)
+OCPP_CALL_TIMEOUTS = Counter("evedge_ocpp_call_timeouts_total",
+                             "Our calls a charger did not answer in time.", ["action"], registry=REGISTRY)
+
+# -- books -----------------------------------------------------------------------------------
+
+TRANSACTIONS_ACTIVE = Gauge("evedge_transactions_active",
+                            "Transactions pending, active or stopping.", registry=REGISTRY)
+OUTBOX_PENDING = Gauge("evedge_outbox_pending", "Upstream notifications waiting for delivery.",
+                       registry=REGISTRY)
+OUTBOX_OLDEST_AGE = Gauge("evedge_outbox_oldest_pending_age_seconds",
+                          "Age of the oldest undelivered upstream notification (0 when none).",
+                          registry=REGISTRY)
+
+# -- field buses (incremented by drivers/) ---------------------------------------------------
+
+MODBUS_REQUESTS = Counter("evedge_modbus_requests_total", "Modbus requests by bus.", ["bus"],
+                          registry=REGISTRY)
+MODBUS_ERRORS = Counter(
+    "evedge_modbus_errors_total",
+    "Failed Modbus requests by bus and kind (timeout: no answer, exception: a Modbus exception "
+    "response, io: a transport error).", ["bus", "kind"], registry=REGISTRY)
+CARD_TAPS = Counter("evedge_card_taps_total", "Card taps by reader.", ["reader"], registry=REGISTRY)
+
+# -- the process -----------------------------------------------------------------------------
+
+LOOP_LAG = Histogram(
+    "evedge_event_loop_lag_seconds",
+    "How late the Trio loop woke a task that asked to sleep (sampled once a second).",
+    registry=REGISTRY, buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+LOOP_LAG_LAST = Gauge("evedge_event_loop_lag_last_seconds", "The latest event-loop lag sample.",
+                      registry=REGISTRY)
+STARTED = Gauge("evedge_start_time_seconds", "When this controller process started (Unix time).",
+                registry=REGISTRY)
+STARTED.set(time.time())
+
+# -- hot-path helpers ------------------------------------------------------------------------
+
+_children: dict[tuple, object] = {}
+
+
+def _action(action: str) -> str:
+    # A charger may send any string as an action: keep label values (and memory) bounded.
+    return action if action in _KNOWN_ACTIONS else "other"
+
+
+def ocpp_message(direction: str, action: str, kind: str) -> None:
+    """Count one frame. `kind` is call | result | error."""
+    key = ("m", direction, action, kind)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = OCPP_MESSAGES.labels(direction, _action(action), kind)
+    child.inc()
+
+
+def ocpp_call_duration(direction: str, action: str, seconds: float) -> None:
+    key = ("d", direction, action)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = OCPP_CALL_DURATION.labels(direction, _action(action))
+    child.observe(seconds)
+
+
+def ocpp_call_error(direction: str, code: str) -> None:
+    OCPP_CALL_ERRORS.labels(direction, code if len(code) <= 40 else "other").inc()
+
+
+def ocpp_call_timeout(action: str) -> None:
+    OCPP_CALL_TIMEOUTS.labels(_action(action)).inc()
+
+
+def modbus_request(bus: str) -> None:
+    """For drivers/: count one Modbus request on `bus` (the bus name from the config)."""
+    MODBUS_REQUESTS.labels(bus).inc()
+
+
+def modbus_error(bus: str, kind: str) -> None:
+    """For drivers/: count one failed Modbus request; kind is timeout | exception | io."""
+    MODBUS_ERRORS.labels(bus, kind).inc()
+
+
+def card_tap(reader: str) -> None:
+    """For drivers/: count one card tap on `reader` (the reader name from the config)."""
+    CARD_TAPS.labels(reader).inc()
+
+
+# -- scraping --------------------------------------------------------------------------------
+
+
+async def watch_loop_lag(interval: float = 1.0) -> None:
+    """Sample how late the loop wakes us; a blocked loop shows as lag once it runs again."""
+    while True:
+        start = trio.current_time()
+        await trio.sleep(interval)
+        lag = max(0.0, trio.current_time() - start - interval)
+        LOOP_LAG.observe(lag)
+        LOOP_LAG_LAST.set(lag)
+        _last_lag[0] = lag
+
+
+_last_lag = [0.0]
+
+
+def last_loop_lag() -> float:
+    return _last_lag[0]
+
+
+async def render(site: Site) -> bytes:
+    """Refresh the state gauges from `site` and return the text exposition."""
+    from controller.store import stats
+
+    CHARGERS_CONNECTED.set(site.chargers.online_count())
+    registrations = {"accepted": 0, "pending": 0, "rejected": 0}
+    for state in site.chargers.chargers.values():
+        registrations[state.registration] = registrations.get(state.registration, 0) + 1
+    for registration, count in registrations.items():
+        CHARGERS_KNOWN.labels(registration).set(count)
+    snapshot = await site.store.read(stats.snapshot)
+    TRANSACTIONS_ACTIVE.set(snapshot.transactions_open)
+    OUTBOX_PENDING.set(snapshot.outbox_pending)
+    OUTBOX_OLDEST_AGE.set(snapshot.outbox_oldest_age_s)
+    return generate_latest(REGISTRY)

@@ -1,0 +1,330 @@
+"""HTTP routes of public charging: the driver's API (no API key: the session token is the
+credential), the operator's keyed API and the driver page at /charge/{code}.
+
+    register(app, site)
+
+Rate limits are per client address (the peer of the TCP connection; a reverse proxy in front
+would need its own limits) and per endpoint, in a sliding one-minute window on Trio's clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from importlib import resources
+from typing import TYPE_CHECKING
+
+import trio
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from quart import Response, jsonify, request
+from quart_trio import QuartTrio
+
+from controller.api import errors, openapi
+from controller.errors import Problem
+
+if TYPE_CHECKING:
+    from controller.site import Site
+
+PREFIX = "/api/v1/public-charging"
+PUBLIC_PREFIXES = (PREFIX + "/", "/charge/")
+LIMITS = {  # bucket -> requests per minute per client
+    "create": 3,
+    "get": 30,
+    "charger": 30,
+    "confirm": 10,
+    "stop": 10,
+    "cancel": 10,
+}
+WINDOW_S = 60.0
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$")
+
+
+class RateLimiter:
+    def __init__(self, limits: dict[str, int], window_s: float = WINDOW_S) -> None:
+        self.limits = limits
+        self.window_s = window_s
+        self._hits: dict[tuple[str, str], deque[float]] = {}
+
+    def check(self, bucket: str, client: str) -> None:
+        now = trio.current_time()
+        hits = self._hits.setdefault((bucket, client), deque())
+        while hits and hits[0] <= now - self.window_s:
+            hits.popleft()
+        if len(hits) >= self.limits[bucket]:
+            retry = max(1, int(hits[0] + self.window_s - now + 0.999))
+            raise Problem(429, "TooManyRequests", "rate limit exceeded; try again later",
+                          headers={"Retry-After": str(retry)})
+        hits.append(now)
+        if len(self._hits) > 10_000:  # forget idle clients
+            for key in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window_s]:
+                del self._hits[key]
+
+
+class CreateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=10)
+    connector_id: int = Field(ge=1, le=100, strict=True)
+    email: str | None = Field(None, max_length=254)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError("not an e-mail address")
+        return value
+
+
+class ResolveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: str
+
+
+def _page_html() -> str:
+    return resources.files("controller.public_charging").joinpath("static/charge.html").read_text("utf-8")
+
+
+def register(app: QuartTrio, site: Site) -> None:
+    pc = site.public_charging
+    limiter = RateLimiter(LIMITS)
+    page = _page_html()
+
+    def limit(bucket: str) -> None:
+        limiter.check(bucket, request.remote_addr or "?")
+
+    async def body(model):
+        data = await request.get_json(force=True, silent=True)
+        if not isinstance(data, dict):
+            raise Problem(400, "BadRequest", "the request body must be a JSON object")
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise errors.validation_problem(exc) from None
+
+    def envelope(data: dict, payment: dict | None) -> dict:
+        out: dict = {"data": data}
+        if payment is not None:
+            out["payment"] = payment
+        return out
+
+    @app.get(f"{PREFIX}/chargers/<code>")
+    async def public_charger(code: str) -> Response:
+        limit("charger")
+        return jsonify({"data": pc.charger_info(code)})
+
+    @app.post(f"{PREFIX}/sessions")
+    async def public_create() -> tuple[Response, int]:
+        limit("create")
+        parsed = await body(CreateBody)
+        token, data, payment = await pc.create(parsed.code, parsed.connector_id, parsed.email)
+        return jsonify({"session_token": token, "data": data, "payment": payment}), 201
+
+    @app.get(f"{PREFIX}/sessions/<token>")
+    async def public_get(token: str) -> Response:
+        limit("get")
+        data, payment = await pc.get(token)
+        return jsonify(envelope(data, payment))
+
+    @app.post(f"{PREFIX}/sessions/<token>/confirm")
+    async def public_confirm(token: str) -> Response:
+        limit("confirm")
+        return jsonify({"data": await pc.confirm(token)})
+
+    @app.post(f"{PREFIX}/sessions/<token>/stop")
+    async def public_stop(token: str) -> Response:
+        limit("stop")
+        return jsonify({"data": await pc.stop(token)})
+
+    @app.post(f"{PREFIX}/sessions/<token>/cancel")
+    async def public_cancel(token: str) -> Response:
+        limit("cancel")
+        return jsonify({"data": await pc.cancel(token)})
+
+    @app.get("/charge/<code>")
+    async def driver_page(code: str) -> Response:
+        response = Response(page, content_type="text/html; charset=utf-8")
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    # -- keyed (operator) ------------------------------------------------------------------
+
+    @app.get("/api/v1/public-sessions")
+    async def admin_list() -> Response:
+        try:
+            limit_ = int(request.args.get("limit", 50))
+            offset = int(request.args.get("offset", 0))
+        except ValueError:
+            raise Problem(422, "InvalidRequest", "query fields 'limit' and 'offset' must be integers") from None
+        if not 1 <= limit_ <= 1000 or offset < 0:
+            raise Problem(422, "InvalidRequest", "query field 'limit': 1..1000, 'offset': >= 0")
+        return jsonify(await pc.admin_page(request.args.get("status"), limit_, offset))
+
+    def session_id(text: str) -> int:
+        if not text.isdigit():
+            raise Problem(422, "InvalidRequest", "path parameter 'sessionId': must be an integer")
+        return int(text)
+
+    @app.get("/api/v1/public-sessions/<sid>")
+    async def admin_get(sid: str) -> Response:
+        return jsonify(await pc.admin_get(session_id(sid)))
+
+    @app.post("/api/v1/public-sessions/<sid>/resolve")
+    async def admin_resolve(sid: str) -> Response:
+        parsed = await body(ResolveBody)
+        return jsonify(await pc.resolve(session_id(sid), parsed.status))
+
+
+# -- OpenAPI ------------------------------------------------------------------------------------
+
+_STATUSES = ["created", "authorized", "starting", "charging", "stopping", "settling", "captured", "no_charge",
+             "expired", "failed", "abandoned", "capture_failed", "requires_review", "refunded", "written_off"]
+_INT_OR_NULL = {"type": ["integer", "null"]}
+_STR_OR_NULL = {"type": ["string", "null"]}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+TOKEN = openapi.path_param("token", {"type": "string"}, "The session token returned when the session was created")
+CODE = openapi.path_param("code", {"type": "string", "maxLength": 10}, "The charger's public code (case-insensitive)")
+SESSION_ID = openapi.path_param("sessionId", {"type": "integer"}, "The public session's id")
+
+SCHEMAS = {
+    "PublicSession": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["status", "failure_reason", "connector_id", "connector_status", "charger", "pricing",
+                     "amount_authorized", "energy_kwh", "cost_amount", "amount_captured", "tax_amount",
+                     "driver_email", "created_at", "authorized_at", "charging_started_at", "completed_at",
+                     "captured_at"],
+        "properties": {
+            "status": {"type": "string", "enum": _STATUSES},
+            "failure_reason": _STR_OR_NULL,
+            "connector_id": {"type": "integer"},
+            "connector_status": _STR_OR_NULL,
+            "charger": {"type": "object", "required": ["public_code", "name", "online"], "properties": {
+                "public_code": _STR_OR_NULL, "name": {"type": "string"}, "online": {"type": "boolean"}}},
+            "pricing": openapi.ref("PublicPricing"),
+            "amount_authorized": _INT_OR_NULL,
+            "energy_kwh": {"type": ["string", "null"], "pattern": "^[0-9]+\\.[0-9]{3}$"},
+            "cost_amount": _INT_OR_NULL,
+            "amount_captured": _INT_OR_NULL,
+            "tax_amount": _INT_OR_NULL,
+            "driver_email": _STR_OR_NULL,
+            "created_at": _TIME, "authorized_at": _TIME, "charging_started_at": _TIME,
+            "completed_at": _TIME, "captured_at": _TIME,
+        },
+    },
+    "PublicPricing": {
+        "type": "object", "required": ["currency", "price_per_kwh", "start_fee"],
+        "properties": {"currency": {"type": "string"}, "price_per_kwh": {"type": "integer"},
+                       "start_fee": {"type": "integer"}},
+    },
+    "PublicPayment": {
+        "type": "object", "required": ["provider"],
+        "description": "What the driver's page needs to collect the card (stripe: client_secret, publishable_key)",
+        "properties": {"provider": {"type": "string", "enum": ["stripe", "none"]},
+                       "payment_intent_id": {"type": "string"}, "client_secret": {"type": "string"},
+                       "publishable_key": {"type": "string"}},
+    },
+    "PublicSessionCreated": {
+        "type": "object", "required": ["session_token", "data", "payment"],
+        "properties": {"session_token": {"type": "string"}, "data": openapi.ref("PublicSession"),
+                       "payment": openapi.ref("PublicPayment")},
+    },
+    "PublicSessionEnvelope": {
+        "type": "object", "required": ["data"],
+        "properties": {"data": openapi.ref("PublicSession"), "payment": openapi.ref("PublicPayment")},
+    },
+    "PublicSessionCreate": {
+        "type": "object", "additionalProperties": False, "required": ["code", "connector_id"],
+        "properties": {"code": {"type": "string", "minLength": 1, "maxLength": 10},
+                       "connector_id": {"type": "integer", "minimum": 1, "maximum": 100},
+                       "email": {"type": "string", "maxLength": 254}},
+    },
+    "PublicCharger": {
+        "type": "object", "required": ["data"],
+        "properties": {"data": {"type": "object", "required": ["public_code", "name", "online", "connectors", "pricing"],
+                                "properties": {"public_code": {"type": "string"}, "name": {"type": "string"},
+                                               "online": {"type": "boolean"},
+                                               "connectors": {"type": "array", "items": {"type": "object"}},
+                                               "pricing": openapi.ref("PublicPricing"),
+                                               "amount_authorized": {"type": "integer"},
+                                               "payment_provider": {"type": "string"}}}},
+    },
+
+    "PublicSessionList": {
+        "type": "object", "required": ["sessions", "pagination"],
+        "properties": {"sessions": {"type": "array", "items": {"type": "object"}}, "pagination": {"type": "object"}},
+    },
+    "PublicSessionResolve": {
+        "type": "object", "additionalProperties": False, "required": ["status"],
+        "properties": {"status": {"type": "string", "enum": ["refunded", "written_off", "settling"]}},
+    },
+}
+
+
+SCHEMAS["PublicSessionAdmin"] = {
+    **SCHEMAS["PublicSession"],
+    "description": "A public session with what the operator needs to find it at the payment provider",
+    "required": ["id", "charger_id", "transaction_id", "provider", "payment_id", "hold_released",
+                 *SCHEMAS["PublicSession"]["required"]],
+    "properties": {"id": {"type": "integer"}, "charger_id": {"type": "string"}, "transaction_id": _INT_OR_NULL,
+                   "provider": {"type": "string"}, "payment_id": _STR_OR_NULL, "hold_released": {"type": "boolean"},
+                   **SCHEMAS["PublicSession"]["properties"]},
+}
+
+
+def _public_errors(*statuses: int) -> dict:
+    out = openapi.errors(*statuses, 429)
+    out.pop("401", None)
+    out["429"] = openapi.response("Rate limited (see Retry-After)", openapi.ref("Error"))
+    return out
+
+
+def _paths() -> openapi.Paths:
+    op, resp, ref = openapi.operation, openapi.response, openapi.ref
+    session = resp("The session", ref("PublicSessionEnvelope"))
+    return {
+        f"{PREFIX}/chargers/{{code}}": {"get": op(
+            "getPublicCharger", "Public charging", "A public charger: connectors, price",
+            {"200": resp("The charger", ref("PublicCharger")), **_public_errors(404)},
+            parameters=[CODE], public=True)},
+        f"{PREFIX}/sessions": {"post": op(
+            "createPublicSession", "Public charging", "Start a pay-by-phone session and create the card hold",
+            {"201": resp("The session, its token and the payment context", ref("PublicSessionCreated")),
+             **_public_errors(400, 404, 409, 422, 502)},
+            body=ref("PublicSessionCreate"), public=True,
+            description="404 unknown code or public charging off; 400 charger offline; 422 unknown connector; "
+                        "409 connector unavailable; 429 rate limit (3/min per client) or per-charger cap.")},
+        f"{PREFIX}/sessions/{{token}}": {"get": op(
+            "getPublicSession", "Public charging", "Poll a session (30/min)",
+            {"200": session, **_public_errors(404)}, parameters=[TOKEN], public=True)},
+        f"{PREFIX}/sessions/{{token}}/confirm": {"post": op(
+            "confirmPublicSession", "Public charging", "Reconcile the payment after the driver paid (10/min)",
+            {"200": session, **_public_errors(404, 502)}, parameters=[TOKEN], public=True)},
+        f"{PREFIX}/sessions/{{token}}/stop": {"post": op(
+            "stopPublicSession", "Public charging", "Ask the charger to stop (10/min)",
+            {"200": session, **_public_errors(400, 404, 409)}, parameters=[TOKEN], public=True)},
+        f"{PREFIX}/sessions/{{token}}/cancel": {"post": op(
+            "cancelPublicSession", "Public charging", "Cancel before charging and release the hold (10/min)",
+            {"200": session, **_public_errors(404, 409)}, parameters=[TOKEN], public=True)},
+        "/charge/{code}": {"get": op(
+            "driverPage", "Public charging", "The driver's mobile page (HTML)",
+            {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}},
+            parameters=[CODE], public=True)},
+        "/api/v1/public-sessions": {"get": op(
+            "listPublicSessions", "Public charging", "Public sessions, newest first (operator)",
+            {"200": resp("A page of sessions", ref("PublicSessionList")), **openapi.errors(422)},
+            parameters=[openapi.query_param("status", {"type": "string", "enum": _STATUSES}, "Filter by status"),
+                        openapi.query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"),
+                        openapi.query_param("offset", {"type": "integer", "minimum": 0}, "Offset")])},
+        "/api/v1/public-sessions/{sessionId}": {"get": op(
+            "getPublicSessionAdmin", "Public charging", "One public session with its payment ids (operator)",
+            {"200": resp("The session", ref("PublicSessionAdmin")), **openapi.errors(404, 422)},
+            parameters=[SESSION_ID])},
+        "/api/v1/public-sessions/{sessionId}/resolve": {"post": op(
+            "resolvePublicSession", "Public charging",
+            "Mark refunded (from captured), written_off, or settling again to retry the capture",
+            {"200": resp("The session", ref("PublicSessionAdmin")), **openapi.errors(400, 404, 409, 422)},
+            body=ref("PublicSessionResolve"), parameters=[SESSION_ID])},
+    }
+
+
+openapi.add_section("public_charging", _paths, SCHEMAS)

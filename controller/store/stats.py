@@ -1,0 +1,47 @@
+"""Queries for /metrics and /healthz: counts, ages, and whether the database takes writes."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.timefmt import parse_iso, utcnow
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    transactions_open: int
+    outbox_pending: int
+    outbox_oldest_age_s: float
+
+
+def snapshot(conn: sqlite3.Connection) -> Snapshot:
+    open_count = conn.execute(
+        "SELECT count(*) FROM transactions WHERE status IN ('pending', 'active', 'stopping')"
+    ).fetchone()[0]
+    pending, oldest = conn.execute(
+        "SELECT count(*), min(created_at) FROM outbox WHERE status = 'pending'"
+    ).fetchone()
+    age = max(0.0, (utcnow() - parse_iso(oldest)).total_seconds()) if oldest else 0.0
+    return Snapshot(open_count, pending, age)
+
+
+def probe_writable(path: Path, timeout: float) -> str | None:
+    """Take (and release) the write lock on its own connection; None if fine, else the problem.
+
+    Its own short busy timeout, so a database locked by another process (a backup, an sqlite3
+    shell left open) shows up as a failed health check instead of hanging it.
+    """
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+    except sqlite3.Error as exc:
+        return f"cannot open {path}: {exc}"
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        return f"cannot take the write lock on {path}: {exc}"
+    finally:
+        conn.close()
+    return None

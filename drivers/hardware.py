@@ -1,0 +1,88 @@
+"""Everything on the site's wires, built from config and run in one nursery."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import trio
+
+from .config import (
+    LineReaderConfig,
+    MeterConfig,
+    ModbusReaderConfig,
+    Pn532ReaderConfig,
+    Rdm6300ReaderConfig,
+    SerialBusConfig,
+    TcpBusConfig,
+    validate_drivers,
+)
+from .meters.meter import Meter, OnReading
+from .modbus import ModbusBus
+from .rfid.reader import OnTap, Reader
+
+log = logging.getLogger(__name__)
+
+#: Pause before restarting a device task that crashed on a bug (not on a device failure,
+#: which the task handles itself).
+CRASH_RESTART_S = 5.0
+
+
+class Hardware:
+    """Buses, meters and card readers of one site.
+
+    `buses`, `meters` and `readers` are dicts by config id, available right after construction
+    (their states read offline/disconnected until `run` has been running for a moment).
+    """
+
+    def __init__(
+        self,
+        buses: Sequence[SerialBusConfig | TcpBusConfig] = (),
+        meters: Sequence[MeterConfig] = (),
+        readers: Sequence[Rdm6300ReaderConfig | LineReaderConfig | Pn532ReaderConfig | ModbusReaderConfig] = (),
+    ) -> None:
+        validate_drivers(buses, meters, readers)
+        self.buses: dict[str, ModbusBus] = {b.id: ModbusBus(b) for b in buses}
+        self.meters: dict[str, Meter] = {m.id: Meter(m, self.buses[m.bus]) for m in meters}
+        self.readers: dict[str, Reader] = {
+            r.id: Reader(r, self.buses[r.bus] if isinstance(r, ModbusReaderConfig) else None) for r in readers
+        }
+
+    async def run(
+        self,
+        on_tap: OnTap,
+        on_reading: OnReading | None = None,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Poll every meter and listen to every reader until cancelled. Never raises because of
+        a device: failures show in the states; a crashing task is logged and restarted."""
+        try:
+            async with trio.open_nursery() as nursery:
+                for meter in self.meters.values():
+                    nursery.start_soon(_guarded, f"meter {meter.config.id}", meter.run, on_reading)
+                for reader in self.readers.values():
+                    nursery.start_soon(_guarded, f"reader {reader.config.id}", reader.run, on_tap)
+                task_status.started()
+        finally:
+            with trio.CancelScope(shield=True):
+                for bus in self.buses.values():
+                    await bus.aclose()
+
+    def to_api(self) -> dict[str, list[dict[str, Any]]]:
+        """A snapshot of everything, for a status endpoint."""
+        return {
+            "buses": [b.to_api() for b in self.buses.values()],
+            "meters": [m.state.to_api() for m in self.meters.values()],
+            "readers": [r.state.to_api() for r in self.readers.values()],
+        }
+
+
+async def _guarded(name: str, fn: Callable[..., Awaitable[None]], *args: object) -> None:
+    while True:
+        try:
+            await fn(*args)
+        except Exception:
+            log.exception("%s crashed; restarting in %.0f s", name, CRASH_RESTART_S)
+        await trio.sleep(CRASH_RESTART_S)

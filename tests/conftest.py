@@ -1,0 +1,44 @@
+"""Fixtures shared by every test directory (helpers live in tests/support.py).
+
+- `site_config`: a Config for a test site in tmp_path (chargers CHARGER-001 with 2 connectors,
+  CHARGER-002 with 1; unknown chargers pending; loopback listeners on port 0). Override options
+  with `@pytest.mark.site(unknown_chargers="accept", call_timeout_s=1)` (see support.config_text).
+- `site`: that config running in-process as a `Site` (its ports in `site.ocpp_port`, `site.api_port`).
+- `api`: an httpx.AsyncClient on the site's API with the API key; every response is validated
+  against the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support import api_client, make_config, running_site  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "site(**options): options for the `site_config` fixture (support.config_text)")
+
+
+@pytest.fixture
+def site_config(request: pytest.FixtureRequest, tmp_path: Path):
+    marker = request.node.get_closest_marker("site")
+    return make_config(tmp_path, **(marker.kwargs if marker else {}))
+
+
+@pytest.fixture
+async def site(site_config):
+    async with running_site(site_config) as running:
+        yield running
+
+
+@pytest.fixture
+async def api(site):
+    async with api_client(site) as client:
+        yield client

@@ -1,0 +1,109 @@
+"""Storage: SQLite WAL, versioned migrations, durable answers, and a controller restart mid-charge."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import trio
+
+from controller.simulators.charger_process import SimulatedCharger
+from controller.store import Store
+from controller.store.db import DB_FILE
+from controller.store.schema import MIGRATIONS
+from tests.support import CHARGER, api_client, eventually, make_config, ocpp_url, raw_charger, running_site
+
+
+def test_fresh_database_is_wal_and_migrated(tmp_path):
+    store = Store(tmp_path)
+    try:
+        assert store.version == len(MIGRATIONS)
+    finally:
+        store.close()
+    conn = sqlite3.connect(tmp_path / DB_FILE)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"chargers", "connectors", "id_tags", "transactions", "meter_values", "outbox"} <= tables
+    finally:
+        conn.close()
+    # reopening does not run the migrations again
+    Store(tmp_path).close()
+
+
+def test_newer_database_is_refused(tmp_path):
+    Store(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / DB_FILE)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError, match="newer"):
+        Store(tmp_path)
+
+
+async def test_start_and_stop_are_on_disk_before_they_are_answered(site):
+    path = site.store.path
+
+    def row(transaction_id):
+        conn = sqlite3.connect(path)
+        try:
+            return conn.execute("SELECT status, meter_stop FROM transactions WHERE id = ?", (transaction_id,)).fetchone()
+        finally:
+            conn.close()
+
+    async with raw_charger(site, CHARGER) as cp:
+        await cp.boot()
+        started = await cp.call("StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0,
+                                                     "timestamp": "2026-02-06T12:00:00Z"})
+        tx = started[2]["transactionId"]
+        assert row(tx) == ("active", None)
+        await cp.call("StopTransaction", {"transactionId": tx, "meterStop": 900, "timestamp": "2026-02-06T12:01:00Z"})
+        assert row(tx) == ("completed", 900)
+
+
+async def test_restart_with_a_transaction_in_progress(tmp_path, nursery):
+    config = make_config(tmp_path)
+    async with running_site(config) as site:
+        sim = await SimulatedCharger.start(nursery, ocpp_url(site, CHARGER))
+        await sim.boot()
+        await sim.status(1, "Preparing")
+        await sim.meter(1, energyWh=2000)
+        async with api_client(site) as api:
+            response = await api.post(f"/api/v1/chargers/{CHARGER}/remote-start", json={"connectorId": 1, "idTag": "U1"})
+            assert response.status_code == 202, response.text
+            tx = response.json()["transactionId"]
+            await sim.next_event("sent", action="StartTransaction")
+            await sim.meter(1, energyWh=3500, powerW=11000)
+    # the controller went away: the charger was told so (1001, going away)
+    closed = await sim.next_event("closed")
+    assert closed["code"] == 1001 and closed["by"] == "server"
+
+    async with running_site(config) as site, api_client(site) as api:
+        detail = (await api.get(f"/api/v1/transactions/{tx}")).json()
+        assert detail["status"] == "active" and detail["meterStart"] == 2000
+        assert detail["energyDelivered"] == 1.5  # the last meter value before the restart
+        charger = (await api.get(f"/api/v1/chargers/{CHARGER}")).json()
+        assert charger["online"] is False and charger["connectors"][1]["energyWh"] == 3500
+        await sim.cmd("reconnect", url=ocpp_url(site, CHARGER))
+        await eventually(lambda: site.chargers.get(CHARGER).online, what="charger back online")
+        await sim.boot()
+        await sim.stop(1, meterStop=9000, reason="Local")
+        detail = (await api.get(f"/api/v1/transactions/{tx}")).json()
+        assert detail["status"] == "completed"
+        assert (detail["meterStart"], detail["meterStop"], detail["energyDelivered"]) == (2000, 9000, 7.0)
+        assert detail["remoteStarted"] is True and detail["stopReason"] == "Local"
+        listing = (await api.get("/api/v1/transactions")).json()
+        assert listing["pagination"]["total"] == 1
+    await sim.aclose()
+
+
+async def test_shutdown_closes_chargers_and_stops_quickly(tmp_path):
+    config = make_config(tmp_path)
+    async with running_site(config) as site:
+        async with raw_charger(site, CHARGER) as cp:
+            await cp.boot()
+            with trio.fail_after(10):
+                await site.shutdown()
+            with pytest.raises(Exception):
+                await cp.receive()
+            assert cp.ws.closed.code == 1001
