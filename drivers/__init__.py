@@ -34,7 +34,7 @@ State, at any time (also before `run`)::
 
 `MeterState.to_api()` gives `id, model, bus, role, charger, connector, online, lastError,
 energyImportWh, energyExportWh, powerW, voltageV, currentA, phasePowerW, updatedAt` (ISO 8601 UTC
-with milliseconds and Z, via `drivers.timestamps.iso_utc`). `Tap` carries `reader_id, id_tag, uid,
+with milliseconds and Z, via `controller.timefmt.iso`). `Tap` carries `reader_id, id_tag, uid,
 charger, connector, at`. Emulators for all of it live in `controller.simulators.meter` and
 `controller.simulators.card_reader`. Hardware notes: `drivers/HARDWARE.md`.
 """

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Self, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from .meters.models import MODELS
 from .meters.register_map import RegisterMap
@@ -33,7 +33,7 @@ class _BusBase(_Strict):
 class SerialBusConfig(_BusBase):
     """Modbus RTU on a local serial port or a pyserial URL (socket://, rfc2217://)."""
 
-    kind: Literal["rtu"] = "rtu"
+    kind: Literal["rtu"] = Field("rtu", description="Modbus RTU on a serial line (the default kind)")
     port: str = Field(min_length=1, description="device path (prefer /dev/serial/by-id/...) or pyserial URL")
     baudrate: int = Field(9600, gt=0, description="line speed, as set on the meters")
     parity: Literal["N", "E", "O"] = Field("N", description="N(one), E(ven) or O(dd), as set on the meters")
@@ -44,12 +44,20 @@ class SerialBusConfig(_BusBase):
 class TcpBusConfig(_BusBase):
     """Modbus TCP ("tcp") or RTU frames over a raw TCP socket ("rtu-over-tcp") to a gateway."""
 
-    kind: Literal["tcp", "rtu-over-tcp"]
+    kind: Literal["tcp", "rtu-over-tcp"] = Field(description="'tcp' (MBAP) or 'rtu-over-tcp' (raw RTU frames)")
     host: str = Field(min_length=1, description="gateway address")
     port: int = Field(502, ge=1, le=65535, description="gateway TCP port")
 
 
-BusConfig = Annotated[Union[SerialBusConfig, TcpBusConfig], Field(discriminator="kind")]
+def _bus_kind(value: Any) -> str:
+    kind = value.get("kind", "rtu") if isinstance(value, dict) else getattr(value, "kind", "rtu")
+    return "serial" if kind == "rtu" else "tcp"
+
+
+BusConfig = Annotated[
+    Union[Annotated[SerialBusConfig, Tag("serial")], Annotated[TcpBusConfig, Tag("tcp")]],
+    Discriminator(_bus_kind),
+]
 
 
 class _Placement(_Strict):
@@ -59,7 +67,7 @@ class _Placement(_Strict):
     connector: int | None = Field(None, ge=1, description="connector number on that charger")
 
     @model_validator(mode="after")
-    def _pair(self):  # type: ignore[no-untyped-def]
+    def _pair(self) -> Self:
         if (self.charger is None) != (self.connector is None):
             raise ValueError("charger and connector go together: set both or neither")
         return self
@@ -76,7 +84,7 @@ class MeterConfig(_Placement):
     map: RegisterMap | None = Field(None, description="register map for model = 'custom'")
 
     @model_validator(mode="after")
-    def _check(self) -> MeterConfig:
+    def _check(self) -> Self:
         if self.model == "custom":
             if self.map is None:
                 raise ValueError("model 'custom' needs a `map` table")
@@ -109,14 +117,14 @@ class _SerialReader(_ReaderBase):
 class Rdm6300ReaderConfig(_SerialReader):
     """RDM6300-style 125 kHz module: STX, 10 hex, 2 hex XOR checksum, ETX."""
 
-    kind: Literal["rdm6300"]
+    kind: Literal["rdm6300"] = Field(description="RDM6300-style 125 kHz module")
     baudrate: int = Field(9600, gt=0, description="line speed (RDM6300: 9600)")
 
 
 class LineReaderConfig(_SerialReader):
     """A reader that prints one card id per line (Wiegand-to-serial converters, USB CDC readers)."""
 
-    kind: Literal["line"]
+    kind: Literal["line"] = Field(description="one id per text line")
     baudrate: int = Field(9600, gt=0, description="line speed (ignored by USB CDC devices)")
     encoding: Literal["hex", "decimal"] = Field("hex", description="how the reader prints the id")
 
@@ -124,7 +132,7 @@ class LineReaderConfig(_SerialReader):
 class Pn532ReaderConfig(_SerialReader):
     """NXP PN532 on its HSU (UART) interface, polled with InListPassiveTarget (ISO 14443A)."""
 
-    kind: Literal["pn532"]
+    kind: Literal["pn532"] = Field(description="PN532 over HSU")
     baudrate: int = Field(115200, gt=0, description="HSU speed (PN532 default: 115200)")
     poll_s: float = Field(0.25, gt=0, description="time between card polls")
     response_timeout_s: float = Field(0.5, gt=0, description="how long to wait for the ACK or a response")
@@ -133,7 +141,7 @@ class Pn532ReaderConfig(_SerialReader):
 class ModbusReaderConfig(_ReaderBase):
     """A reader exposing the last card in Modbus registers with a 'new card' flag."""
 
-    kind: Literal["modbus"]
+    kind: Literal["modbus"] = Field(description="registers on a Modbus bus")
     bus: str = Field(min_length=1, description="id of the bus the reader is on")
     device_id: int = Field(1, ge=1, le=247, description="Modbus unit id of the reader")
     poll_s: float = Field(0.25, gt=0, description="time between polls of the flag")
@@ -149,7 +157,6 @@ ReaderConfig = Annotated[
     Union[Rdm6300ReaderConfig, LineReaderConfig, Pn532ReaderConfig, ModbusReaderConfig],
     Field(discriminator="kind"),
 ]
-SerialReaderConfig = Union[Rdm6300ReaderConfig, LineReaderConfig, Pn532ReaderConfig]
 
 
 def validate_drivers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -70,6 +71,29 @@ class Hardware:
                 for bus in self.buses.values():
                     await bus.aclose()
 
+    def health_checks(self) -> dict[str, Callable[[], dict[str, Any]]]:
+        """Checks for GET /healthz (`site.health_checks.update(...)`): one per bus and reader.
+        Hardware trouble is "degraded", never "failing": charging goes on without a meter or
+        with a card reader down (the app and the API can still start sessions)."""
+        checks: dict[str, Callable[[], dict[str, Any]]] = {}
+        for bus in self.buses.values():
+            checks[f"bus:{bus.id}"] = functools.partial(self._bus_health, bus)
+        for reader in self.readers.values():
+            checks[f"reader:{reader.config.id}"] = functools.partial(_reader_health, reader)
+        return checks
+
+    def _bus_health(self, bus: ModbusBus) -> dict[str, Any]:
+        meters = [m.state for m in self.meters.values() if m.config.bus == bus.id]
+        offline = [m.id for m in meters if not m.online]
+        ok = bus.connected and not offline
+        return {
+            "status": "ok" if ok else "degraded",
+            "connected": bus.connected,
+            "lastError": bus.last_error,
+            "meters": len(meters),
+            "metersOffline": offline,
+        }
+
     def to_api(self) -> dict[str, list[dict[str, Any]]]:
         """A snapshot of everything, for a status endpoint."""
         return {
@@ -77,6 +101,11 @@ class Hardware:
             "meters": [m.state.to_api() for m in self.meters.values()],
             "readers": [r.state.to_api() for r in self.readers.values()],
         }
+
+
+def _reader_health(reader: Reader) -> dict[str, Any]:
+    state = reader.state
+    return {"status": "ok" if state.connected else "degraded", "connected": state.connected, "lastError": state.last_error}
 
 
 async def _guarded(name: str, fn: Callable[..., Awaitable[None]], *args: object) -> None:

@@ -27,6 +27,8 @@ from pymodbus.pdu.register_message import (
     WriteSingleRegisterRequest,
 )
 
+from controller import metrics
+
 from .backoff import Backoff
 from .config import SerialBusConfig, TcpBusConfig
 from .serial_port import open_serial
@@ -135,19 +137,23 @@ class ModbusBus:
             for attempt in range(self.config.retries + 1):
                 stream = await self._connected_stream()
                 self.stats.requests += 1
+                metrics.modbus_request(self.id)
                 try:
                     with trio.fail_after(self.config.timeout_s):
                         response = await self._exchange(stream, request)
                 except trio.TooSlowError:
                     self.stats.timeouts += 1
+                    metrics.modbus_error(self.id, "timeout")
                     await self._drain(stream)
                     continue
                 except (_Eof, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                    await self._drop(f"connection lost: {exc or type(exc).__name__}")
+                    metrics.modbus_error(self.id, "io")
+                    await self._drop(f"connection lost: {str(exc) or type(exc).__name__}")
                     raise BusUnavailable(f"{self.id}: {self.last_error}") from exc
                 self._backoff.reset()
                 if isinstance(response, ExceptionResponse):
                     self.stats.device_errors += 1
+                    metrics.modbus_error(self.id, "exception")
                     raise ModbusDeviceError(response.exception_code, what)
                 return response
             if self.config.kind != "rtu":
@@ -165,8 +171,9 @@ class ModbusBus:
             with trio.fail_after(max(self.config.timeout_s, 3.0)):
                 self._stream = await self._open()
         except (OSError, serial.SerialException, ValueError, trio.TooSlowError) as exc:
+            metrics.modbus_error(self.id, "io")
             self._backoff.failed()
-            self._set_down(f"cannot open {self._where()}: {exc or type(exc).__name__}")
+            self._set_down(f"cannot open {self._where()}: {str(exc) or type(exc).__name__}")
             raise BusUnavailable(f"{self.id}: {self.last_error}") from exc
         if self._opened_before:
             self.stats.reconnects += 1
@@ -187,9 +194,9 @@ class ModbusBus:
         return c.port if isinstance(c, SerialBusConfig) else f"{c.host}:{c.port}"
 
     async def _exchange(self, stream: trio.abc.Stream, request: ModbusPDU) -> Any:
-        if isinstance(self._framer, FramerSocket):
+        if isinstance(self._framer, FramerSocket):  # RTU has no transaction id: 0
             self._tid = self._tid % 0xFFFF + 1
-        request.transaction_id = self._tid if isinstance(self._framer, FramerSocket) else 0
+        request.transaction_id = self._tid
         await trio.sleep_until(self._last_rx + self._frame_gap)
         await stream.send_all(self._framer.buildFrame(request))
         buffer = b""

@@ -10,6 +10,7 @@ reads in a worker thread.
 
 from __future__ import annotations
 
+import io
 import os
 import termios
 from urllib.parse import urlsplit
@@ -40,7 +41,7 @@ async def open_serial(
     ser = await trio.to_thread.run_sync(_open, port, baudrate, bytesize, parity, stopbits)
     try:
         fd = ser.fileno()
-    except (AttributeError, NotImplementedError, serial.SerialException):
+    except (AttributeError, io.UnsupportedOperation, serial.SerialException):
         return _ThreadedSerialStream(ser)
     try:
         if os.isatty(fd):

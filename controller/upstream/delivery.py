@@ -294,7 +294,8 @@ class Delivery:
         retry_after = parse_retry_after(retry_after_header, self.wall())
         if retry_after is not None:
             delay = min(retry_after, self.config.retry_after_max_s)
-        next_at = iso(datetime.fromtimestamp(self.wall() + delay, timezone.utc))
+        # stored to the millisecond, rounded up: never earlier than the upstream asked
+        next_at = iso(datetime.fromtimestamp(self.wall() + delay + 0.001, timezone.utc))
         await self.store.write(outbox.mark_retry, row_id, at, next_at, error, status, client_error)
         log.warning("%s event=%s charger=%s attempt %d failed (%s); next in %.1f s", kind, row["event_id"],
                     row["charger_id"], attempt, error, delay)

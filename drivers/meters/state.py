@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..timestamps import iso_utc
+from controller.timefmt import iso
 
 Phases = tuple[float | None, ...]
 
@@ -52,5 +52,6 @@ class MeterState:
             "voltageV": phases(self.voltage_v),
             "currentA": phases(self.current_a),
             "phasePowerW": phases(self.phase_power_w),
-            "updatedAt": iso_utc(self.updated_at),
+            "updatedAt": iso(self.updated_at) if self.updated_at else None,
         }
+

@@ -17,7 +17,8 @@ from ..backoff import Backoff
 from ..config import LineReaderConfig, ModbusReaderConfig, Pn532ReaderConfig, Rdm6300ReaderConfig
 from ..modbus import ModbusBus
 from ..serial_port import open_serial
-from ..timestamps import utc_now
+from controller import metrics
+from controller.timefmt import utcnow
 from .id_tags import format_id_tag
 from .line import LineDecoder
 from .modbus_reader import ModbusCardReader
@@ -84,9 +85,10 @@ class Reader:
             uid=uid.hex().upper(),
             charger=c.charger,
             connector=c.connector,
-            at=utc_now(),
+            at=utcnow(),
         )
         self.state.taps += 1
+        metrics.card_tap(c.id)
         self.state.last_tap_at, self.state.last_id_tag = tap.at, tap.id_tag
         log.info("reader %s: tap %s", c.id, tap.id_tag)
         try:
@@ -116,7 +118,7 @@ class Reader:
                 async with stream:
                     await self._session(stream, on_uid)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, Pn532Error) as exc:
-                self._down(f"lost {c.port}: {exc or type(exc).__name__}")
+                self._down(f"lost {c.port}: {str(exc) or type(exc).__name__}")
             await backoff.sleep()
 
     async def _session(self, stream: trio.abc.Stream, on_uid: OnUid) -> None:

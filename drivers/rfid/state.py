@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..timestamps import iso_utc
+from controller.timefmt import iso
 
 
 @dataclass
@@ -40,7 +40,7 @@ class ReaderState(FrameCounters):
             "connector": self.connector,
             "connected": self.connected,
             "lastError": self.last_error,
-            "lastTapAt": iso_utc(self.last_tap_at),
+            "lastTapAt": iso(self.last_tap_at) if self.last_tap_at else None,
             "lastIdTag": self.last_id_tag,
             "taps": self.taps,
             "badFrames": self.bad_frames,
@@ -67,5 +67,6 @@ class Tap:
             "uid": self.uid,
             "charger": self.charger,
             "connector": self.connector,
-            "at": iso_utc(self.at),
+            "at": iso(self.at),
         }
+

@@ -112,6 +112,11 @@ def test_custom_map_rejects_unknown_readings_and_half_phases() -> None:
         )
 
 
+def test_bus_kind_defaults_to_rtu() -> None:
+    bus = TypeAdapter(BusConfig).validate_python({"id": "b", "port": "/dev/ttyUSB0"})
+    assert isinstance(bus, SerialBusConfig) and bus.kind == "rtu" and bus.baudrate == 9600
+
+
 def test_bus_kinds_take_their_own_fields() -> None:
     with pytest.raises(ValidationError):
         TypeAdapter(BusConfig).validate_python({"id": "b", "kind": "tcp", "port": 502})  # no host

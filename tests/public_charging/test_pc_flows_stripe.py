@@ -120,6 +120,7 @@ async def test_network_errors_are_retried_with_the_same_key(tmp_path, clock):
     async with stripe() as (server, proxy):
         config = make_config(tmp_path, provider="stripe", stripe_base=proxy.base)
         async with public_site(config) as h, charger(h.site) as sim:
+            h.site.public_charging.provider.backoff_s = (0.01, 0.05)  # keep the test quick
             proxy.broken = True
             response = await h.public.post("/api/v1/public-charging/sessions", json={"code": "A1B2", "connector_id": 1})
             assert response.status_code == 502 and response.json()["error"] == "PaymentProviderError"
@@ -148,6 +149,7 @@ async def test_provider_down_for_good_requires_review(tmp_path, clock):
     async with stripe() as (server, proxy):
         config = make_config(tmp_path, provider="stripe", stripe_base=proxy.base)
         async with public_site(config) as h, charger(h.site) as sim:
+            h.site.public_charging.provider.backoff_s = (0.01, 0.05)  # keep the test quick
             token, _ = await paid_and_charging(h, sim, server)
             server.fail_status = 503
             await sim.stop(1, meterStop=1000)

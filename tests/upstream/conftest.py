@@ -16,7 +16,10 @@ from controller.upstream.config import UpstreamSection
 from controller.upstream.delivery import Delivery
 from tests.upstream.receiver import Receiver
 
-SEED = Path(__file__).resolve().parents[2].parent / "shared" / "seeds" / "000-start-charge-notification.txt"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "upstream(**options): [upstream] options for tests/upstream/test_flows.py")
 
 
 @pytest.fixture

@@ -98,6 +98,7 @@ class Receiver:
             self._nursery = nursery
             await nursery.start(self._listen)
             task_status.started(self)
+            await trio.sleep_forever()  # keeps the nursery open for up() after down()
 
     async def _listen(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         with trio.CancelScope() as scope:

@@ -23,7 +23,7 @@ from tests.upstream.conftest import event, queue_events, running_delivery, urls
 from tests.upstream.receiver import HANG, RESET, Reply
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def clock():
     # Autojump only once every task has been idle for 20 ms of real time: SQLite commits run in
     # threads, and the clock must not jump while one is under way.
@@ -57,7 +57,7 @@ async def all_settled(store, n, delivery=None):
     return await rows(store)
 
 
-async def test_delivers_body_headers_and_signature(store, receiver):
+async def test_delivers_body_headers_and_signature(store, receiver, clock):
     await queue_events(store, event("A", 0))
     async with running_delivery(store, **urls(receiver), headers={"X-Api-Key": "k-123"}, signing_secret="s3cret") as d:
         await receiver.wait_count(1)
@@ -76,7 +76,7 @@ async def test_delivers_body_headers_and_signature(store, receiver):
     assert done["delivered_at"] is not None
 
 
-async def test_no_signature_without_secret_and_new_rows_wake_the_worker(store, receiver):
+async def test_no_signature_without_secret_and_new_rows_wake_the_worker(store, receiver, clock):
     async with running_delivery(store, **urls(receiver)) as d:
         for n in range(3):
             await queue_events(store, event("A", n))
@@ -85,7 +85,7 @@ async def test_no_signature_without_secret_and_new_rows_wake_the_worker(store, r
     assert "x-evedge-signature" not in receiver.requests[0].headers
 
 
-async def test_in_order_per_charger_and_chargers_do_not_wait_for_each_other(store, receiver):
+async def test_in_order_per_charger_and_chargers_do_not_wait_for_each_other(store, receiver, clock):
     failures = {"A": 3}
 
     def answer(request):
@@ -111,7 +111,7 @@ async def test_in_order_per_charger_and_chargers_do_not_wait_for_each_other(stor
     assert len(set(a_ids[:4])) == 1  # every retry carries the same event id
 
 
-async def test_exponential_backoff_with_jitter_up_to_the_cap(store, receiver):
+async def test_exponential_backoff_with_jitter_up_to_the_cap(store, receiver, clock):
     receiver.plan(*[Reply(503)] * 7)
     await queue_events(store, event("A", 0))
     async with running_delivery(store, **urls(receiver), retry_initial_s=1, retry_max_s=8, seed=7) as d:
@@ -147,7 +147,7 @@ async def test_retry_after_is_honoured_in_seconds_and_as_a_date_up_to_its_cap(st
     assert parse_retry_after("garbage", 0) is None and parse_retry_after("7", 0) == 7
 
 
-async def test_resets_hangs_timeouts_408_5xx_and_slow_answers(store, receiver):
+async def test_resets_hangs_timeouts_408_5xx_and_slow_answers(store, receiver, clock):
     receiver.plan(RESET, HANG, Reply(408), Reply(502), Reply(200, delay=6))
     await queue_events(store, event("A", 0))
     async with running_delivery(store, **urls(receiver), retry_initial_s=1, timeout_s=10) as d:
@@ -159,7 +159,7 @@ async def test_resets_hangs_timeouts_408_5xx_and_slow_answers(store, receiver):
     assert done["status"] == "delivered" and done["attempts"] == 5
 
 
-async def test_a_reset_is_recorded_as_the_last_error(store, receiver):
+async def test_a_reset_is_recorded_as_the_last_error(store, receiver, clock):
     receiver.default = RESET
     await queue_events(store, event("A", 0))
     async with running_delivery(store, **urls(receiver), retry_initial_s=5) as d:
@@ -173,7 +173,7 @@ async def test_a_reset_is_recorded_as_the_last_error(store, receiver):
     assert row["next_attempt_at"] is not None
 
 
-async def test_an_unreachable_upstream_is_retried_until_it_is_back(store, receiver):
+async def test_an_unreachable_upstream_is_retried_until_it_is_back(store, receiver, clock):
     receiver.down()
     await queue_events(store, event("A", 0), event("A", 1))
     async with running_delivery(store, **urls(receiver), retry_initial_s=1, retry_max_s=60) as d:
@@ -190,7 +190,7 @@ async def test_an_unreachable_upstream_is_retried_until_it_is_back(store, receiv
     assert all(r["status"] == "delivered" for r in done)
 
 
-async def test_other_4xx_are_parked_after_a_few_tries_and_the_queue_moves_on(store, receiver):
+async def test_other_4xx_are_parked_after_a_few_tries_and_the_queue_moves_on(store, receiver, clock):
     receiver.default = lambda r: Reply(400, body=b'{"error":"bad"}') if r.json["n"] == 0 else Reply(200)
     await queue_events(store, event("A", 0), event("A", 1))
     async with running_delivery(store, **urls(receiver), retry_initial_s=1, client_error_attempts=3) as d:
@@ -209,7 +209,7 @@ async def test_other_4xx_are_parked_after_a_few_tries_and_the_queue_moves_on(sto
     assert receiver.requests[-1].event_id == failed["event_id"]
 
 
-async def test_5xx_after_4xx_keeps_trying_and_a_type_without_url_is_parked(store, receiver):
+async def test_5xx_after_4xx_keeps_trying_and_a_type_without_url_is_parked(store, receiver, clock):
     await queue_events(store, event("A", 0, kind="connection"), event("A", 1))
     async with running_delivery(store, status_url=receiver.url("/status")) as d:
         parked, delivered = await all_settled(store, 2, d)
@@ -218,7 +218,7 @@ async def test_5xx_after_4xx_keeps_trying_and_a_type_without_url_is_parked(store
     assert delivered["status"] == "delivered"
 
 
-async def test_payment_amount_from_the_answer_goes_on_the_transaction(store, receiver):
+async def test_payment_amount_from_the_answer_goes_on_the_transaction(store, receiver, clock):
     txn = await store.write(txq.create_pending, "A", 1, "TAG", "api")
     other = await store.write(txq.create_pending, "A", 2, "TAG", "api")
     receiver.plan(Reply(200, body=b'{"amount": "4.20"}'), Reply(200, body=b'{"ok": true}'))
@@ -232,7 +232,7 @@ async def test_payment_amount_from_the_answer_goes_on_the_transaction(store, rec
     assert payment_amount(b"not json") is None and payment_amount(b'{"amount": true}') is None
 
 
-async def test_prune_keeps_the_outbox_bounded(store, receiver):
+async def test_prune_keeps_the_outbox_bounded(store, receiver, clock):
     for n in range(130):
         await queue_events(store, event("A", n))
     # a dead upstream: beyond max_rows the oldest pending are parked (failed, retryable)
@@ -252,7 +252,7 @@ async def test_prune_keeps_the_outbox_bounded(store, receiver):
     assert result == {"removed": 20, "parked": 0}  # failed beyond max_rows: the oldest go
 
 
-async def test_queue_stats(store, receiver):
+async def test_queue_stats(store, receiver, clock):
     receiver.down()
     await queue_events(store, event("A", 0), event("B", 0))
     async with running_delivery(store, **urls(receiver), retry_initial_s=100) as d:

@@ -45,6 +45,7 @@ class StripeProvider:
 
     def __init__(self, api_base: str, secret_key: str, publishable_key: str, timeout_s: float = 10.0) -> None:
         self.publishable_key = publishable_key
+        self.backoff_s = BACKOFF_S  # waits between the attempts of one call
         self._client = httpx.AsyncClient(
             base_url=api_base.rstrip("/"), timeout=timeout_s,
             headers={"Authorization": f"Bearer {secret_key}", "Stripe-Version": "2024-06-20"},
@@ -55,7 +56,7 @@ class StripeProvider:
         last_problem = ""
         for attempt in range(ATTEMPTS):
             if attempt:
-                await trio.sleep(BACKOFF_S[min(attempt - 1, len(BACKOFF_S) - 1)])
+                await trio.sleep(self.backoff_s[min(attempt - 1, len(self.backoff_s) - 1)])
             try:
                 response = await self._client.request(method, path, data=data, headers=headers)
             except httpx.TransportError as exc:

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 import trio
-from conftest import wait_until
+from tests.drivers.support import wait_until
 
+from controller import metrics
 from controller.simulators.meter import MeterServer, SimulatedMeter
 from drivers.config import MeterConfig, SerialBusConfig, TcpBusConfig
 from drivers.meters.meter import Meter
@@ -119,6 +120,11 @@ async def test_a_silent_meter_times_out_without_stalling_the_others(
             ticks += 1
             await trio.sleep(0.01)
 
+    def timeouts_counted() -> float:
+        sample = {"bus": "line", "kind": "timeout"}
+        return metrics.REGISTRY.get_sample_value("evedge_modbus_errors_total", sample) or 0.0
+
+    counted_before = timeouts_counted()
     sims["sdm630"].silent = True
     try:
         async with trio.open_nursery() as nursery:
@@ -126,6 +132,7 @@ async def test_a_silent_meter_times_out_without_stalling_the_others(
             state = await silent.poll()
             assert not state.online and "no response" in (state.last_error or "")
             assert bus.stats.timeouts == 2  # the first attempt and one retry
+            assert timeouts_counted() - counted_before == 2  # and /metrics saw them
             assert ticks > 5  # the event loop kept running while the bus waited
             assert (await healthy.poll()).online  # the next device on the line still answers
             sims["sdm630"].silent = False

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import trio
 import trio.testing
-from conftest import TapSink, spin_until, wait_until
+from tests.drivers.support import TapSink, spin_until, wait_until
 
 from controller.simulators.card_reader import LineReaderEmulator, Pn532Emulator, Rdm6300Emulator, noise
 from controller.simulators.meter import MeterServer, SimulatedDevice

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import trio
-from conftest import TapSink, wait_until
+from tests.drivers.support import TapSink, wait_until
 
 from controller.simulators.card_reader import LineReaderEmulator, Rdm6300Emulator
 from controller.simulators.meter import MeterServer, SimulatedMeter
@@ -28,7 +28,7 @@ async def test_run_reports_taps_and_readings_and_isolates_failures(tap_sink: Tap
             readers=[
                 Rdm6300ReaderConfig(kind="rdm6300", id="bay-1", port=rdm.path, charger="CP-1", connector=1),
                 LineReaderConfig(kind="line", id="bay-2", port=line.path, charger="CP-2", connector=1),
-                Rdm6300ReaderConfig(kind="rdm6300", id="bay-3", port="/nonexistent/ttyAMA9", **FAST),
+                Rdm6300ReaderConfig(kind="rdm6300", id="bay-3", port="/nonexistent/ttyAMA9", reconnect_min_s=0.02),
             ],
         )
         readings: list[MeterState] = []
@@ -56,6 +56,7 @@ async def test_run_reports_taps_and_readings_and_isolates_failures(tap_sink: Tap
             line.present("11223344")
             await wait_until(lambda: taps_seen == 3)
             snapshot = hardware.to_api()
+            health = {name: check() for name, check in hardware.health_checks().items()}
             nursery.cancel_scope.cancel()
 
     meters = {m["id"]: m for m in snapshot["meters"]}
@@ -64,5 +65,8 @@ async def test_run_reports_taps_and_readings_and_isolates_failures(tap_sink: Tap
     assert not meters["cp2"]["online"] and "cannot open" in meters["cp2"]["lastError"]
     assert readers["bay-2"]["taps"] == 2 and not readers["bay-3"]["connected"]
     assert {b["id"]: b["connected"] for b in snapshot["buses"]} == {"gw": True, "gone": False}
+    assert health["bus:gw"] == {"status": "ok", "connected": True, "lastError": None, "meters": 1, "metersOffline": []}
+    assert health["bus:gone"]["status"] == "degraded" and health["bus:gone"]["metersOffline"] == ["cp2"]
+    assert health["reader:bay-1"]["status"] == "ok" and health["reader:bay-3"]["status"] == "degraded"
     assert any(s.id == "grid" and s.online for s in readings)
     assert any(s.id == "cp2" and not s.online for s in readings)
