@@ -18,5 +18,11 @@ run: $(BIN)/evedge
 test: $(BIN)/evedge
 	$(BIN)/python -m pytest -q
 
+# The benchmark (docs/performance.md): evedge against the ocpp library's asyncio ChargePoint and a
+# bare trio-websocket echo, in one run. `make bench BENCH_ARGS=--quick` for a ~30 s run.
+BENCH_ARGS ?=
+bench: $(BIN)/evedge
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var config/var
