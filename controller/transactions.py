@@ -164,6 +164,17 @@ class Transactions:
 
     # -- charger side -----------------------------------------------------------------------
 
+    async def on_authorize(self, charger_id: str, id_tag: str) -> dict:
+        """IdTagInfo for an Authorize; a tag we just asked this charger to start with is Accepted.
+
+        Chargers with AuthorizeRemoteTxRequests=true authorize the tag of a remote start before
+        starting; refusing our own (API, card-reader or public-session) tag would undo the start.
+        """
+        info = self.authorization.id_tag_info(id_tag)
+        if info["status"] not in ("Accepted", "Blocked") and await self.store.read(q.has_pending_tag, charger_id, id_tag):
+            info = {**info, "status": "Accepted"}
+        return info
+
     async def on_start(self, charger_id: str, payload: dict) -> dict:
         start_time = _timestamp(payload["timestamp"], "timestamp")
         id_tag = payload["idTag"]

@@ -86,7 +86,7 @@ class ChargerHandlers:
         return {}
 
     async def authorize(self, payload: dict) -> dict:
-        return {"idTagInfo": self.site.authorization.id_tag_info(payload["idTag"])}
+        return {"idTagInfo": await self.site.transactions.on_authorize(self.charger_id, payload["idTag"])}
 
     async def start_transaction(self, payload: dict) -> dict:
         return await self.site.transactions.on_start(self.charger_id, payload)

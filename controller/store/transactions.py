@@ -67,6 +67,14 @@ def pending_for_connector(conn: sqlite3.Connection, charger_id: str, connector_i
     ).fetchone()
 
 
+def has_pending_tag(conn: sqlite3.Connection, charger_id: str, id_tag: str) -> bool:
+    """Whether a remote start we sent this charger waits for this id tag."""
+    return conn.execute(
+        "SELECT 1 FROM transactions WHERE charger_id = ? AND status = 'pending' AND id_tag = ? COLLATE NOCASE",
+        (charger_id, id_tag),
+    ).fetchone() is not None
+
+
 def set_status(conn: sqlite3.Connection, transaction_id: int, status: str, stop_reason: str | None = None) -> None:
     conn.execute(
         "UPDATE transactions SET status = ?, stop_reason = coalesce(?, stop_reason), updated_at = ? WHERE id = ?",

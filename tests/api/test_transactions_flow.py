@@ -240,3 +240,12 @@ async def test_every_cs_operation_is_forwarded(site, api, sim):
         frames.validate(frames.CALLRESULT, action, response.json())
         call = await sim.next_event("call", action=action)
         assert call["payload"] == payload
+
+
+async def test_authorize_of_a_remote_start_tag_is_accepted(site, api, sim):
+    """A charger that authorizes remote-start tags (AuthorizeRemoteTxRequests) may start our charge."""
+    assert (await sim.cmd("authorize", idTag="NOT-LISTED"))["idTagInfo"]["status"] == "Invalid"
+    await sim.cmd("auto", enabled=False)
+    response = await api.post(f"/api/v1/chargers/{CHARGER}/remote-start", json={"connectorId": 1, "idTag": "NOT-LISTED"})
+    assert response.status_code == 202, response.text
+    assert (await sim.cmd("authorize", idTag="not-listed"))["idTagInfo"]["status"] == "Accepted"
