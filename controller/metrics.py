@@ -95,23 +95,32 @@ def _action(action: str) -> str:
 
 def ocpp_message(direction: str, action: str, kind: str) -> None:
     """Count one frame. `kind` is call | result | error."""
-    key = ("m", direction, action, kind)
+    key = ("m", direction, action if action in _KNOWN_ACTIONS else "other", kind)
     child = _children.get(key)
     if child is None:
-        child = _children[key] = OCPP_MESSAGES.labels(direction, _action(action), kind)
+        child = _children[key] = OCPP_MESSAGES.labels(*key[1:])
     child.inc()
 
 
 def ocpp_call_duration(direction: str, action: str, seconds: float) -> None:
-    key = ("d", direction, action)
+    key = ("d", direction, action if action in _KNOWN_ACTIONS else "other")
     child = _children.get(key)
     if child is None:
-        child = _children[key] = OCPP_CALL_DURATION.labels(direction, _action(action))
+        child = _children[key] = OCPP_CALL_DURATION.labels(*key[1:])
     child.observe(seconds)
 
 
+_ERROR_CODES = frozenset({
+    "NotImplemented", "NotSupported", "InternalError", "ProtocolError", "SecurityError",
+    "FormationViolation", "PropertyConstraintViolation", "OccurenceConstraintViolation",
+    "OccurrenceConstraintViolation", "TypeConstraintViolation", "GenericError", "FormatViolation",
+    "MessageTypeNotSupported", "RpcFrameworkError",
+})
+
+
 def ocpp_call_error(direction: str, code: str) -> None:
-    OCPP_CALL_ERRORS.labels(direction, code if len(code) <= 40 else "other").inc()
+    # A charger may send any code: unknown ones share one label value.
+    OCPP_CALL_ERRORS.labels(direction, code if code in _ERROR_CODES else "other").inc()
 
 
 def ocpp_call_timeout(action: str) -> None:

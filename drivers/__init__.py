@@ -31,6 +31,9 @@ State, at any time (also before `run`)::
     hardware.readers[id].state  -> ReaderState, live counters
     hardware.buses[id]          -> ModbusBus (connected, last_error, stats)
     hardware.to_api()           -> {"buses": [...], "meters": [...], "readers": [...]} (camelCase)
+    hardware.health_checks()    -> {"bus:<id>": fn, "reader:<id>": fn} for site.health_checks
+
+Counters go to `controller.metrics` (modbus_request, modbus_error, card_tap) as they happen.
 
 `MeterState.to_api()` gives `id, model, bus, role, charger, connector, online, lastError,
 energyImportWh, energyExportWh, powerW, voltageV, currentA, phasePowerW, updatedAt` (ISO 8601 UTC
