@@ -111,7 +111,10 @@ def loadgen(server: Server, *args: str, timeout: float = 600) -> dict:
 
 
 def stored_counts(data_dir: Path) -> dict:
-    conn = sqlite3.connect(data_dir / "evedge.sqlite3")
+    path = data_dir / "evedge.sqlite3"
+    if not path.exists():
+        return {"error": f"no database at {path}"}
+    conn = sqlite3.connect(path)
     try:
         return {"meter_values": conn.execute("SELECT count(*) FROM meter_values").fetchone()[0],
                 "transactions": conn.execute("SELECT count(*) FROM transactions").fetchone()[0]}
@@ -137,15 +140,24 @@ def run_load(kind: str, workdir: Path, *args: str) -> dict:
     return result
 
 
-def best_of(rounds: int, fn, *args) -> dict:
-    """Run a scenario `rounds` times, keep the round with the highest throughput (closed loop) or
-    the lowest p99 (open loop): the one least disturbed by whatever else the machine was doing); all rounds' figures stay in the JSON."""
-    runs = [fn(*args) for _ in range(rounds)]
-    best = dict(max(runs, key=lambda r: r["msgs_per_s"] if r["mode"] == "closed" else -r["p99_ms"]))
-    if rounds > 1:
-        best["rounds_msgs_per_s"] = [r["msgs_per_s"] for r in runs]
-        best["rounds_p99_ms"] = [r["p99_ms"] for r in runs]
-    return best
+def interleaved(rounds: int, kinds: list[str], workdir: Path, *args: str) -> list[dict]:
+    """Run one scenario against each target, `rounds` times round-robin (so a burst of load from
+    elsewhere on the machine hits every target alike), and keep per target the round with the
+    highest throughput (closed loop) or the lowest p99 (open loop): the least disturbed one.
+    Every round's figures stay in the JSON."""
+    runs: dict[str, list[dict]] = {k: [] for k in kinds}
+    for _ in range(rounds):
+        for kind in kinds:
+            runs[kind].append(run_load(kind, workdir, *args))
+    out = []
+    for kind in kinds:
+        rs = runs[kind]
+        best = dict(max(rs, key=lambda r: r["msgs_per_s"] if r["mode"] == "closed" else -r["p99_ms"]))
+        if rounds > 1:
+            best["rounds_msgs_per_s"] = [r["msgs_per_s"] for r in rs]
+            best["rounds_p99_ms"] = [r["p99_ms"] for r in rs]
+        out.append(best)
+    return out
 
 
 def seed_transactions(data_dir: Path, n: int) -> None:
@@ -332,19 +344,18 @@ def main(argv=None) -> int:
         common = ["--duration", str(duration), "--procs", str(args.procs)]
         if "closed" in only:
             for wl in workloads:
-                for target in targets + ([BEFORE] if args.with_before and wl.startswith("meter") else []):
-                    r = best_of(rounds, run_load, target, workdir, "--mode", "closed", "--workload", wl,
-                                "--chargers", str(args.chargers), *common)
+                kinds = targets + ([BEFORE] if args.with_before and wl.startswith("meter") else [])
+                for r in interleaved(rounds, kinds, workdir, "--mode", "closed", "--workload", wl,
+                                     "--chargers", str(args.chargers), *common):
                     results["load"].append(r)
-                    print(f"  closed {wl:11s} {target:9s} {r['msgs_per_s']:9,.0f} msg/s  p99 {r['p99_ms']} ms"
+                    print(f"  closed {wl:11s} {r['target']:17s} {r['msgs_per_s']:9,.0f} msg/s  p99 {r['p99_ms']} ms"
                           f"  cpu {r['server_cpu_pct']}%  errors {r['errors'] + r['call_errors']} {r['first_error']}",
                           file=sys.stderr, flush=True)
         if "open" in only:
-            for target in targets:
-                r = best_of(rounds, run_load, target, workdir, "--mode", "open", "--workload", "mix", "--chargers",
-                            str(args.open_chargers), "--rate", str(args.open_rate), *common)
+            for r in interleaved(rounds, targets, workdir, "--mode", "open", "--workload", "mix", "--chargers",
+                                 str(args.open_chargers), "--rate", str(args.open_rate), *common):
                 results["load"].append(r)
-                print(f"  open   mix x{args.open_chargers} {target:9s} {r['msgs_per_s']:9,.0f} msg/s  "
+                print(f"  open   mix x{args.open_chargers} {r['target']:9s} {r['msgs_per_s']:9,.0f} msg/s  "
                       f"p99 {r['p99_ms']} ms", file=sys.stderr, flush=True)
         if "idle" in only:
             for target in ("evedge", "statusquo"):

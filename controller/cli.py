@@ -88,6 +88,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from controller.demo import run_demo  # imports the simulators only when asked
+
+    return trio.run(run_demo, args.pace, args.verbose)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="evedge", description="Site-local EV charging controller")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -97,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("config")
     check.set_defaults(func=cmd_check_config)
+    demo = sub.add_parser("demo", help="play a scripted day with simulated chargers, meter and card reader")
+    demo.add_argument("--pace", type=float, default=1.0, help="seconds between steps (default 1)")
+    demo.add_argument("--verbose", action="store_true", help="also show the controller's own log")
+    demo.set_defaults(func=cmd_demo)
     admin_cli.add_commands(sub)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -1,0 +1,184 @@
+"""`evedge demo`: a scripted day at a small site, with no hardware.
+
+Starts the controller on a temporary config and data directory together with two simulated
+chargers (the independent OCPP charger in subprocesses), an emulated SDM630 grid meter on
+Modbus TCP and an emulated RDM6300 card reader on a pseudo-terminal, then plays a day: a driver
+plugs in and taps a card, charges, taps again to stop; an operator starts and stops a charge over
+the REST API. Every step is printed as it happens.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+import trio
+
+from controller.config import load_config
+from controller.simulators.card_reader import Rdm6300Emulator
+from controller.simulators.charger_process import SimulatedCharger
+from controller.simulators.meter import MeterServer, SimulatedMeter
+
+API_KEY = "demo"
+CARD_UID = bytes.fromhex("0A1B2C3D4E")
+CARD_TAG = CARD_UID.hex().upper()  # the reader's default id-tag format: hex of the whole UID
+
+CONFIG = """\
+[site]
+name = "Demo car park"
+data_dir = "data"
+
+[ocpp]
+listen = "127.0.0.1:0"
+unknown_chargers = "reject"
+remote_start_timeout_s = 60
+
+[api]
+listen = "127.0.0.1:0"
+api_keys = ["{api_key}"]
+
+[logging]
+level = "{log_level}"
+
+[[chargers]]
+id = "DEMO-1"
+connectors = 2
+
+[[chargers]]
+id = "DEMO-2"
+connectors = 1
+
+[[buses]]
+id = "gateway"
+kind = "tcp"
+host = "127.0.0.1"
+port = {meter_port}
+
+[[meters]]
+id = "grid"
+bus = "gateway"
+model = "sdm630"
+device_id = 1
+poll_s = 0.5
+role = "site"
+
+[[readers]]
+id = "bay-1"
+kind = "rdm6300"
+port = "{reader_path}"
+charger = "DEMO-1"
+connector = 1
+"""
+
+
+class Narrator:
+    def __init__(self, out=sys.stdout) -> None:
+        self.out = out
+        self.started = trio.current_time()
+
+    def __call__(self, who: str, text: str) -> None:
+        elapsed = trio.current_time() - self.started
+        print(f"[{elapsed:5.1f}s] {who:<10} {text}", file=self.out, flush=True)
+
+
+async def run_demo(pace: float = 1.0, verbose: bool = False) -> int:
+    """Play the scripted day; returns the process exit code (0 when every step worked)."""
+    from controller import logs
+    from controller.site import Site
+
+    say = Narrator()
+    with tempfile.TemporaryDirectory(prefix="evedge-demo-") as tmp, \
+            MeterServer(SimulatedMeter("sdm630", energy_import_wh=12_345_000, power_w=1500,
+                                       voltage_v=[231, 230, 229])) as meter_server, \
+            Rdm6300Emulator() as reader:
+        config_path = Path(tmp) / "site.toml"
+        config_path.write_text(CONFIG.format(api_key=API_KEY, meter_port=meter_server.port,
+                                             reader_path=reader.path,
+                                             log_level="info" if verbose else "warning"))
+        config = load_config(config_path)
+        logs.setup(config.logging.level)
+        meter = next(iter(meter_server.devices.values()))
+        site = Site(config)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(site.run)
+            say("evedge", f"controller up: OCPP on port {site.ocpp_port}, API on port {site.api_port}")
+            api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{site.api_port}/api/v1",
+                                    headers={"X-API-Key": API_KEY}, timeout=30)
+            try:
+                await _day(site, api, nursery, meter, reader, say, pace)
+            finally:
+                await api.aclose()
+                await site.shutdown()
+    return 0
+
+
+async def _day(site, api: httpx.AsyncClient, nursery: trio.Nursery, meter: SimulatedMeter,
+               reader: Rdm6300Emulator, say: Narrator, pace: float) -> None:
+    url = f"ws://127.0.0.1:{site.ocpp_port}/ocpp"
+    one = await SimulatedCharger.start(nursery, f"{url}/DEMO-1", connectors=2)
+    two = await SimulatedCharger.start(nursery, f"{url}/DEMO-2", connectors=1)
+    try:
+        for name, charger, connectors in (("DEMO-1", one, 2), ("DEMO-2", two, 1)):
+            answer = await charger.boot(vendor="Demo", model="Wallbox")
+            say(name, f"booted, controller says {answer['status']} (heartbeat every {answer['interval']} s)")
+            for n in range(connectors + 1):
+                await charger.status(n, "Available")
+        await trio.sleep(pace)
+
+        (await api.post("/id-tags", json={"idTag": CARD_TAG, "status": "Accepted"})).raise_for_status()
+        say("operator", f"added card {CARD_TAG} to the local list over the API")
+
+        # Morning: a driver plugs in and taps a card at bay 1.
+        await one.status(1, "Preparing")
+        say("DEMO-1", "car plugged in on connector 1 (Preparing)")
+        await trio.sleep(pace)
+        reader.present(CARD_UID)
+        say("bay-1", f"card {CARD_TAG} tapped")
+        started = await one.next_event("sent", action="StartTransaction", timeout=15)
+        tx = started["response"]["transactionId"]
+        say("DEMO-1", f"charging: transaction {tx} started by the card")
+        energy = started["request"]["meterStart"]
+        for _ in range(4):
+            await trio.sleep(pace)
+            energy += 1800
+            meter.set(power_w=8700, energy_import_wh=12_345_000 + energy)
+            await one.meter(1, energyWh=energy, powerW=7200)
+            detail = (await api.get(f"/transactions/{tx}")).json()
+            grid = (await api.get("/meters/grid")).json()
+            say("DEMO-1", f"meter {energy} Wh: {detail['energyDelivered']} kWh delivered; "
+                          f"grid meter reads {grid.get('powerW')} W")
+        reader.present(CARD_UID)
+        say("bay-1", f"card {CARD_TAG} tapped again")
+        await one.next_event("sent", action="StopTransaction", timeout=15)
+        await one.status(1, "Finishing")
+        detail = (await api.get(f"/transactions/{tx}")).json()
+        say("DEMO-1", f"transaction {tx} {detail['status']}: {detail['energyDelivered']} kWh")
+
+        # Afternoon: an operator starts a charge on DEMO-2 over the REST API.
+        await two.status(1, "Preparing")
+        say("DEMO-2", "car plugged in on connector 1 (Preparing)")
+        response = await api.post("/chargers/DEMO-2/remote-start", json={"connectorId": 1, "idTag": "FLEET-7"})
+        say("operator", f"POST remote-start -> {response.status_code} {response.json()['status']}")
+        response.raise_for_status()
+        tx2 = response.json()["transactionId"]
+        await two.next_event("sent", action="StartTransaction", timeout=15)
+        say("DEMO-2", f"charging: transaction {tx2}")
+        for kwh in (2, 5, 9):
+            await trio.sleep(pace)
+            await two.meter(1, energyWh=kwh * 1000, powerW=11000)
+            say("DEMO-2", f"meter {kwh * 1000} Wh")
+        response = await api.post(f"/transactions/{tx2}/stop")
+        say("operator", f"POST stop -> {response.status_code} {response.json()['status']}")
+        await two.next_event("sent", action="StopTransaction", timeout=15)
+        await trio.sleep(0.2)
+
+        listing = (await api.get("/transactions")).json()
+        say("evedge", f"{listing['pagination']['total']} transactions on the books:")
+        for t in listing["transactions"]:
+            say("evedge", f"  {t['id']} {t['chargeBoxId']}/{t['connectorId']} {t['idTag']:<12} "
+                          f"{t['status']:<9} {t['energyDelivered']} kWh")
+    finally:
+        await one.aclose()
+        await two.aclose()
