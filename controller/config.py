@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from controller.upstream.config import UpstreamSection
+from drivers.config import BusConfig, MeterConfig, ReaderConfig, validate_drivers
 
 
 class ConfigError(Exception):
@@ -124,6 +125,9 @@ class ChargerConfig(_Section):
     public_code: str | None = Field(None, pattern=r"^[A-Za-z0-9]{1,10}$")
     """The code drivers type or scan (QR to /charge/CODE); case-insensitive. Needs `pricing`."""
     pricing: Pricing | None = None
+    meter: Literal["charger", "connector-meter"] = "charger"
+    """Where meterStart/meterStop come from: the charger's own meter, or the [[meters]] entry with
+    role "connector" on that connector (for chargers whose meter is missing or not trusted)."""
 
     @model_validator(mode="after")
     def _code_needs_pricing(self) -> "ChargerConfig":
@@ -150,6 +154,10 @@ class Config(_Section):
     upstream: UpstreamSection = UpstreamSection()
     public_charging: PublicChargingSection = PublicChargingSection()
     chargers: list[ChargerConfig] = Field(default_factory=list)
+    buses: list[BusConfig] = Field(default_factory=list)
+    meters: list[MeterConfig] = Field(default_factory=list)
+    readers: list[ReaderConfig] = Field(default_factory=list)
+    """Hardware on the site's wires (drivers/): Modbus buses, energy meters, card readers."""
     source: Path | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
@@ -165,6 +173,35 @@ class Config(_Section):
                 if charger.public_code.upper() in codes:
                     raise ValueError(f"chargers[{index}].public_code: duplicate code {charger.public_code!r}")
                 codes.add(charger.public_code.upper())
+        return self
+
+    @model_validator(mode="after")
+    def _hardware(self) -> "Config":
+        validate_drivers(self.buses, self.meters, self.readers)
+        chargers = {c.id: c for c in self.chargers}
+        for section, items in (("meters", self.meters), ("readers", self.readers)):
+            for index, item in enumerate(items):
+                if item.charger is None:
+                    continue
+                charger = chargers.get(item.charger)
+                if charger is None:
+                    raise ValueError(f"{section}[{index}].charger: unknown charger {item.charger!r}"
+                                     f" (known: {', '.join(sorted(chargers)) or 'none'})")
+                if item.connector is not None and item.connector > charger.connectors:
+                    raise ValueError(f"{section}[{index}].connector: charger {item.charger!r} has"
+                                     f" {charger.connectors} connector(s), not {item.connector}")
+        placed: dict[tuple[str, int], str] = {}
+        for index, meter in enumerate(self.meters):
+            if meter.role == "connector":
+                key = (meter.charger, meter.connector)
+                if key in placed:
+                    raise ValueError(f"meters[{index}]: {meter.id!r} and {placed[key]!r} are both the meter of"
+                                     f" {meter.charger} connector {meter.connector}")
+                placed[key] = meter.id
+        for index, charger in enumerate(self.chargers):
+            if charger.meter == "connector-meter" and not any(c == charger.id for c, _ in placed):
+                raise ValueError(f"chargers[{index}].meter: \"connector-meter\" needs a [[meters]] entry with"
+                                 f" role = \"connector\" and charger = {charger.id!r}")
         return self
 
     @property

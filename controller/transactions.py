@@ -74,6 +74,9 @@ class Transactions:
         # Public charging (controller/public_charging/sessions.py): `transaction_changed(conn, kind, row)`
         # runs inside the StartTransaction/StopTransaction write and returns the `payment` object.
         self.listener = None
+        # Site (controller/tap_to_charge.py): `energy_source(charger_id, connector_id) -> Wh | None`, the
+        # connector meter's register for chargers with `meter = "connector-meter"`; None: the charger's own.
+        self.energy_source = None
 
     # -- REST side --------------------------------------------------------------------------
 
@@ -100,12 +103,18 @@ class Transactions:
         except ConnectionLost:
             raise Problem(409, "ChargerOffline", f"charger {state.id} disconnected before answering") from None
 
-    async def remote_start(self, charger_id: str, connector_id: int, id_tag: str, mode: str = "api") -> dict:
+    async def remote_start(self, charger_id: str, connector_id: int, id_tag: str, mode: str = "api",
+                           require_preparing: bool = True) -> dict:
+        """`require_preparing=False` (card taps) also sends to an Available connector: the charger
+        accepts and waits for the cable (until ocpp.remote_start_timeout_s marks it failed)."""
         state = self._online(charger_id)
         if state.connector_count is not None and not 1 <= connector_id <= state.connector_count:
             raise Problem(422, "ConnectorNotValid", f"charger {charger_id} has no connector {connector_id}")
         status = state.connector(connector_id).status
-        if status != "Preparing":
+        if not require_preparing and status not in ("Available", "Preparing"):
+            raise Problem(409, "ConnectorNotAvailable",
+                          f"connector {connector_id} is {status or 'in an unknown state'}, not Available or Preparing")
+        if require_preparing and status != "Preparing":
             raise Problem(409, "ConnectorNotPreparing",
                           f"connector {connector_id} is {status or 'in an unknown state'}, not Preparing")
         # The pending row exists before the call, so a StartTransaction racing the answer finds it.
@@ -175,6 +184,18 @@ class Transactions:
             info = {**info, "status": "Accepted"}
         return info
 
+    def _energy(self, charger_id: str, connector_id: int | None, charger_wh: float) -> float:
+        """The register to book: the connector meter's (via `energy_source`, a plain attribute read
+        that is safe in the store's thread) when configured and online, else the charger's."""
+        if self.energy_source is None or connector_id is None:
+            return charger_wh
+        wh = self.energy_source(charger_id, connector_id)
+        if wh is None:
+            return charger_wh
+        log.debug("charger=%s connector=%s connector meter %s Wh (charger reports %s Wh)",
+                  charger_id, connector_id, wh, charger_wh)
+        return round(wh)
+
     async def on_start(self, charger_id: str, payload: dict) -> dict:
         start_time = _timestamp(payload["timestamp"], "timestamp")
         id_tag = payload["idTag"]
@@ -189,7 +210,7 @@ class Transactions:
             status = "Accepted" if asked_for and info["status"] != "Blocked" else info["status"]
             row, created = q.begin(
                 conn, charger_id=charger_id, connector_id=connector_id, id_tag=id_tag, id_tag_status=status,
-                meter_start=payload["meterStart"], start_time=start_time,
+                meter_start=self._energy(charger_id, connector_id, payload["meterStart"]), start_time=start_time,
                 reservation_id=payload.get("reservationId"), start_key=start_key, default_mode="local",
             )
             if created:
@@ -210,7 +231,8 @@ class Transactions:
             before = q.get(conn, payload["transactionId"])
             row, known = q.finish(
                 conn, transaction_id=payload["transactionId"], charger_id=charger_id,
-                meter_stop=payload["meterStop"], stop_time=stop_time, reason=payload.get("reason", "Local"),
+                meter_stop=self._energy(charger_id, before["connector_id"] if before else None, payload["meterStop"]),
+                stop_time=stop_time, reason=payload.get("reason", "Local"),
                 id_tag=payload.get("idTag"), transaction_data=orjson.dumps(data).decode() if data else None,
             )
             if before is None or before["status"] != "completed":  # not a retried StopTransaction
@@ -235,7 +257,8 @@ class Transactions:
         energy, power = latest_energy_and_power(payload["meterValue"])
 
         def write(conn: sqlite3.Connection) -> None:
-            q.add_meter_values(conn, charger_id, connector_id, transaction_id, samples, energy)
+            q.add_meter_values(conn, charger_id, connector_id, transaction_id, samples,
+                               self._energy(charger_id, connector_id, energy) if energy is not None else None)
             if energy is not None or power is not None:
                 record_meter(conn, charger_id, connector_id, energy, power, samples[-1][0])
 

@@ -25,9 +25,9 @@ from tests.upstream.receiver import HANG, RESET, Reply
 
 @pytest.fixture
 def clock():
-    # Autojump only once every task has been idle for 20 ms of real time: SQLite commits run in
+    # Autojump only once every task has been idle for 50 ms of real time: SQLite commits run in
     # threads, and the clock must not jump while one is under way.
-    return trio.testing.MockClock(autojump_threshold=0.02)
+    return trio.testing.MockClock(autojump_threshold=0.05)
 
 
 async def rows(store, status=None, charger=None):
