@@ -109,7 +109,6 @@ class Delivery:
         self._limiter = trio.CapacityLimiter(config.concurrency)
         self._wall0 = time.time()
         self._clock0: float | None = None
-        self.ready = trio.Event()
         self.outcomes = {"delivered": 0, "retry": 0, "failed": 0}  # since start, for logs and tests
         self._progress = trio.Event()
 
@@ -157,7 +156,6 @@ class Delivery:
         async with client, trio.open_nursery() as nursery:
             self._client = client
             nursery.start_soon(self._prune_forever)
-            self.ready.set()
             task_status.started()
             while True:
                 changed = self._changed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -61,6 +61,3 @@ async def running_delivery(store: Store, **options) -> AsyncIterator[Delivery]:
 
 def urls(receiver: Receiver) -> dict[str, str]:
     return {key: receiver.url(f"/{key}") for key in ("start_url", "stop_url", "status_url", "connection_url")}
-
-
-

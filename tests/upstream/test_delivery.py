@@ -77,7 +77,7 @@ async def test_delivers_body_headers_and_signature(store, receiver, clock):
 
 
 async def test_no_signature_without_secret_and_new_rows_wake_the_worker(store, receiver, clock):
-    async with running_delivery(store, **urls(receiver)) as d:
+    async with running_delivery(store, **urls(receiver)):
         for n in range(3):
             await queue_events(store, event("A", n))
             await receiver.wait_count(n + 1, timeout=5)  # woken by the write, not by polling

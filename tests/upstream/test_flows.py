@@ -28,7 +28,9 @@ def upstream_toml(receiver, **options) -> str:
 @pytest.fixture
 async def site(tmp_path, receiver, request):
     marker = request.node.get_closest_marker("upstream")
-    config = make_config(tmp_path, extra=upstream_toml(receiver, **(marker.kwargs if marker else {})))
+    site_marker = request.node.get_closest_marker("site")
+    config = make_config(tmp_path, **(site_marker.kwargs if site_marker else {}),
+                         extra=upstream_toml(receiver, **(marker.kwargs if marker else {})))
     async with running_site(config) as running:
         yield running
 
@@ -130,6 +132,19 @@ async def test_api_start_rejected_start_rejected_stop_unlock_and_payment(site, a
     assert refused["idTag"] == "APP1" and refused["connector"] == 1
     assert (unlocked["accepted"], unlocked["unlocked"], unlocked["idTag"], unlocked["transaction_id"],
             unlocked["connector"]) == (True, True, "", 0, 2)
+
+
+@pytest.mark.site(remote_start_timeout_s=0.4)
+async def test_a_remote_start_that_never_begins_is_a_rejected_start(site, api, sim, receiver):
+    await sim.cmd("auto", enabled=False)  # accepts RemoteStartTransaction, never sends StartTransaction
+    await sim.status(1, "Preparing")
+    response = await api.post(f"/api/v1/chargers/{CHARGER}/remote-start", json={"connectorId": 1, "idTag": "LATE"})
+    assert response.status_code == 202
+    events = await wait_delivered(receiver, lambda e: any(x["type"] == "start" for x in e))
+    (start,) = [e for e in events if e["type"] == "start"]
+    assert_valid_start(start)
+    assert (start["accepted"], start["transaction_id"], start["mode"], start["id"]) == (False, 0, "api", "LATE")
+    assert (await api.get(f"/api/v1/transactions/{response.json()['transactionId']}")).json()["status"] == "failed"
 
 
 async def _payment(api, tx):
