@@ -15,9 +15,11 @@ from controller.config import Config
 from controller.csms.server import OcppServer
 from controller.public_charging.sessions import PublicCharging
 from controller.store import Store
+from controller.tap_to_charge import TapToCharge
 from controller.transactions import Transactions
 from controller.upstream.delivery import Delivery
 from controller.upstream.events import Events
+from drivers import Hardware
 
 log = logging.getLogger("evedge")
 SHUTDOWN_GRACE_S = 3.0
@@ -42,6 +44,26 @@ class Site:
         self._cancel: trio.CancelScope | None = None
         # name -> fn() returning {"status": "ok"|"degraded"|"failing", ...}; drivers add their buses
         self.health_checks: dict[str, Callable[[], dict]] = {}
+        # Meters and card readers (drivers/); taps start and stop charges (controller/tap_to_charge.py).
+        self.hardware = Hardware(config.buses, config.meters, config.readers)
+        self.health_checks.update(self.hardware.health_checks())
+        self.tap_to_charge = TapToCharge(self)
+        self.transactions.energy_source = self.connector_energy
+
+    def connector_energy(self, charger_id: str, connector_id: int) -> float | None:
+        """The connector meter's import register (Wh) for a charger with meter = "connector-meter";
+        None (book the charger's own value) otherwise, or while that meter is offline."""
+        charger = self.config.charger(charger_id)
+        if charger is None or charger.meter != "connector-meter":
+            return None
+        for meter in self.hardware.meters.values():
+            state = meter.state
+            if state.role == "connector" and (state.charger, state.connector) == (charger_id, connector_id):
+                if state.online and state.energy_import_wh is not None:
+                    return state.energy_import_wh
+                log.warning("charger=%s connector=%s: connector meter %s offline; booking the charger's value",
+                            charger_id, connector_id, state.id)
+        return None
 
     async def run(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         """Run until `shutdown()`; reports itself started once both listeners accept."""
@@ -57,6 +79,8 @@ class Site:
                 nursery.start_soon(self.transactions.expire_pending_forever)
                 await nursery.start(self.public_charging.run)
                 await nursery.start(self.upstream.run)
+                await nursery.start(self.tap_to_charge.run)
+                await nursery.start(self.hardware.run, self.tap_to_charge.on_tap)
                 nursery.start_soon(metrics.watch_loop_lag)
                 log.info("site %r ready: ocpp_port=%d api_port=%d", self.config.site.name, self.ocpp_port, self.api_port)
                 task_status.started(self)

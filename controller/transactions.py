@@ -278,8 +278,14 @@ class Transactions:
             await trio.sleep(min(timeout / 4, 30))
             cutoff = iso(utcnow() - timedelta(seconds=timeout))
 
-            for row in await self.store.write(q.expire_pending, cutoff):
+            for row in await self.store.write(self._expire, cutoff):
                 log.info("transaction=%s remote start never began: failed", row["id"])
+
+    def _expire(self, conn: sqlite3.Connection, cutoff: str) -> list[sqlite3.Row]:
+        rows = q.expire_pending(conn, cutoff)
+        for row in rows:  # the upstream hears that the start it was waiting for did not happen
+            insert_events(conn, self.events.start(row, accepted=False))
+        return rows
 
 
 def transaction_to_api(row: sqlite3.Row, detail: bool) -> dict:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from quart import Response, jsonify, request
 from quart_trio import QuartTrio
 
-from controller.api import errors, notifications
+from controller.api import errors, hardware, notifications
 from controller.api.models import IdTagBody, NewIdTagBody, RemoteStartBody, TransactionQuery
 from controller.api.openapi import openapi_document
 from controller.authorization import IdTag
@@ -209,6 +209,7 @@ def create_app(site: Site) -> QuartTrio:
         return "", 204
 
     notifications.register(app, site)
+    hardware.register(app, site)
     public_charging_api.register(app, site)
     return app
 
