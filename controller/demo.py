@@ -24,6 +24,7 @@ from controller.simulators.meter import MeterServer, SimulatedMeter
 API_KEY = "demo"
 CARD_UID = bytes.fromhex("0A1B2C3D4E")
 CARD_TAG = CARD_UID.hex().upper()  # the reader's default id-tag format: hex of the whole UID
+REPEAT_WINDOW_S = 1.0  # a card held longer than this on the reader is a new tap
 
 CONFIG = """\
 [site]
@@ -70,6 +71,7 @@ kind = "rdm6300"
 port = "{reader_path}"
 charger = "DEMO-1"
 connector = 1
+repeat_window_s = {repeat_window_s}
 """
 
 
@@ -95,7 +97,7 @@ async def run_demo(pace: float = 1.0, verbose: bool = False) -> int:
             Rdm6300Emulator() as reader:
         config_path = Path(tmp) / "site.toml"
         config_path.write_text(CONFIG.format(api_key=API_KEY, meter_port=meter_server.port,
-                                             reader_path=reader.path,
+                                             reader_path=reader.path, repeat_window_s=REPEAT_WINDOW_S,
                                              log_level="info" if verbose else "warning"))
         config = load_config(config_path)
         logs.setup(config.logging.level)
@@ -149,6 +151,7 @@ async def _day(site, api: httpx.AsyncClient, nursery: trio.Nursery, meter: Simul
             grid = (await api.get("/meters/grid")).json()
             say("DEMO-1", f"meter {energy} Wh: {detail['energyDelivered']} kWh delivered; "
                           f"grid meter reads {grid.get('powerW')} W")
+        await trio.sleep(REPEAT_WINDOW_S * 1.2)  # the card was taken away in between
         reader.present(CARD_UID)
         say("bay-1", f"card {CARD_TAG} tapped again")
         await one.next_event("sent", action="StopTransaction", timeout=15)
