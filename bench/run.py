@@ -69,6 +69,13 @@ class Server:
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
                                      preexec_fn=_raise_nofile)
+        try:
+            return self._wait_ready(t0, timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, t0: float, timeout: float) -> "Server":
         while time.perf_counter() - t0 < timeout:
             text = self.log_path.read_text(errors="replace")
             if self.kind.startswith("evedge") and " ready: ocpp_port=" in text:
@@ -84,7 +91,6 @@ class Server:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.003)
-        self.stop()
         raise RuntimeError(f"{self.kind} did not start:\n{self.log_path.read_text(errors='replace')[-3000:]}")
 
     @property

@@ -60,7 +60,7 @@ class Store:
         self.version = migrate(self._writer)
         self._reader = connect(self.path)
         self._queue: list[_Write] = []
-        self._commit_lock = trio.Lock()
+        self._committing: trio.Event | None = None  # set when the commit in progress is durable
         self._read_limiter = trio.CapacityLimiter(1)
         self.after_write: Callable[[], None] | None = None
         """Called after every write (the upstream worker uses it to notice new outbox rows)."""
@@ -76,10 +76,19 @@ class Store:
         request = _Write(fn, args, kwargs, events)
         self._queue.append(request)
         try:
-            async with self._commit_lock:
-                if not request.done:
-                    batch, self._queue = self._queue, []
+            while not request.done:
+                if self._committing is not None:
+                    # A commit is on disk: wait for it (its end wakes all of its writers at
+                    # once), then either we were in it or the first of us commits the next batch.
+                    await self._committing.wait()
+                    continue
+                batch, self._queue = self._queue, []
+                self._committing = committing = trio.Event()
+                try:
                     await trio.to_thread.run_sync(self._commit, batch)
+                finally:
+                    self._committing = None
+                    committing.set()
         except trio.Cancelled:
             if request in self._queue:
                 self._queue.remove(request)
