@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -26,19 +26,8 @@ if TYPE_CHECKING:
     from controller.site import Site
 
 log = logging.getLogger("evedge.api")
-M = TypeVar("M", bound=BaseModel)
 MAX_BODY_BYTES = 64 * 1024
 PUBLIC_PATHS = ("/healthz", "/api/v1/openapi.json")
-
-
-async def _body(model: type[M]) -> M:
-    data = await request.get_json(force=True, silent=True)
-    if not isinstance(data, dict):
-        raise Problem(400, "BadRequest", "the request body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise errors.validation_problem(exc) from None
 
 
 def _int_param(name: str, text: str) -> int:
@@ -114,7 +103,7 @@ def create_app(site: Site) -> QuartTrio:
 
     @app.post("/api/v1/chargers/<charger_id>/remote-start")
     async def remote_start(charger_id: str) -> tuple[Response, int]:
-        body = await _body(RemoteStartBody)
+        body = await errors.json_body(RemoteStartBody)
         charger(charger_id)
         started = await site.transactions.remote_start(charger_id, body.connectorId, body.idTag)
         return jsonify({
@@ -179,7 +168,7 @@ def create_app(site: Site) -> QuartTrio:
 
     @app.post("/api/v1/id-tags")
     async def create_id_tag() -> tuple[Response, int]:
-        body = await _body(NewIdTagBody)
+        body = await errors.json_body(NewIdTagBody)
         if site.authorization.get(body.idTag) is not None:
             raise Problem(409, "IdTagExists", f"id tag {body.idTag} already exists; PUT to change it")
         tag = IdTag(body.idTag, body.status, body.expiryDate, body.parentIdTag)
@@ -195,7 +184,7 @@ def create_app(site: Site) -> QuartTrio:
 
     @app.put("/api/v1/id-tags/<id_tag>")
     async def put_id_tag(id_tag: str) -> Response:
-        body = await _body(IdTagBody)
+        body = await errors.json_body(IdTagBody)
         if not 1 <= len(id_tag) <= 20:
             raise Problem(422, "InvalidRequest", "path parameter 'idTag': 1 to 20 characters")
         tag = IdTag(id_tag, body.status, body.expiryDate, body.parentIdTag)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from pydantic import ValidationError
-from quart import Quart, jsonify
+from typing import TypeVar
+
+from pydantic import BaseModel
+from quart import Quart, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from controller.errors import Problem
@@ -32,6 +35,20 @@ def validation_problem(exc: ValidationError, where: str = "body") -> Problem:
     elif first["type"] == "missing":
         message = "required"
     return Problem(422, "InvalidRequest", f"{where} field {field!r}: {message}")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def json_body(model: type[M]) -> M:
+    """The request's JSON object as `model`: 400 if it is no object, 422 naming a bad field."""
+    data = await request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        raise Problem(400, "BadRequest", "the request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc) from None
 
 
 def install(app: Quart) -> None:

@@ -91,15 +91,6 @@ def register(app: QuartTrio, site: Site) -> None:
     def limit(bucket: str) -> None:
         limiter.check(bucket, request.remote_addr or "?")
 
-    async def body(model):
-        data = await request.get_json(force=True, silent=True)
-        if not isinstance(data, dict):
-            raise Problem(400, "BadRequest", "the request body must be a JSON object")
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise errors.validation_problem(exc) from None
-
     def envelope(data: dict, payment: dict | None) -> dict:
         out: dict = {"data": data}
         if payment is not None:
@@ -114,7 +105,7 @@ def register(app: QuartTrio, site: Site) -> None:
     @app.post(f"{PREFIX}/sessions")
     async def public_create() -> tuple[Response, int]:
         limit("create")
-        parsed = await body(CreateBody)
+        parsed = await errors.json_body(CreateBody)
         token, data, payment = await pc.create(parsed.code, parsed.connector_id, parsed.email)
         return jsonify({"session_token": token, "data": data, "payment": payment}), 201
 
@@ -170,7 +161,7 @@ def register(app: QuartTrio, site: Site) -> None:
 
     @app.post("/api/v1/public-sessions/<sid>/resolve")
     async def admin_resolve(sid: str) -> Response:
-        parsed = await body(ResolveBody)
+        parsed = await errors.json_body(ResolveBody)
         return jsonify(await pc.resolve(session_id(sid), parsed.status))
 
 
