@@ -184,7 +184,7 @@ class Transactions:
             info = {**info, "status": "Accepted"}
         return info
 
-    def _energy(self, charger_id: str, connector_id: int | None, charger_wh: float) -> float:
+    def booked_energy(self, charger_id: str, connector_id: int | None, charger_wh: float | None) -> float | None:
         """The register to book: the connector meter's (via `energy_source`, a plain attribute read
         that is safe in the store's thread) when configured and online, else the charger's."""
         if self.energy_source is None or connector_id is None:
@@ -210,7 +210,7 @@ class Transactions:
             status = "Accepted" if asked_for and info["status"] != "Blocked" else info["status"]
             row, created = q.begin(
                 conn, charger_id=charger_id, connector_id=connector_id, id_tag=id_tag, id_tag_status=status,
-                meter_start=self._energy(charger_id, connector_id, payload["meterStart"]), start_time=start_time,
+                meter_start=self.booked_energy(charger_id, connector_id, payload["meterStart"]), start_time=start_time,
                 reservation_id=payload.get("reservationId"), start_key=start_key, default_mode="local",
             )
             if created:
@@ -231,7 +231,7 @@ class Transactions:
             before = q.get(conn, payload["transactionId"])
             row, known = q.finish(
                 conn, transaction_id=payload["transactionId"], charger_id=charger_id,
-                meter_stop=self._energy(charger_id, before["connector_id"] if before else None, payload["meterStop"]),
+                meter_stop=self.booked_energy(charger_id, before["connector_id"] if before else None, payload["meterStop"]),
                 stop_time=stop_time, reason=payload.get("reason", "Local"),
                 id_tag=payload.get("idTag"), transaction_data=orjson.dumps(data).decode() if data else None,
             )
@@ -258,7 +258,7 @@ class Transactions:
 
         def write(conn: sqlite3.Connection) -> None:
             q.add_meter_values(conn, charger_id, connector_id, transaction_id, samples,
-                               self._energy(charger_id, connector_id, energy) if energy is not None else None)
+                               self.booked_energy(charger_id, connector_id, energy) if energy is not None else None)
             if energy is not None or power is not None:
                 record_meter(conn, charger_id, connector_id, energy, power, samples[-1][0])
 

@@ -530,8 +530,9 @@ class PublicCharging:
         cost: int | None = row["cost_amount"]
         if status in ("charging", "stopping") and row["transaction_id"] is not None:
             meter = await self.store.read(q.transaction_meter, row["transaction_id"])
-            if meter is not None:
-                energy_wh = money.delivered_wh(row["meter_start"], meter["meter_last"])
+            if meter is not None:  # live: the connector meter when configured, else the last MeterValues
+                last = self.transactions.booked_energy(row["charger_id"], row["connector_id"], meter["meter_last"])
+                energy_wh = money.delivered_wh(row["meter_start"], last)
                 cost = money.running_cost(energy_wh, price_of(row))
         return {
             "status": status,
