@@ -57,13 +57,37 @@ class OcppSection(_Section):
     """A remote start that has not become a StartTransaction by then is marked `failed`."""
     accept_unknown_id_tags: bool = False
     """Answer `Accepted` for id tags not in the local list (free-vend sites)."""
+    require_password: bool = False
+    """OCPP security profile 1 for every charger: a charger without a `password` / `password_hash`
+    in [[chargers]] (and so every unknown charger) is refused at the handshake."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    """Security profile 2: PEM certificate chain and key; when set the listener speaks only wss://.
+    Relative paths are relative to the config file."""
+    max_frame_bytes: int = Field(256 * 1024, ge=4096, le=16 * 1024 * 1024)
+    """A larger WebSocket message closes the connection (1009)."""
+    handshake_timeout_s: float = Field(10.0, gt=0, le=120)
+    """A client must finish the TCP, TLS and WebSocket handshake within this."""
+    max_connections_per_address: int = Field(64, ge=1)
+    """Open OCPP connections allowed from one source IP (chargers behind one NAT share one)."""
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> "OcppSection":
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key: set both or neither")
+        return self
 
 
 
 class ApiSection(_Section):
     listen: ListenAddress = "0.0.0.0:8080"
     api_keys: list[str] = Field(default_factory=list)
-    """Keys accepted in the X-API-Key header. An empty list leaves the API closed."""
+    """Operator keys accepted in the X-API-Key header: everything, including remote start/stop and
+    OCPP operations. No keys at all leaves the API closed."""
+    read_only_api_keys: list[str] = Field(default_factory=list)
+    """Keys that may only read (GET); anything else answers 403."""
+    cors_allow_origins: list[str] = Field(default_factory=list)
+    """Browser origins (e.g. "https://ops.example.com") allowed to call the API; none by default."""
     metrics_require_api_key: bool = False
     """GET /metrics is open (like /healthz) for LAN scrapers; true requires X-API-Key there too."""
 
@@ -125,9 +149,20 @@ class ChargerConfig(_Section):
     public_code: str | None = Field(None, pattern=r"^[A-Za-z0-9]{1,10}$")
     """The code drivers type or scan (QR to /charge/CODE); case-insensitive. Needs `pricing`."""
     pricing: Pricing | None = None
+    password: str | None = Field(None, min_length=16, max_length=40)
+    """OCPP security profile 1: the charger sends HTTP Basic auth with its id as the username and
+    this as the password (the AuthorizationKey, 16-40 characters)."""
+    password_hash: str | None = None
+    """The same, stored hashed: the output of `evedge hash-password`. Set one of the two."""
     meter: Literal["charger", "connector-meter"] = "charger"
     """Where meterStart/meterStop come from: the charger's own meter, or the [[meters]] entry with
     role "connector" on that connector (for chargers whose meter is missing or not trusted)."""
+
+    @model_validator(mode="after")
+    def _one_password(self) -> "ChargerConfig":
+        if self.password is not None and self.password_hash is not None:
+            raise ValueError("password_hash: set either password or password_hash, not both")
+        return self
 
     @model_validator(mode="after")
     def _code_needs_pricing(self) -> "ChargerConfig":
