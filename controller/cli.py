@@ -47,8 +47,12 @@ async def _run(config, config_path: str) -> None:
 
 
 def _load(path: str):
+    from controller.csms.security import ocpp_tls_context
+
     try:
-        return load_config(path)
+        config = load_config(path)
+        ocpp_tls_context(config)  # a missing or unreadable certificate is a config error too
+        return config
     except ConfigError as exc:
         print(f"evedge: invalid config: {exc}", file=sys.stderr)
         return None
@@ -88,6 +92,27 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    """Print a `password_hash` for [[chargers]]; the password comes from stdin or a prompt, never
+    from the command line (which other users of the machine can read in `ps`)."""
+    import getpass
+
+    from controller.csms.security import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("charger password (AuthorizationKey): ")
+        if getpass.getpass("again: ") != password:
+            print("evedge: the two entries differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not 16 <= len(password) <= 40:
+        print(f"evedge: a charger password has 16 to 40 characters, not {len(password)}", file=sys.stderr)
+        return 2
+    print(hash_password(password))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from controller.demo import run_demo  # imports the simulators only when asked
 
@@ -107,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--pace", type=float, default=1.0, help="seconds between steps (default 1)")
     demo.add_argument("--verbose", action="store_true", help="also show the controller's own log")
     demo.set_defaults(func=cmd_demo)
+    hashpw = sub.add_parser("hash-password", help="hash a charger's OCPP password for password_hash (reads stdin)")
+    hashpw.set_defaults(func=cmd_hash_password)
     admin_cli.add_commands(sub)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -142,6 +142,13 @@ class Pricing(_Section):
     amount_authorized: int = Field(gt=0, le=100_000_000)
 
 
+def _check_password_hash(value: str) -> str:
+    from controller.csms.security import parse_hash  # imports this module
+
+    parse_hash(value)
+    return value
+
+
 class ChargerConfig(_Section):
     id: str = Field(min_length=1, max_length=64)
     connectors: int = Field(1, ge=1, le=100)
@@ -152,7 +159,7 @@ class ChargerConfig(_Section):
     password: str | None = Field(None, min_length=16, max_length=40)
     """OCPP security profile 1: the charger sends HTTP Basic auth with its id as the username and
     this as the password (the AuthorizationKey, 16-40 characters)."""
-    password_hash: str | None = None
+    password_hash: Annotated[str, AfterValidator(_check_password_hash)] | None = None
     """The same, stored hashed: the output of `evedge hash-password`. Set one of the two."""
     meter: Literal["charger", "connector-meter"] = "charger"
     """Where meterStart/meterStop come from: the charger's own meter, or the [[meters]] entry with
@@ -243,6 +250,14 @@ class Config(_Section):
     def data_dir(self) -> Path:
         base = self.source.parent if self.source else Path.cwd()
         return (base / self.site.data_dir).resolve()
+
+    @property
+    def ocpp_tls_files(self) -> tuple[Path, Path] | None:
+        """[ocpp] tls_cert and tls_key resolved against the config file's directory, if set."""
+        if self.ocpp.tls_cert is None or self.ocpp.tls_key is None:
+            return None
+        base = self.source.parent if self.source else Path.cwd()
+        return (base / self.ocpp.tls_cert).resolve(), (base / self.ocpp.tls_key).resolve()
 
     def charger(self, charger_id: str) -> ChargerConfig | None:
         return next((c for c in self.chargers if c.id == charger_id), None)

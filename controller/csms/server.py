@@ -2,6 +2,8 @@
 
 Each connection is its own task and catches everything: an exception escaping one
 trio-websocket handler would otherwise tear down the whole server and every other charger.
+The handshake is where chargers are vetted (docs/security.md): the connection limit per source
+address, then HTTP Basic auth (security profile 1, over TLS for profile 2), then admission.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import trio
-from trio_websocket import WebSocketRequest, serve_websocket
+from trio_websocket import Endpoint, WebSocketRequest, serve_websocket
 
 from controller import logs
 from controller.config import parse_listen
 from controller.csms.handlers import ChargerHandlers
 from controller.csms.rpc import RpcSession
+from controller.csms.security import AddressLimiter, check_basic_auth, ocpp_tls_context
 from controller.store import chargers as q
 from controller.timefmt import now_iso
 from controller.upstream.events import record as record_events
@@ -27,7 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("evedge.ocpp")
 SUBPROTOCOL = "ocpp1.6"
-MAX_FRAME_BYTES = 256 * 1024
+UNAUTHORIZED = [(b"WWW-Authenticate", b'Basic realm="evedge"')]
+BUSY = [(b"Retry-After", b"30")]
 
 
 def charger_id_from_path(path: str) -> str | None:
@@ -36,21 +40,33 @@ def charger_id_from_path(path: str) -> str | None:
     return unquote(segments[-1]) if segments else None
 
 
+def _address(remote: Endpoint | str) -> str:
+    """The source IP of a connection (the whole repr for a non-socket stream)."""
+    return str(remote.address) if isinstance(remote, Endpoint) else remote
+
+
 class OcppServer:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.port: int | None = None
+        # Built here, not in run(): a bad certificate path is a config error at start-up.
+        self.ssl_context = ocpp_tls_context(site.config)
+        self.limiter = AddressLimiter(site.config.ocpp.max_connections_per_address)
 
     async def run(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-        host, port = parse_listen(self.site.config.ocpp.listen)
+        ocpp = self.site.config.ocpp
+        host, port = parse_listen(ocpp.listen)
         async with trio.open_nursery() as nursery:
+            # connect_timeout bounds TCP accept to WebSocket upgrade, TLS handshake included (the
+            # TLS stream shakes hands lazily inside trio-websocket's reader).
             server = await nursery.start(partial(
-                serve_websocket, self._handle, host, port, None,
-                handler_nursery=nursery, max_message_size=MAX_FRAME_BYTES, connect_timeout=10,
-                disconnect_timeout=2,
+                serve_websocket, self._handle, host, port, self.ssl_context,
+                handler_nursery=nursery, max_message_size=ocpp.max_frame_bytes,
+                connect_timeout=ocpp.handshake_timeout_s, disconnect_timeout=2,
             ))
             self.port = server.port
-            log.info("OCPP listening on ws://%s:%d/ocpp/{chargeBoxId}", host, server.port)
+            log.info("OCPP listening on %s://%s:%d/ocpp/{chargeBoxId}%s", "wss" if self.ssl_context else "ws",
+                     host, server.port, " (Basic auth required)" if ocpp.require_password else "")
             task_status.started(server.port)
 
     async def _handle(self, request: WebSocketRequest) -> None:
@@ -61,7 +77,34 @@ class OcppServer:
 
     async def _serve(self, request: WebSocketRequest) -> None:
         charger_id = charger_id_from_path(request.path)
+        address = _address(request.remote)
+        state = self.site.chargers.get(charger_id) if charger_id else None
+        replacing = state is not None and state.session is not None and _address(state.session.ws.remote) == address
+        if not self.limiter.try_acquire(address, replacing=replacing):
+            log.warning("refused OCPP connection from %s: already %d open from this address"
+                        " ([ocpp] max_connections_per_address)", address, self.limiter.open[address])
+            await request.reject(503, extra_headers=BUSY)
+            return
+        try:
+            await self._admit(request, charger_id)
+        finally:
+            self.limiter.release(address)
+
+    def _auth_problem(self, request: WebSocketRequest, charger_id: str) -> str | None:
+        """Why this handshake fails security profile 1, or None. Never includes the secret."""
+        charger = self.site.config.charger(charger_id)
+        password = charger.password if charger else None
+        password_hash = charger.password_hash if charger else None
+        if password is None and password_hash is None:
+            return "no password configured (require_password)" if self.site.config.ocpp.require_password else None
+        return check_basic_auth(request.headers, charger_id, password=password, password_hash=password_hash)
+
+    async def _admit(self, request: WebSocketRequest, charger_id: str | None) -> None:
         registry = self.site.chargers
+        if charger_id and (problem := self._auth_problem(request, charger_id)):
+            log.warning("refused charger=%r from %s: %s", charger_id, _address(request.remote), problem)
+            await request.reject(401, extra_headers=UNAUTHORIZED)
+            return
         registration = registry.admission(charger_id) if charger_id else None
         if registration is None:
             log.warning("refused OCPP connection path=%s from %s: unknown charger", request.path, request.remote)

@@ -6,6 +6,7 @@ library's asyncio ChargePoint over the `websockets` client, in its own process.
 
 Run: python -m controller.simulators.charger --url ws://127.0.0.1:PORT/ocpp/CHARGER-001
      [--id CHARGER-001] [--connectors 2] [--no-subprotocol] [--basic-auth USER:PASS]
+     [--ca-file CA.pem] (wss:// URLs: trust this CA instead of the system's)
      [--log-frames] [--verbose] [--response-timeout 10]
 
 stdin, one JSON object a line: {"id": <any>, "cmd": <name>, ...fields}. Every command is
@@ -43,6 +44,7 @@ import decimal
 import inspect
 import json
 import logging
+import ssl
 import sys
 import uuid
 from dataclasses import dataclass
@@ -423,6 +425,7 @@ class Simulator:
         self.charger_id: str = args.id or args.url.rstrip("/").rsplit("/", 1)[-1]
         self.subprotocol = not args.no_subprotocol
         self.basic_auth: str | None = args.basic_auth
+        self.ssl = ssl.create_default_context(cafile=args.ca_file) if args.ca_file else None
         self.log_frames: bool = args.log_frames
         self.response_timeout: float = args.response_timeout
         self.connectors = {n: Connector() for n in range(1, args.connectors + 1)}
@@ -447,12 +450,15 @@ class Simulator:
         headers = {}
         if self.basic_auth:
             headers["Authorization"] = "Basic " + base64.b64encode(self.basic_auth.encode()).decode()
+        # a wss:// URL without --ca-file verifies against the system's CAs (websockets' default)
+        tls = {"ssl": self.ssl} if self.ssl is not None and self.url.startswith("wss://") else {}
         try:
             ws = await websockets.connect(
                 self.url,
                 subprotocols=[SUBPROTOCOL] if self.subprotocol else None,
                 additional_headers=headers or None,
                 open_timeout=self.response_timeout,
+                **tls,
             )
         except InvalidStatus as exc:
             raise CommandError(str(exc), status=exc.response.status_code) from exc
@@ -790,6 +796,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connectors", type=int, default=2)
     parser.add_argument("--no-subprotocol", action="store_true", help="do not offer ocpp1.6 in the handshake")
     parser.add_argument("--basic-auth", metavar="USER:PASS", help="HTTP Basic credentials (OCPP security profile 1)")
+    parser.add_argument("--ca-file", metavar="PEM", help="CA certificate(s) to verify a wss:// central system with")
     parser.add_argument("--log-frames", action="store_true", help="emit every websocket frame as an event")
     parser.add_argument("--verbose", action="store_true", help="log the ocpp library's messages to stderr")
     parser.add_argument("--response-timeout", type=float, default=10.0, help="seconds to wait for the central system")

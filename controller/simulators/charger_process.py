@@ -88,6 +88,7 @@ class SimulatedCharger:
         connectors: int = 2,
         subprotocol: bool = True,
         basic_auth: str | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
         log_frames: bool = False,
         verbose: bool = False,
         response_timeout: float = 10.0,
@@ -97,6 +98,8 @@ class SimulatedCharger:
         """Spawn the simulator; with wait_connected, return once its websocket is open.
 
         A rejected handshake raises SimulatorError with `.status` (the HTTP status).
+        `basic_auth` ("id:password") and `ca_file` (for a wss:// url) dial like a charger
+        configured for OCPP security profile 1 / 2.
         """
         charger_id = charger_id or url.rstrip("/").rsplit("/", 1)[-1]
         argv = [sys.executable, "-m", "controller.simulators.charger", "--url", url, "--id", charger_id,
@@ -105,6 +108,8 @@ class SimulatedCharger:
             argv.append("--no-subprotocol")
         if basic_auth:
             argv += ["--basic-auth", basic_auth]
+        if ca_file:
+            argv += ["--ca-file", os.fspath(ca_file)]
         if log_frames:
             argv.append("--log-frames")
         if verbose:

@@ -1,0 +1,1 @@
+"""What the controller survives (issue: reliability and security); see the README table."""
