@@ -6,6 +6,7 @@ installer with a terminal, not a developer with a debugger.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -74,9 +75,14 @@ class OcppSection(_Section):
     @model_validator(mode="after")
     def _tls_pair(self) -> "OcppSection":
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_cert and tls_key: set both or neither")
+            missing = "tls_key" if self.tls_key is None else "tls_cert"
+            raise ValueError(f"{missing}: required with {'tls_cert' if missing == 'tls_key' else 'tls_key'}"
+                             " (set both or neither)")
         return self
 
+
+
+_ORIGIN = re.compile(r"^https?://[^/\s?#*]+/?$")
 
 
 class ApiSection(_Section):
@@ -90,6 +96,21 @@ class ApiSection(_Section):
     """Browser origins (e.g. "https://ops.example.com") allowed to call the API; none by default."""
     metrics_require_api_key: bool = False
     """GET /metrics is open (like /healthz) for LAN scrapers; true requires X-API-Key there too."""
+
+    @model_validator(mode="after")
+    def _keys_and_origins(self) -> "ApiSection":
+        for name in ("api_keys", "read_only_api_keys"):
+            for index, key in enumerate(getattr(self, name)):
+                if not key.strip() or key != key.strip():
+                    raise ValueError(f"{name}[{index}]: an empty key, or one with spaces around it")
+        for index, key in enumerate(self.read_only_api_keys):
+            if key in self.api_keys:
+                raise ValueError(f"read_only_api_keys[{index}]: also in api_keys (a key has one role)")
+        for index, origin in enumerate(self.cors_allow_origins):
+            if not _ORIGIN.match(origin):
+                raise ValueError(f"cors_allow_origins[{index}]: expected an origin such as"
+                                 f" \"https://ops.example.com\" (scheme and host, no path), got {origin!r}")
+        return self
 
 
 
@@ -263,6 +284,9 @@ class Config(_Section):
         return next((c for c in self.chargers if c.id == charger_id), None)
 
 
+_KEY = re.compile(r"[A-Za-z_]\w*(\[\d+\])*(\.[A-Za-z_]\w*(\[\d+\])*)*")
+
+
 def _dotted(loc: tuple[str | int, ...]) -> str:
     out = ""
     for part in loc:
@@ -277,6 +301,8 @@ def load_config(path: str | Path) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     try:
@@ -288,5 +314,9 @@ def load_config(path: str | Path) -> Config:
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 message = "unknown key"
+            # a section's own check names the key inside it ("tls_key: required..."): one dotted key
+            inner, sep, rest = message.partition(": ")
+            if key and sep and _KEY.fullmatch(inner):
+                key, message = f"{key}.{inner}", rest
             problems.append(f"{path}: {key}: {message}" if key else f"{path}: {message}")
         raise ConfigError("\n".join(problems)) from exc

@@ -14,5 +14,10 @@ class Problem(Exception):
         self.headers = headers or {}
 
 
+class AnswerLost(Problem):
+    """A call went out to a charger but no answer came back (timeout, dropped connection): the
+    charger may have received it and may act on it, so the caller must not assume it did not."""
+
+
 def not_found(what: str, key: object) -> Problem:
     return Problem(404, f"{what}NotFound", f"{what.lower()} {key} not found")

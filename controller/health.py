@@ -1,5 +1,9 @@
 """GET /healthz: which parts of the site work, and whether the controller can do its job.
 
+The database check also fails while the Store's last write was refused (`store.write_failure`:
+disk full, read-only, I/O error); it probes with a real write then, so it recovers as soon as the
+disk does, without a restart and without waiting for a charger to write something.
+
 Each check is "ok", "degraded" (charging works, something around it does not: the upstream is
 behind, a meter bus is silent) or "failing" (the controller cannot do its job: the database takes
 no writes, the OCPP listener is down). Any failing check makes the whole answer "failing" and
@@ -20,6 +24,7 @@ import trio
 
 from controller import metrics
 from controller.store import stats
+from controller.timefmt import iso
 
 if TYPE_CHECKING:
     from controller.site import Site
@@ -33,6 +38,15 @@ _RANK = {"ok": 0, "degraded": 1, "failing": 2}
 
 async def _database(site: Site) -> dict:
     path = site.store.path
+    if site.store.write_failure is not None:
+        # A write was refused (disk full, read-only, I/O error): failing until a write (or this
+        # probe write) goes through again. The lock probe below cannot see these: it writes nothing.
+        with trio.move_on_after(DB_PROBE_TIMEOUT_S * 5):
+            await site.store.probe()  # clears write_failure if the database takes writes again
+        failure = site.store.write_failure
+        if failure is not None:
+            return {"status": "failing", "error": f"database refuses writes: {failure.error}",
+                    "lastWriteErrorAt": iso(failure.at)}
     problem = await trio.to_thread.run_sync(stats.probe_writable, path, DB_PROBE_TIMEOUT_S)
     if problem is None and not os.access(path.parent, os.W_OK):
         problem = f"{path.parent} is not writable"

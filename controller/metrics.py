@@ -147,6 +147,7 @@ def card_tap(reader: str) -> None:
 
 async def watch_loop_lag(interval: float = 1.0) -> None:
     """Sample how late the loop wakes us; a blocked loop shows as lag once it runs again."""
+    _last_lag[0] = 0.0  # a fresh loop: nothing seen yet (the figure is per process, the loop per site)
     while True:
         start = trio.current_time()
         await trio.sleep(interval)

@@ -3,7 +3,7 @@
 Applied live (whitelist; everything else needs `systemctl restart evedge`):
 
 - [logging] level, format, frame_log (also for connections already open)
-- [api] api_keys, metrics_require_api_key (checked per request)
+- [api] api_keys, read_only_api_keys, cors_allow_origins, metrics_require_api_key (checked per request)
 - [ocpp] heartbeat_interval_s (given at the charger's next BootNotification), call_timeout_s
   (connections opened after the reload), remote_start_timeout_s, accept_unknown_id_tags,
   unknown_chargers
@@ -32,7 +32,7 @@ log = logging.getLogger("evedge")
 
 LIVE_OCPP = ("heartbeat_interval_s", "call_timeout_s", "remote_start_timeout_s", "accept_unknown_id_tags",
              "unknown_chargers")
-LIVE_API = ("api_keys", "metrics_require_api_key")
+LIVE_API = ("api_keys", "read_only_api_keys", "cors_allow_origins", "metrics_require_api_key")
 
 
 def merge(old: Config, new: Config) -> tuple[Config, list[str]]:

@@ -48,22 +48,20 @@ class Site:
         self.hardware = Hardware(config.buses, config.meters, config.readers)
         self.health_checks.update(self.hardware.health_checks())
         self.tap_to_charge = TapToCharge(self)
-        self.transactions.energy_source = self.connector_energy
+        if any(c.meter == "connector-meter" for c in config.chargers):
+            self.transactions.energy_source = self.connector_energy
 
-    def connector_energy(self, charger_id: str, connector_id: int) -> float | None:
-        """The connector meter's import register (Wh) for a charger with meter = "connector-meter";
-        None (book the charger's own value) otherwise, or while that meter is offline."""
+    def connector_energy(self, charger_id: str, connector_id: int) -> tuple[float | None, bool]:
+        """(import register Wh, online) of the connector meter of a charger with meter =
+        "connector-meter": its latest reading, kept while it is offline; (None, False) otherwise."""
         charger = self.config.charger(charger_id)
         if charger is None or charger.meter != "connector-meter":
-            return None
+            return None, False
         for meter in self.hardware.meters.values():
             state = meter.state
             if state.role == "connector" and (state.charger, state.connector) == (charger_id, connector_id):
-                if state.online and state.energy_import_wh is not None:
-                    return state.energy_import_wh
-                log.warning("charger=%s connector=%s: connector meter %s offline; booking the charger's value",
-                            charger_id, connector_id, state.id)
-        return None
+                return state.energy_import_wh, state.online
+        return None, False
 
     async def run(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         """Run until `shutdown()`; reports itself started once both listeners accept."""

@@ -18,7 +18,9 @@ def iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # Not strftime("%Y"): it does not zero-pad years before 1000 ("122-11-23T..." is no ISO 8601).
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
 
 
 def now_iso() -> str:
@@ -33,4 +35,7 @@ def parse_iso(text: str) -> datetime:
 
 def normalize(text: str) -> str:
     """Re-format a charger's timestamp in our canonical form (raises ValueError if invalid)."""
-    return iso(parse_iso(text))
+    try:
+        return iso(parse_iso(text))
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+        raise ValueError(f"timestamp out of range: {text!r}") from None

@@ -8,6 +8,7 @@ is stored (StartTransaction.conf, StopTransaction.conf) is sent only after the c
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 import logging
 import sqlite3
 from datetime import timedelta
@@ -19,9 +20,10 @@ from controller.authorization import Authorization
 from controller.chargers import ChargerRegistry, ChargerState
 from controller.config import Config
 from controller.csms.frames import OcppError
-from controller.csms.rpc import CallTimeout, ConnectionLost
-from controller.errors import Problem, not_found
+from controller.csms.rpc import CallTimeout, ConnectionLost, NotConnected
+from controller.errors import AnswerLost, Problem, not_found
 from controller.store import Store
+from controller.store.db import StorageUnavailable
 from controller.store import transactions as q
 from controller.store.chargers import record_meter
 from controller.store.outbox import insert_events
@@ -35,12 +37,13 @@ ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
 _TO_WH = {"Wh": 1.0, "kWh": 1000.0}
 _TO_W = {"W": 1.0, "kW": 1000.0}
+LIVE_S = 120  # a charger's reading older than this is history, not the meter's present state
 
 
 def _timestamp(text: str, field: str) -> str:
     try:
         return normalize(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range to UTC
         raise OcppError("TypeConstraintViolation", f"{field}: not an ISO 8601 date-time") from None
 
 
@@ -63,6 +66,22 @@ def latest_energy_and_power(meter_value: list[dict]) -> tuple[float | None, floa
     return energy, power
 
 
+def transaction_begin(data: list[dict] | None) -> tuple[str | None, float | None]:
+    """(timestamp, Wh) of the `Transaction.Begin` register reading in StopTransaction's transactionData.
+
+    Books a stop whose StartTransaction we never got with its real start; (None, None) without one.
+    """
+    for mv in data or []:
+        begin = [sv for sv in mv.get("sampledValue", []) if sv.get("context") == "Transaction.Begin"]
+        wh, _ = latest_energy_and_power([{"sampledValue": begin}])
+        if wh is not None:
+            try:
+                return normalize(mv["timestamp"]), wh
+            except (ValueError, OverflowError):
+                return None, None
+    return None, None
+
+
 class Transactions:
     def __init__(self, config: Config, store: Store, chargers: ChargerRegistry,
                  authorization: Authorization, events: Events) -> None:
@@ -74,9 +93,10 @@ class Transactions:
         # Public charging (controller/public_charging/sessions.py): `transaction_changed(conn, kind, row)`
         # runs inside the StartTransaction/StopTransaction write and returns the `payment` object.
         self.listener = None
-        # Site (controller/tap_to_charge.py): `energy_source(charger_id, connector_id) -> Wh | None`, the
-        # connector meter's register for chargers with `meter = "connector-meter"`; None: the charger's own.
-        self.energy_source = None
+        # Site (controller/site.py), only with connector meters: `energy_source(charger_id, connector_id)
+        # -> (Wh | None, online)`, the connector meter's latest register reading for chargers with
+        # `meter = "connector-meter"`; (None, False) for the others. See start_energy, booked_energy.
+        self.energy_source: Callable[[str, int], tuple[float | None, bool]] | None = None
 
     # -- REST side --------------------------------------------------------------------------
 
@@ -99,9 +119,11 @@ class Transactions:
                 await record_events(self.store, self.events.unlocked(state.id, payload["connectorId"]))
             return answer
         except CallTimeout:
-            raise Problem(504, "ChargerTimeout", f"charger {state.id} did not answer {action} in time") from None
+            raise AnswerLost(504, "ChargerTimeout", f"charger {state.id} did not answer {action} in time") from None
+        except NotConnected:
+            raise Problem(409, "ChargerOffline", f"charger {state.id} is not connected") from None
         except ConnectionLost:
-            raise Problem(409, "ChargerOffline", f"charger {state.id} disconnected before answering") from None
+            raise AnswerLost(409, "ChargerOffline", f"charger {state.id} disconnected before answering") from None
 
     async def remote_start(self, charger_id: str, connector_id: int, id_tag: str, mode: str = "api",
                            require_preparing: bool = True) -> dict:
@@ -121,6 +143,11 @@ class Transactions:
         transaction_id = await self.store.write(q.create_pending, charger_id, connector_id, id_tag, mode)
         try:
             answer = await self.call(state, "RemoteStartTransaction", {"connectorId": connector_id, "idTag": id_tag})
+        except AnswerLost:
+            # The charger may have accepted and start any moment (its answer got lost): the row
+            # stays pending, so its StartTransaction gets this id and the tag is accepted, until
+            # ocpp.remote_start_timeout_s marks it failed (expire_pending_forever).
+            raise
         except (Problem, OcppError) as exc:
             await self._fail_start(transaction_id, "NotSent")
             if isinstance(exc, OcppError):
@@ -184,17 +211,38 @@ class Transactions:
             info = {**info, "status": "Accepted"}
         return info
 
-    def booked_energy(self, charger_id: str, connector_id: int | None, charger_wh: float | None) -> float | None:
-        """The register to book: the connector meter's (via `energy_source`, a plain attribute read
-        that is safe in the store's thread) when configured and online, else the charger's."""
-        if self.energy_source is None or connector_id is None:
+    def start_energy(self, charger_id: str, connector_id: int, charger_wh: float,
+                     at: str) -> tuple[float, str | None]:
+        """(meterStart to book, energy source) of a new transaction.
+
+        A transaction books its energy from one source from start to stop, as mixing two registers
+        would book nonsense: the connector meter ("meter") when one is configured, online and the
+        start is live (not a backlog entry more than LIVE_S old), else the charger's own (None).
+        """
+        if self.energy_source is None or at < iso(utcnow() - timedelta(seconds=LIVE_S)):
+            return charger_wh, None
+        wh, online = self.energy_source(charger_id, connector_id)
+        return (round(wh), "meter") if wh is not None and online else (charger_wh, None)
+
+    def booked_energy(self, charger_id: str, connector_id: int, charger_wh: float | None, at: str,
+                      source: str | None) -> float | None:
+        """The reading to book at `at` for a transaction whose energy comes from `source`; None:
+        nothing new to book (keep the last).
+
+        A "meter" transaction books the meter's latest reading, even while the meter is offline
+        (the energy since is missed, never invented), and nothing for a backlog reading more than
+        LIVE_S old: the meter only knows the register now, not then. `energy_source` is a plain
+        attribute read, safe in the store's thread.
+        """
+        if source != "meter" or self.energy_source is None:
             return charger_wh
-        wh = self.energy_source(charger_id, connector_id)
-        if wh is None:
-            return charger_wh
-        log.debug("charger=%s connector=%s connector meter %s Wh (charger reports %s Wh)",
-                  charger_id, connector_id, wh, charger_wh)
-        return round(wh)
+        if at < iso(utcnow() - timedelta(seconds=LIVE_S)):
+            return None
+        wh, online = self.energy_source(charger_id, connector_id)
+        if wh is not None and not online:
+            log.warning("charger=%s connector=%s: connector meter offline; booking its last reading",
+                        charger_id, connector_id)
+        return round(wh) if wh is not None else None
 
     async def on_start(self, charger_id: str, payload: dict) -> dict:
         start_time = _timestamp(payload["timestamp"], "timestamp")
@@ -208,10 +256,11 @@ class Transactions:
             # A charge we asked for is accepted even for a tag that is not on the local list.
             asked_for = q.pending_for_connector(conn, charger_id, connector_id, id_tag) is not None
             status = "Accepted" if asked_for and info["status"] != "Blocked" else info["status"]
+            meter_start, source = self.start_energy(charger_id, connector_id, payload["meterStart"], start_time)
             row, created = q.begin(
                 conn, charger_id=charger_id, connector_id=connector_id, id_tag=id_tag, id_tag_status=status,
-                meter_start=self.booked_energy(charger_id, connector_id, payload["meterStart"]), start_time=start_time,
-                reservation_id=payload.get("reservationId"), start_key=start_key, default_mode="local",
+                meter_start=meter_start, start_time=start_time, reservation_id=payload.get("reservationId"),
+                start_key=start_key, default_mode="local", energy_source=source,
             )
             if created:
                 payment = self.listener.transaction_changed(conn, "start", row) if self.listener else None
@@ -227,22 +276,30 @@ class Transactions:
     async def on_stop(self, charger_id: str, payload: dict) -> dict:
         stop_time = _timestamp(payload["timestamp"], "timestamp")
         data = payload.get("transactionData")
+        begin_time, begin_wh = transaction_begin(data)
+
         def write(conn: sqlite3.Connection) -> tuple[sqlite3.Row, bool]:
             before = q.get(conn, payload["transactionId"])
-            row, known = q.finish(
+            meter_stop = payload["meterStop"]
+            if before is not None and before["charger_id"] == charger_id:
+                meter_stop = self.booked_energy(charger_id, before["connector_id"], meter_stop, stop_time,
+                                                before["energy_source"])
+            row, known, new = q.finish(
                 conn, transaction_id=payload["transactionId"], charger_id=charger_id,
-                meter_stop=self.booked_energy(charger_id, before["connector_id"] if before else None, payload["meterStop"]),
+                meter_stop=meter_stop,
                 stop_time=stop_time, reason=payload.get("reason", "Local"),
                 id_tag=payload.get("idTag"), transaction_data=orjson.dumps(data).decode() if data else None,
+                start_time=begin_time, meter_start=begin_wh,
             )
-            if before is None or before["status"] != "completed":  # not a retried StopTransaction
+            if new:  # not a re-sent StopTransaction
                 payment = self.listener.transaction_changed(conn, "stop", row) if self.listener else None
                 insert_events(conn, self.events.stop(row, payment=payment))
             return row, known
 
         row, known = await self.store.write(write)
         if not known:
-            log.warning("charger=%s stopped unknown transaction %s; recorded", charger_id, payload["transactionId"])
+            log.warning("charger=%s stopped transaction %s, not on the books as its own; recorded as transaction %s",
+                        charger_id, payload["transactionId"], row["id"])
         log.info("charger=%s transaction=%s stopped reason=%s", charger_id, row["id"], row["stop_reason"])
         answer: dict = {}
         if payload.get("idTag"):
@@ -255,20 +312,28 @@ class Transactions:
         samples = [(_timestamp(mv["timestamp"], "meterValue.timestamp"),
                     orjson.dumps(mv["sampledValue"]).decode()) for mv in payload["meterValue"]]
         energy, power = latest_energy_and_power(payload["meterValue"])
+        at = max(ts for ts, _ in samples) if samples else None
+        state = self.chargers.get(charger_id)
+        known_at = state.connector(connector_id).meter_at if state is not None else None
+        # The connector's live reading only moves forward in time: a backlog replays old samples.
+        live = at is not None and (energy is not None or power is not None) and (known_at is None or at >= known_at)
 
         def write(conn: sqlite3.Connection) -> None:
-            q.add_meter_values(conn, charger_id, connector_id, transaction_id, samples,
-                               self.booked_energy(charger_id, connector_id, energy) if energy is not None else None)
-            if energy is not None or power is not None:
-                record_meter(conn, charger_id, connector_id, energy, power, samples[-1][0])
+            booked = energy
+            if transaction_id is not None and self.energy_source is not None:
+                txn = q.get(conn, transaction_id)
+                if txn is not None and txn["charger_id"] == charger_id and at is not None:
+                    booked = self.booked_energy(charger_id, connector_id, energy, at, txn["energy_source"])
+            q.add_meter_values(conn, charger_id, connector_id, transaction_id, samples, booked)
+            if live:
+                record_meter(conn, charger_id, connector_id, energy, power, at)
 
         await self.store.write(write)
-        state = self.chargers.get(charger_id)
-        if state is not None and (energy is not None or power is not None):
+        if state is not None and live:
             c = state.connector(connector_id)
             c.energy_wh = energy if energy is not None else c.energy_wh
             c.power_w = power if power is not None else c.power_w
-            c.meter_at = samples[-1][0]
+            c.meter_at = at
         return {}
 
     async def expire_pending_forever(self) -> None:
@@ -278,7 +343,12 @@ class Transactions:
             await trio.sleep(min(timeout / 4, 30))
             cutoff = iso(utcnow() - timedelta(seconds=timeout))
 
-            for row in await self.store.write(self._expire, cutoff):
+            try:
+                expired = await self.store.write(self._expire, cutoff)
+            except StorageUnavailable as exc:  # the disk is full or read-only: try on the next round
+                log.warning("cannot expire remote starts now: %s", exc)
+                continue
+            for row in expired:
                 log.info("transaction=%s remote start never began: failed", row["id"])
 
     def _expire(self, conn: sqlite3.Connection, cutoff: str) -> list[sqlite3.Row]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import TYPE_CHECKING
 
@@ -12,8 +11,9 @@ from hypercorn.trio import serve
 from pydantic import BaseModel, ValidationError
 from quart import Response, jsonify, request
 from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
 
-from controller.api import errors, hardware, notifications
+from controller.api import auth, errors, hardware, notifications
 from controller.api.models import IdTagBody, NewIdTagBody, RemoteStartBody, TransactionQuery
 from controller.api.openapi import openapi_document
 from controller.authorization import IdTag
@@ -27,14 +27,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("evedge.api")
 MAX_BODY_BYTES = 64 * 1024
+"""Larger request bodies answer 413, by Content-Length before anything is read, or while reading."""
 PUBLIC_PATHS = ("/healthz", "/api/v1/openapi.json")
 
 
-def _int_param(name: str, text: str) -> int:
+async def _drain_body(response: Response) -> None:
+    """Read what is left of the request body before answering.
+
+    An answer given before the body has arrived (a 401, a 404, a 429) otherwise leaves hypercorn's
+    keep-alive connection stuck: the client's next request on it never gets an answer. A body that
+    cannot be read (too large, too slow) closes the connection instead.
+    """
+    if not request.content_length and "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+        return
     try:
-        return int(text)
-    except ValueError:
-        raise Problem(422, "InvalidRequest", f"path parameter {name!r}: must be an integer") from None
+        await request.get_data()  # cached: free when the view has read it already
+    except HTTPException:
+        response.headers["Connection"] = "close"
 
 
 def create_app(site: Site) -> QuartTrio:
@@ -42,17 +51,32 @@ def create_app(site: Site) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     errors.install(app)
-    @app.before_request
-    async def _authenticate() -> None:
+
+    def is_public() -> bool:
         if request.path in PUBLIC_PATHS or request.path.startswith(public_charging_api.PUBLIC_PREFIXES):
-            return
-        if request.path == "/metrics" and not site.config.api.metrics_require_api_key:
-            return
-        keys = [k.encode() for k in site.config.api.api_keys]  # read per request: SIGHUP changes them
-        given = request.headers.get("X-API-Key", "").encode()
-        # compare_digest against every key, so timing tells nothing about which (or whether) matched
-        if not any([hmac.compare_digest(given, key) for key in keys]) or not given:
-            raise Problem(401, "Unauthorized", "missing or wrong X-API-Key header")
+            return True
+        return request.path == "/metrics" and not site.config.api.metrics_require_api_key
+
+    @app.before_request
+    async def _guard() -> Response | None:
+        api = site.config.api  # read per request: a SIGHUP reload changes keys and origins
+        if auth.is_preflight(request):
+            return auth.preflight(api, request)
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise Problem(413, "PayloadTooLarge", f"the request body is larger than {MAX_BODY_BYTES} bytes")
+        if not is_public():
+            try:
+                auth.authorize(api, request)
+            except Problem as problem:
+                log.info("API %s %s from %s refused: %s", request.method, request.path, request.remote_addr,
+                         problem.message)  # never the key itself
+                raise
+        return None
+
+    @app.after_request
+    async def _finish(response: Response) -> Response:
+        await _drain_body(response)
+        return auth.add_cors_headers(site.config.api, request, response)
 
     @app.get("/healthz")
     async def healthz() -> tuple[Response, int]:
@@ -119,8 +143,8 @@ def create_app(site: Site) -> QuartTrio:
         if action not in CENTRAL_ACTIONS:
             raise Problem(404, "OperationNotFound",
                           f"{action!r} is not an OCPP 1.6 operation a central system can send")
-        payload = await request.get_json(force=True, silent=True)
-        if not isinstance(payload, dict):
+        payload = await errors.json_object()
+        if payload is None:
             raise Problem(400, "BadRequest", "the request body must be the operation's JSON object")
         try:
             validate(CALL, action, payload)
@@ -147,11 +171,11 @@ def create_app(site: Site) -> QuartTrio:
 
     @app.get("/api/v1/transactions/<transaction_id>")
     async def get_transaction(transaction_id: str) -> Response:
-        return jsonify(await site.transactions.get(_int_param("transactionId", transaction_id)))
+        return jsonify(await site.transactions.get(errors.int_param("transactionId", transaction_id)))
 
     @app.post("/api/v1/transactions/<transaction_id>/stop")
     async def stop_transaction(transaction_id: str) -> tuple[Response, int]:
-        stopped = await site.transactions.remote_stop(_int_param("transactionId", transaction_id))
+        stopped = await site.transactions.remote_stop(errors.int_param("transactionId", transaction_id))
         return jsonify({
             "message": "Remote stop accepted by charger",
             **stopped,

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-from typing import TypeVar
+import re
+from typing import Any, TypeVar
 
-from pydantic import BaseModel
+import orjson
+from pydantic import BaseModel, ValidationError
 from quart import Quart, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from controller.errors import Problem
 
-_CODES = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed",
+_CODES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
           413: "PayloadTooLarge", 415: "UnsupportedMediaType"}
+_NO_JSON = object()
 
 
 def problem_response(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: object):
@@ -20,6 +22,23 @@ def problem_response(status: int, code: str, message: str, headers: dict[str, st
     response.status_code = status
     response.headers.update(headers or {})
     return response
+
+
+INT64_MAX = 2**63 - 1  # SQLite's INTEGER: a larger id cannot exist, and would not even bind
+_INTEGER = re.compile(r"^-?[0-9]{1,19}$")
+
+
+def int_param(name: str, text: str, minimum: int = 1) -> int:
+    """A path parameter that is an id: ASCII digits within `minimum`..INT64_MAX, else 422.
+
+    Not a bare int(): that takes "1_000", " 7" and other scripts' digits, and ids past 2**63
+    overflow SQLite (a 500).
+    """
+    value = int(text) if _INTEGER.match(text) else None
+    if value is None or not minimum <= value <= INT64_MAX:
+        raise Problem(422, "InvalidRequest",
+                      f"path parameter {name!r}: must be an integer from {minimum} to {INT64_MAX}")
+    return value
 
 
 def field_name(loc: tuple) -> str:
@@ -40,10 +59,29 @@ def validation_problem(exc: ValidationError, where: str = "body") -> Problem:
 M = TypeVar("M", bound=BaseModel)
 
 
+async def json_data() -> Any:
+    """The request body parsed as JSON whatever its Content-Type; `_NO_JSON` if it is not JSON.
+
+    Not `request.get_json(silent=True)`: that raises (a 500) on a body that is not UTF-8.
+    A body over the size limit raises 413 here (MAX_CONTENT_LENGTH).
+    """
+    raw = await request.get_data(as_text=False)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _NO_JSON
+
+
+async def json_object() -> dict | None:
+    """The request body if it is a JSON object, else None."""
+    data = await json_data()
+    return data if isinstance(data, dict) else None
+
+
 async def json_body(model: type[M]) -> M:
     """The request's JSON object as `model`: 400 if it is no object, 422 naming a bad field."""
-    data = await request.get_json(force=True, silent=True)
-    if not isinstance(data, dict):
+    data = await json_object()
+    if data is None:
         raise Problem(400, "BadRequest", "the request body must be a JSON object")
     try:
         return model.model_validate(data)

@@ -40,4 +40,4 @@ class TransactionQuery(BaseModel):
     chargeBoxId: str | None = None
     status: Literal["pending", "active", "stopping", "completed", "failed"] | None = None
     limit: int = Field(50, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=2**63 - 1)  # SQLite's INTEGER

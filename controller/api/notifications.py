@@ -11,7 +11,7 @@ from quart import Response, jsonify, request
 from quart_trio import QuartTrio
 
 from controller.api import errors, openapi
-from controller.errors import Problem, not_found
+from controller.errors import not_found
 from controller.store import outbox
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ class NotificationQuery(BaseModel):
     chargeBoxId: str | None = None
     type: str | None = None
     limit: int = Field(50, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=errors.INT64_MAX)
 
 
 def notification_to_api(row: sqlite3.Row) -> dict:
@@ -47,10 +47,7 @@ def notification_to_api(row: sqlite3.Row) -> dict:
 
 
 def _id(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise Problem(422, "InvalidRequest", "path parameter 'id': must be an integer") from None
+    return errors.int_param("id", text)
 
 
 def register(app: QuartTrio, site: Site) -> None:
@@ -94,7 +91,7 @@ _NSTATUS = {"type": "string", "enum": ["pending", "delivered", "failed"]}
 _NULL_STR = {"type": ["string", "null"]}
 _NULL_TIME = {"type": ["string", "null"], "format": "date-time"}
 _NULL_INT = {"type": ["integer", "null"]}
-NOTIFICATION_ID = openapi.path_param("id", {"type": "integer"}, "The notification's row id")
+NOTIFICATION_ID = openapi.path_param("id", openapi.ID_SCHEMA, "The notification's row id")
 
 SCHEMAS = {
     "Notification": {
@@ -156,7 +153,7 @@ def _paths() -> openapi.Paths:
                 q("chargeBoxId", {"type": "string"}, "Filter by charger"),
                 q("type", {"type": "string"}, "Filter by event type"),
                 q("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}, "Results per page"),
-                q("offset", {"type": "integer", "minimum": 0, "default": 0}, "Pagination offset"),
+                q("offset", openapi.OFFSET_SCHEMA, "Pagination offset"),
             ])},
         "/api/v1/notifications/queue": {"get": op(
             "notificationQueue", "Notifications", "Queue depth and the age of the oldest pending notification",

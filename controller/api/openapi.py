@@ -45,10 +45,11 @@ def response(description: str, schema: dict | None = None) -> dict:
 _ERROR_TEXT = {
     400: "Malformed request (the body is not a JSON object)",
     401: "Missing or wrong X-API-Key",
+    403: "The X-API-Key is read-only: this operation needs an operator key",
     404: "Unknown resource",
     405: "Method not allowed (the Allow header lists the allowed methods)",
     409: "Conflict with the current state",
-    413: "Body too large",
+    413: "Body larger than 64 KiB",
     422: "A field is invalid; the message names it",
     502: "The charger answered with a CALLERROR",
     504: "The charger did not answer in time",
@@ -85,8 +86,11 @@ def query_param(name: str, schema: dict, description: str) -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+ID_SCHEMA = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
+"""Ids are SQLite row ids: anything else (not an integer, out of range) answers 422."""
+OFFSET_SCHEMA = {"type": "integer", "format": "int64", "minimum": 0, "maximum": 2**63 - 1, "default": 0}
 CHARGE_BOX_ID = path_param("chargeBoxId", {"type": "string"}, "The charger's charge box id")
-TRANSACTION_ID = path_param("transactionId", {"type": "integer"}, "The OCPP transaction id")
+TRANSACTION_ID = path_param("transactionId", ID_SCHEMA, "The OCPP transaction id")
 ID_TAG = path_param("idTag", {"type": "string", "minLength": 1, "maxLength": 20}, "The id tag (case-insensitive)")
 
 
@@ -390,7 +394,7 @@ def _transaction_paths() -> Paths:
                 query_param("status", _TX_STATUS, "Filter by status"),
                 query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
                             "Results per page"),
-                query_param("offset", {"type": "integer", "minimum": 0, "default": 0}, "Pagination offset"),
+                query_param("offset", OFFSET_SCHEMA, "Pagination offset"),
             ])},
         "/api/v1/transactions/{transactionId}": {"get": operation(
             "getTransaction", "Transactions", "Full details of one transaction",
@@ -431,27 +435,61 @@ add_section("transactions", _transaction_paths, TRANSACTION_SCHEMAS)
 add_section("id_tags", _id_tag_paths, ID_TAG_SCHEMAS)
 
 
+_WRITE_METHODS = ("post", "put", "patch", "delete")
+_DESCRIPTION = (
+    "The site-local REST API of the evedge EV charging controller. Every endpoint except /healthz, "
+    "/api/v1/openapi.json, the driver's public-charging endpoints (the session token is the credential) "
+    "and, unless api.metrics_require_api_key is set, /metrics requires the X-API-Key header. Two kinds "
+    "of key: operator keys (api.api_keys) may do everything; read-only keys (api.read_only_api_keys) "
+    "may GET, and anything else answers 403. Request bodies are limited to 64 KiB (413). CORS is "
+    "closed unless api.cors_allow_origins lists the browser's origin: then preflights from that origin "
+    "are granted and responses carry Access-Control-Allow-Origin; a preflight from any other origin "
+    "answers 403. Errors are JSON objects {\"error\", \"message\"}."
+)
+SECURITY_SCHEMES = {
+    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "ReadOnlyApiKey": {
+        "type": "apiKey", "in": "header", "name": "X-API-Key",
+        "description": "A read-only key (api.read_only_api_keys), sent in the same header: enough for the "
+                       "operations that list it (GET); the others answer 403 to it.",
+    },
+}
+
+
+def _with_key_rules(method: str, op: dict) -> dict:
+    """What the two kinds of key and the body limit add to an operation: GETs accept a read-only
+    key; keyed operations that write can answer 403; operations with a body can answer 413."""
+    op = {**op, "responses": dict(op["responses"])}
+    responses = op["responses"]
+    keyed = op.get("security") != []
+    if keyed and method == "get":
+        op["security"] = [{"ApiKey": []}, {"ReadOnlyApiKey": []}]
+    if keyed and method in _WRITE_METHODS:
+        responses.setdefault("403", response(_ERROR_TEXT[403], ref("Error")))
+    if "requestBody" in op:
+        responses.setdefault("413", response(_ERROR_TEXT[413], ref("Error")))
+    default = responses.pop("default", None)
+    op["responses"] = dict(sorted(responses.items()))
+    if default is not None:
+        op["responses"]["default"] = default
+    return op
+
+
 def openapi_document() -> dict:
     """The whole document, assembled from every section registered so far."""
     paths: Paths = {}
     schemas: dict[str, Any] = {}
     for paths_fn, section_schemas in _SECTIONS.values():
         for path, item in paths_fn().items():
-            paths.setdefault(path, {}).update(item)
+            paths.setdefault(path, {}).update({m: _with_key_rules(m, op) for m, op in item.items()})
         schemas.update(section_schemas)
     return {
         "openapi": "3.1.0",
-        "info": {
-            "title": "evedge",
-            "version": "1",
-            "description": "The site-local REST API of the evedge EV charging controller. Every endpoint "
-                           "except /healthz and /api/v1/openapi.json requires the X-API-Key header. Errors "
-                           "are JSON objects {\"error\", \"message\"}.",
-        },
+        "info": {"title": "evedge", "version": "1", "description": _DESCRIPTION},
         "security": [{"ApiKey": []}],
         "paths": dict(sorted(paths.items())),
         "components": {
-            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "securitySchemes": SECURITY_SCHEMES,
             "schemas": dict(sorted(schemas.items())),
         },
     }

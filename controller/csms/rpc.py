@@ -24,6 +24,7 @@ log = logging.getLogger("evedge.ocpp")
 
 Dispatch = Callable[[str, Any], Awaitable[dict]]
 INBOX_SIZE = 16  # calls queued from one charger before we stop reading its socket
+DRAIN_S = 10.0  # after a disconnect, how long the calls already read may take to be handled
 
 
 class CallTimeout(Exception):
@@ -32,6 +33,10 @@ class CallTimeout(Exception):
 
 class ConnectionLost(Exception):
     """The charger's connection closed before it answered our call."""
+
+
+class NotConnected(ConnectionLost):
+    """The connection was closed already: the call was never sent."""
 
 
 class RpcSession:
@@ -51,21 +56,33 @@ class RpcSession:
         self._call_lock = trio.Lock()
         self._pending: dict[str, tuple[str, trio.MemorySendChannel]] = {}
         self.closed = trio.Event()
+        self.address: str | None = None  # the charger's IP, read once at the handshake (server.py)
 
     async def run(self) -> None:
-        """Serve the connection until it closes; pending calls then fail with ConnectionLost."""
+        """Serve the connection until it closes; pending calls then fail with ConnectionLost.
+
+        Calls the charger sent before it went away are still handled (within DRAIN_S): a charger
+        that sends StartTransaction and drops has its charge on the books even if it never resends.
+        """
         inbox_send, inbox_recv = trio.open_memory_channel[Call](INBOX_SIZE)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._serve_calls, inbox_recv)
                 try:
-                    await self._read(inbox_send)
+                    async with inbox_send:  # closed: _serve_calls ends once the inbox is empty
+                        await self._read(inbox_send)
                 finally:
-                    nursery.cancel_scope.cancel()
+                    self._lost()
+                nursery.cancel_scope.deadline = trio.current_time() + DRAIN_S
         finally:
-            self.closed.set()
-            for _, waiter in self._pending.values():
-                waiter.send_nowait(ConnectionLost(f"{self.charger_id} disconnected"))
+            self._lost()
+
+    def _lost(self) -> None:
+        """The connection is gone: no new calls to the charger, and the waiting ones fail now."""
+        self.closed.set()
+        pending, self._pending = self._pending, {}
+        for _, waiter in pending.values():
+            waiter.send_nowait(ConnectionLost(f"{self.charger_id} disconnected"))
 
     async def _read(self, inbox: trio.MemorySendChannel) -> None:
         while True:
@@ -109,6 +126,11 @@ class RpcSession:
                 reply = frames.encode_error(call.unique_id, err.code, err.description, err.details)
                 kind = "error"
                 metrics.ocpp_call_error("out", err.code)
+            except OverflowError as err:  # an integer the schema allows but SQLite's 64 bits cannot hold
+                log.warning("charger=%s %s -> CALLERROR PropertyConstraintViolation: %s", self.charger_id, call.action, err)
+                reply = frames.encode_error(call.unique_id, "PropertyConstraintViolation", "a number is out of range")
+                kind = "error"
+                metrics.ocpp_call_error("out", "PropertyConstraintViolation")
             except Exception:
                 log.exception("charger=%s %s handler failed", self.charger_id, call.action)
                 reply = frames.encode_error(call.unique_id, "InternalError", "the controller could not process this call")
@@ -134,7 +156,7 @@ class RpcSession:
         """
         async with self._call_lock:
             if self.closed.is_set():
-                raise ConnectionLost(f"{self.charger_id} is not connected")
+                raise NotConnected(f"{self.charger_id} is not connected")
             unique_id = str(uuid.uuid4())
             waiter, answer = trio.open_memory_channel[Any](1)
             self._pending[unique_id] = (action, waiter)

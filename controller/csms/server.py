@@ -70,23 +70,30 @@ class OcppServer:
             task_status.started(server.port)
 
     async def _handle(self, request: WebSocketRequest) -> None:
+        # `request.remote` is a getpeername() call: read it once, now. A client that sends and
+        # closes at once leaves a closed socket, and an OSError from a log line here (even in the
+        # except clause) would escape and take the whole listener, every charger, down with it.
         try:
-            await self._serve(request)
+            remote = request.remote
+        except OSError:
+            return  # gone before we got to it
+        try:
+            await self._serve(request, remote)
         except Exception:
-            log.exception("OCPP connection from %s failed", request.remote)
+            log.exception("OCPP connection from %s failed", remote)
 
-    async def _serve(self, request: WebSocketRequest) -> None:
+    async def _serve(self, request: WebSocketRequest, remote: Endpoint | str) -> None:
         charger_id = charger_id_from_path(request.path)
-        address = _address(request.remote)
+        address = _address(remote)
         state = self.site.chargers.get(charger_id) if charger_id else None
-        replacing = state is not None and state.session is not None and _address(state.session.ws.remote) == address
+        replacing = state is not None and state.session is not None and state.session.address == address
         if not self.limiter.try_acquire(address, replacing=replacing):
             log.warning("refused OCPP connection from %s: already %d open from this address"
                         " ([ocpp] max_connections_per_address)", address, self.limiter.open[address])
             await request.reject(503, extra_headers=BUSY)
             return
         try:
-            await self._admit(request, charger_id)
+            await self._admit(request, charger_id, remote)
         finally:
             self.limiter.release(address)
 
@@ -99,15 +106,15 @@ class OcppServer:
             return "no password configured (require_password)" if self.site.config.ocpp.require_password else None
         return check_basic_auth(request.headers, charger_id, password=password, password_hash=password_hash)
 
-    async def _admit(self, request: WebSocketRequest, charger_id: str | None) -> None:
+    async def _admit(self, request: WebSocketRequest, charger_id: str | None, remote: Endpoint | str) -> None:
         registry = self.site.chargers
         if charger_id and (problem := self._auth_problem(request, charger_id)):
-            log.warning("refused charger=%r from %s: %s", charger_id, _address(request.remote), problem)
+            log.warning("refused charger=%r from %s: %s", charger_id, _address(remote), problem)
             await request.reject(401, extra_headers=UNAUTHORIZED)
             return
         registration = registry.admission(charger_id) if charger_id else None
         if registration is None:
-            log.warning("refused OCPP connection path=%s from %s: unknown charger", request.path, request.remote)
+            log.warning("refused OCPP connection path=%s from %s: unknown charger", request.path, remote)
             await request.reject(404 if charger_id else 400)
             return
         offered = request.proposed_subprotocols
@@ -127,8 +134,9 @@ class OcppServer:
             await state.session.aclose(1000, "replaced by a new connection")
         session = RpcSession(ws, charger_id, ChargerHandlers(self.site, state),
                              self.site.config.ocpp.call_timeout_s, frame_log=logs.frame_logger(charger_id))
+        session.address = _address(remote)
         state.session, state.connected_at = session, now_iso()
-        log.info("charger=%s connected from %s:%s", charger_id, request.remote.address, request.remote.port)
+        log.info("charger=%s connected from %s:%s", charger_id, remote.address, remote.port)
         try:
             if not replaced:
                 await record_events(self.site.store, self.site.events.connection(charger_id, True))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import trio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -36,6 +36,8 @@ LIMITS = {  # bucket -> requests per minute per client
     "cancel": 10,
 }
 WINDOW_S = 60.0
+STATUSES = ("created", "authorized", "starting", "charging", "stopping", "settling", "captured", "no_charge",
+            "expired", "failed", "abandoned", "capture_failed", "requires_review", "refunded", "written_off")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$")
 
 
@@ -72,6 +74,13 @@ class CreateBody(BaseModel):
         if value is not None and not _EMAIL.match(value):
             raise ValueError("not an e-mail address")
         return value
+
+
+class AdminListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
+    limit: int = Field(50, ge=1, le=1000)
+    offset: int = Field(0, ge=0, le=errors.INT64_MAX)
 
 
 class ResolveBody(BaseModel):
@@ -142,18 +151,13 @@ def register(app: QuartTrio, site: Site) -> None:
     @app.get("/api/v1/public-sessions")
     async def admin_list() -> Response:
         try:
-            limit_ = int(request.args.get("limit", 50))
-            offset = int(request.args.get("offset", 0))
-        except ValueError:
-            raise Problem(422, "InvalidRequest", "query fields 'limit' and 'offset' must be integers") from None
-        if not 1 <= limit_ <= 1000 or offset < 0:
-            raise Problem(422, "InvalidRequest", "query field 'limit': 1..1000, 'offset': >= 0")
-        return jsonify(await pc.admin_page(request.args.get("status"), limit_, offset))
+            query = AdminListQuery.model_validate(request.args.to_dict())
+        except ValidationError as exc:
+            raise errors.validation_problem(exc, where="query") from None
+        return jsonify(await pc.admin_page(query.status, query.limit, query.offset))
 
     def session_id(text: str) -> int:
-        if not text.isdigit():
-            raise Problem(422, "InvalidRequest", "path parameter 'sessionId': must be an integer")
-        return int(text)
+        return errors.int_param("sessionId", text)
 
     @app.get("/api/v1/public-sessions/<sid>")
     async def admin_get(sid: str) -> Response:
@@ -167,14 +171,12 @@ def register(app: QuartTrio, site: Site) -> None:
 
 # -- OpenAPI ------------------------------------------------------------------------------------
 
-_STATUSES = ["created", "authorized", "starting", "charging", "stopping", "settling", "captured", "no_charge",
-             "expired", "failed", "abandoned", "capture_failed", "requires_review", "refunded", "written_off"]
 _INT_OR_NULL = {"type": ["integer", "null"]}
 _STR_OR_NULL = {"type": ["string", "null"]}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 TOKEN = openapi.path_param("token", {"type": "string"}, "The session token returned when the session was created")
 CODE = openapi.path_param("code", {"type": "string", "maxLength": 10}, "The charger's public code (case-insensitive)")
-SESSION_ID = openapi.path_param("sessionId", {"type": "integer"}, "The public session's id")
+SESSION_ID = openapi.path_param("sessionId", openapi.ID_SCHEMA, "The public session's id")
 
 SCHEMAS = {
     "PublicSession": {
@@ -185,7 +187,7 @@ SCHEMAS = {
                      "driver_email", "created_at", "authorized_at", "charging_started_at", "completed_at",
                      "captured_at"],
         "properties": {
-            "status": {"type": "string", "enum": _STATUSES},
+            "status": {"type": "string", "enum": list(STATUSES)},
             "failure_reason": _STR_OR_NULL,
             "connector_id": {"type": "integer"},
             "connector_status": _STR_OR_NULL,
@@ -303,9 +305,9 @@ def _paths() -> openapi.Paths:
         "/api/v1/public-sessions": {"get": op(
             "listPublicSessions", "Public charging", "Public sessions, newest first (operator)",
             {"200": resp("A page of sessions", ref("PublicSessionList")), **openapi.errors(422)},
-            parameters=[openapi.query_param("status", {"type": "string", "enum": _STATUSES}, "Filter by status"),
+            parameters=[openapi.query_param("status", {"type": "string", "enum": list(STATUSES)}, "Filter by status"),
                         openapi.query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"),
-                        openapi.query_param("offset", {"type": "integer", "minimum": 0}, "Offset")])},
+                        openapi.query_param("offset", openapi.OFFSET_SCHEMA, "Offset")])},
         "/api/v1/public-sessions/{sessionId}": {"get": op(
             "getPublicSessionAdmin", "Public charging", "One public session with its payment ids (operator)",
             {"200": resp("The session", ref("PublicSessionAdmin")), **openapi.errors(404, 422)},

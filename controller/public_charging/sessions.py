@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from controller.errors import Problem
+from controller.errors import AnswerLost, Problem
 from controller.public_charging import money
 from controller.public_charging.providers import (
     Hold, PaymentDeclined, PaymentError, PaymentProvider, PaymentUnavailable, make_provider,
 )
 from controller.store import public_sessions as q
+from controller.store.db import StorageUnavailable
 from controller.timefmt import iso, now_iso, parse_iso, utcnow
 
 if TYPE_CHECKING:
@@ -152,7 +153,11 @@ class PublicCharging:
             for sid, timer in list(self._timers.items()):
                 if timer.deadline <= now:
                     del self._timers[sid]
-                    await self._timer_fired(sid, timer.kind)
+                    try:
+                        await self._timer_fired(sid, timer.kind)
+                    except StorageUnavailable as exc:  # disk full or read-only: fire again later
+                        log.warning("public session %s: %s postponed: %s", sid, timer.kind, exc)
+                        self._timers.setdefault(sid, Timer(now + RETRY_BACKOFF_S[0], timer.kind))
             if self._dirty or any(at <= now for at in self._retry_at.values()):
                 self._dirty = False
                 await self._do_work()
@@ -229,13 +234,15 @@ class PublicCharging:
             return
         try:
             await self.transactions.remote_start(row["charger_id"], row["connector_id"], row["id_tag"], mode="remote")
+        except AnswerLost as exc:
+            # sent, answer lost: the charger may be starting; its StartTransaction or the
+            # abandonment timer decides (a second RemoteStart could start a second charge)
+            log.warning("public session %s: no answer to RemoteStartTransaction (%s)", sid, exc.code)
         except Problem as exc:
             if exc.code in ("ChargerOffline", "ConnectorNotPreparing"):
                 # not sent: wait for the connector again, until the abandonment timer
                 await self.store.write(q.update, sid, ("starting",), status="authorized")
                 self._retry_at[sid] = trio.current_time() + 1.0
-            elif exc.code == "ChargerTimeout":
-                log.warning("public session %s: charger did not answer RemoteStartTransaction", sid)
             else:
                 changed = await self.store.write(q.update, sid, ("starting",), status="failed",
                                                  failure_reason="charger_rejected")
@@ -531,7 +538,9 @@ class PublicCharging:
         if status in ("charging", "stopping") and row["transaction_id"] is not None:
             meter = await self.store.read(q.transaction_meter, row["transaction_id"])
             if meter is not None:  # live: the connector meter when configured, else the last MeterValues
-                last = self.transactions.booked_energy(row["charger_id"], row["connector_id"], meter["meter_last"])
+                last = self.transactions.booked_energy(row["charger_id"], row["connector_id"], meter["meter_last"],
+                                                       now_iso(), meter["energy_source"])
+                last = meter["meter_last"] if last is None else last
                 energy_wh = money.delivered_wh(row["meter_start"], last)
                 cost = money.running_cost(energy_wh, price_of(row))
         return {

@@ -9,28 +9,69 @@ tell a charger it is stored: losing power after the answer loses nothing.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import trio
 
+from controller.errors import Problem
 from controller.store.outbox import OutboxEvent, insert_events
 from controller.store.schema import migrate
+from controller.timefmt import utcnow
 
+log = logging.getLogger("evedge.store")
 T = TypeVar("T")
 DB_FILE = "evedge.sqlite3"
+BUSY_TIMEOUT_S = 30  # how long a write waits for a lock held by another process (a backup)
+RETRY_AFTER_S = 30
+# Primary SQLite result codes that mean "the database cannot take writes now" (not "this write is
+# wrong"): permissions, locks held elsewhere, read-only, I/O errors, corruption, disk full.
+_STORAGE_CODES = {
+    3: "SQLITE_PERM", 5: "SQLITE_BUSY", 6: "SQLITE_LOCKED", 7: "SQLITE_NOMEM", 8: "SQLITE_READONLY",
+    10: "SQLITE_IOERR", 11: "SQLITE_CORRUPT", 13: "SQLITE_FULL", 14: "SQLITE_CANTOPEN",
+    15: "SQLITE_PROTOCOL", 26: "SQLITE_NOTADB",
+}
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """True for errors of the database itself (disk full, read-only, I/O), not of one write."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_CODES
+
+
+class StorageUnavailable(Problem):
+    """A write the database refused (disk full, read-only, I/O error): nothing of it is stored.
+
+    A `Problem`, so the API answers 503 with a JSON body; an OCPP handler that lets it escape
+    answers CALLERROR InternalError, so the charger keeps the message and sends it again later.
+    """
+
+    def __init__(self, cause: sqlite3.Error) -> None:
+        super().__init__(503, "DatabaseUnavailable", f"the database cannot store this now: {cause}",
+                         {"Retry-After": str(RETRY_AFTER_S)})
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class WriteFailure:
+    """The last write the database refused; cleared by the next commit that stores something."""
+
+    error: str
+    at: datetime
 
 
 @dataclass
@@ -51,6 +92,10 @@ class Store:
     together in the next transaction (each in its own savepoint, so one failing write does not
     undo the others). Every caller still returns only after its own write is durable; under load
     many chargers share one fsync instead of queueing for one each.
+
+    When the database refuses writes (disk full, read-only, I/O errors) the Store stays up: each
+    writer gets `StorageUnavailable` (nothing of its write is stored), `write_failure` says what
+    and when for /healthz, and the next commit that stores rows clears it.
     """
 
     def __init__(self, data_dir: Path) -> None:
@@ -64,6 +109,8 @@ class Store:
         self._read_limiter = trio.CapacityLimiter(1)
         self.after_write: Callable[[], None] | None = None
         """Called after every write (the upstream worker uses it to notice new outbox rows)."""
+        self.write_failure: WriteFailure | None = None
+        self._stored = False  # the current group commit stored rows (writer thread only)
 
     async def write(
         self, fn: Callable[..., T], *args: object, events: Iterable[OutboxEvent] = (), **kwargs: object
@@ -96,31 +143,138 @@ class Store:
         if self.after_write is not None:
             self.after_write()
         if request.error is not None:
+            if is_storage_error(request.error):
+                raise StorageUnavailable(request.error) from request.error  # type: ignore[arg-type]
             raise request.error
         return request.result
 
+    async def _exclusive(self, fn: Callable[[], T]) -> T:
+        """Run `fn` in the writer thread between two group commits (no commit runs meanwhile)."""
+        while self._committing is not None:
+            await self._committing.wait()
+        self._committing = committing = trio.Event()
+        try:
+            return await trio.to_thread.run_sync(fn)
+        finally:
+            self._committing = None
+            committing.set()
+
+    async def on_writer(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` on the write connection outside any transaction, between commits.
+
+        For connection settings (PRAGMAs), and for tests that inject faults with them
+        (`PRAGMA query_only = 1`: read-only; `PRAGMA max_page_count`: disk full).
+        """
+        return await self._exclusive(lambda: fn(self._writer))
+
+    async def probe(self, timeout_s: float = 1.0) -> str | None:
+        """Whether the database takes writes now: None if so, else what the database said.
+
+        Commits a real (content-neutral) write, rewriting the header's user_version, and checks
+        that the file can grow by a page (a table created in a savepoint that is rolled back).
+        Success clears `write_failure`, so /healthz recovers even on a site where nothing writes.
+        """
+
+        def run() -> str | None:
+            conn = self._writer
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")  # a probe must not hang
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("SAVEPOINT probe")
+                conn.execute("CREATE TABLE main.evedge_write_probe (x)")  # allocates a page
+                conn.execute("ROLLBACK TO probe")
+                conn.execute("RELEASE probe")
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                conn.execute(f"PRAGMA user_version = {int(version)}")
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                self._failed(exc)
+                return str(exc)
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+            if self.write_failure is not None:
+                log.info("database takes writes again")
+                self.write_failure = None
+            return None
+
+        return await self._exclusive(run)
+
     def _commit(self, batch: list[_Write]) -> None:
+        """Commit the batch; if the transaction as a whole fails, retry each write on its own, so
+        one write that needs space the disk does not have cannot take the others with it.
+        Never raises (this is the writer thread): every request ends with a result or an error."""
+        self._stored = False
+        try:
+            failure, began = self._transaction(batch)
+            if failure is not None and began and len(batch) > 1:
+                for i, request in enumerate(batch):
+                    failure, began = self._transaction([request])
+                    if not began:  # no transaction at all now (a lock held elsewhere): stop here
+                        for rest in batch[i + 1:]:
+                            rest.result, rest.error = None, failure
+                        break
+        except BaseException as exc:  # a bug here must still not acknowledge unstored writes
+            log.exception("group commit failed")
+            self._rollback()
+            for request in batch:
+                request.error = request.error or exc  # at worst a stored write is retried
+        finally:
+            for request in batch:
+                request.done = True
+        refused = any(request.error is not None and is_storage_error(request.error) for request in batch)
+        if self._stored and not refused and self.write_failure is not None:
+            log.info("database takes writes again")
+            self.write_failure = None
+
+    def _transaction(self, batch: list[_Write]) -> tuple[BaseException | None, bool]:
+        """One transaction for the batch, a savepoint per write. Returns why it failed as a whole
+        (then nothing of it is stored and each request's error is that reason), and whether it
+        began at all."""
         conn = self._writer
+        changes = conn.total_changes
+        began = False
         try:
             conn.execute("BEGIN IMMEDIATE")
+            began = True
             for request in batch:
+                request.result, request.error = None, None
                 conn.execute("SAVEPOINT write")
                 try:
                     request.result = request.fn(conn, *request.args, **request.kwargs)
                     insert_events(conn, request.events)
+                    if not conn.in_transaction:
+                        raise sqlite3.OperationalError("the transaction was rolled back during the write")
                 except Exception as exc:
+                    if not conn.in_transaction:
+                        raise  # SQLite rolled back the whole transaction (disk full, I/O error)
                     conn.execute("ROLLBACK TO write")
                     request.error = exc
+                    self._failed(exc)  # e.g. SQLITE_FULL that undid only this statement
                 conn.execute("RELEASE write")
             conn.execute("COMMIT")
-        except Exception as exc:  # the transaction as a whole failed (disk full, I/O error)
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+        except Exception as exc:
+            self._rollback()
+            self._failed(exc)
             for request in batch:
-                request.error = request.error or exc
-        finally:
-            for request in batch:
-                request.done = True
+                request.result, request.error = None, exc
+            return exc, began
+        self._stored = self._stored or conn.total_changes > changes
+        return None, began
+
+    def _rollback(self) -> None:
+        try:
+            if self._writer.in_transaction:
+                self._writer.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.exception("rollback failed")
+
+    def _failed(self, exc: BaseException) -> None:
+        if not is_storage_error(exc):
+            return
+        if self.write_failure is None:
+            log.error("database refuses writes: %s", exc)
+        self.write_failure = WriteFailure(str(exc), utcnow())
 
     async def read(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         def run() -> T:

@@ -84,7 +84,7 @@ def set_status(conn: sqlite3.Connection, transaction_id: int, status: str, stop_
 
 def begin(conn: sqlite3.Connection, *, charger_id: str, connector_id: int, id_tag: str, id_tag_status: str,
           meter_start: int, start_time: str, reservation_id: int | None, start_key: str,
-          default_mode: str) -> tuple[sqlite3.Row, bool]:
+          default_mode: str, energy_source: str | None = None) -> tuple[sqlite3.Row, bool]:
     """Record a StartTransaction; returns (row, created).
 
     A retried identical request finds its row by `start_key` and gets the same id. A pending
@@ -103,49 +103,85 @@ def begin(conn: sqlite3.Connection, *, charger_id: str, connector_id: int, id_ta
         transaction_id = pending["id"]
         conn.execute(
             "UPDATE transactions SET status = ?, id_tag = ?, id_tag_status = ?, meter_start = ?,"
-            " meter_last = ?, start_time = ?, reservation_id = ?, start_key = ?, updated_at = ? WHERE id = ?",
+            " meter_last = ?, start_time = ?, reservation_id = ?, start_key = ?, energy_source = ?,"
+            " updated_at = ? WHERE id = ?",
             (status, id_tag, id_tag_status, meter_start, meter_start, start_time, reservation_id,
-             start_key, now, transaction_id),
+             start_key, energy_source, now, transaction_id),
         )
     else:
         transaction_id = conn.execute(
             "INSERT INTO transactions (charger_id, connector_id, id_tag, status, mode, id_tag_status,"
-            " meter_start, meter_last, start_time, reservation_id, start_key, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " meter_start, meter_last, start_time, reservation_id, start_key, energy_source, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (charger_id, connector_id, id_tag, status, default_mode, id_tag_status, meter_start,
-             meter_start, start_time, reservation_id, start_key, now, now),
+             meter_start, start_time, reservation_id, start_key, energy_source, now, now),
         ).lastrowid
     return get(conn, transaction_id), True
 
 
-def finish(conn: sqlite3.Connection, *, transaction_id: int, charger_id: str, meter_stop: int, stop_time: str,
-           reason: str, id_tag: str | None, transaction_data: str | None) -> tuple[sqlite3.Row, bool]:
-    """Record a StopTransaction; returns (row, known). An unknown id is still recorded."""
+def finish(conn: sqlite3.Connection, *, transaction_id: int, charger_id: str, meter_stop: float | None, stop_time: str,
+           reason: str, id_tag: str | None, transaction_data: str | None,
+           start_time: str | None = None, meter_start: int | None = None) -> tuple[sqlite3.Row, bool, bool]:
+    """Record a StopTransaction; returns (row, known, new): `new` is False for a re-sent stop.
+
+    A stop is never lost, and never touches what is not the sender's:
+    - the sender's open transaction is completed; the same stop sent again changes nothing;
+    - an id we have no row for (a charger's offline backlog may stop a charge whose start we never
+      got) is booked under that id, with `start_time` / `meter_start` when transactionData told them;
+    - anything else (another charger's transaction, a second different stop for a finished one,
+      a placeholder id <= 0, an id beyond OCPP's 32-bit integers that would exhaust our id
+      sequence) is booked on a new row under the sender, found again by its key when re-sent.
+    """
     row = get(conn, transaction_id)
     now = now_iso()
-    if row is None:
+    if row is not None and row["charger_id"] == charger_id:
+        if row["status"] != "completed":
+            conn.execute(
+                # meter_stop None: no reading to book now (connector meter gone): its last one counts
+                "UPDATE transactions SET status = 'completed', meter_stop = coalesce(?, meter_last),"
+                " meter_last = coalesce(?, meter_last), stop_time = ?, stop_reason = ?, stop_id_tag = ?,"
+                " transaction_data = ?, updated_at = ? WHERE id = ?",
+                (meter_stop, meter_stop, stop_time, reason, id_tag or "", transaction_data, now, transaction_id),
+            )
+            return get(conn, transaction_id), True, True
+        if row["stop_time"] == stop_time:
+            return row, True, False  # a re-sent StopTransaction: already on the books
+    elif row is None and 0 < transaction_id < 2**31:
         conn.execute(
-            "INSERT INTO transactions (id, charger_id, connector_id, id_tag, status, mode, meter_stop,"
-            " stop_time, stop_reason, stop_id_tag, transaction_data, created_at, updated_at)"
-            " VALUES (?, ?, 0, ?, 'completed', 'local', ?, ?, ?, ?, ?, ?, ?)",
-            (transaction_id, charger_id, id_tag or "", meter_stop, stop_time, reason, id_tag,
-             transaction_data, now, now),
+            "INSERT INTO transactions (id, charger_id, connector_id, id_tag, status, mode, meter_start, meter_last,"
+            " meter_stop, start_time, stop_time, stop_reason, stop_id_tag, transaction_data, created_at, updated_at)"
+            " VALUES (?, ?, 0, ?, 'completed', 'local', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (transaction_id, charger_id, id_tag or "", meter_start, meter_stop, meter_stop, start_time, stop_time,
+             reason, id_tag, transaction_data, now, now),
         )
-        return get(conn, transaction_id), False
-    if row["status"] == "completed":
-        return row, True  # a retried StopTransaction: already on the books
-    conn.execute(
-        "UPDATE transactions SET status = 'completed', meter_stop = ?, meter_last = ?, stop_time = ?,"
-        " stop_reason = ?, stop_id_tag = ?, transaction_data = ?, updated_at = ? WHERE id = ?",
-        (meter_stop, meter_stop, stop_time, reason, id_tag or "", transaction_data, now, transaction_id),
-    )
-    return get(conn, transaction_id), True
+        return get(conn, transaction_id), False, True
+    key = f"stop|{charger_id}|{transaction_id}|{stop_time}"
+    existing = conn.execute("SELECT * FROM transactions WHERE start_key = ?", (key,)).fetchone()
+    if existing is not None:
+        return existing, False, False
+    new_id = conn.execute(
+        "INSERT INTO transactions (charger_id, connector_id, id_tag, status, mode, meter_start, meter_last,"
+        " meter_stop, start_time, stop_time, stop_reason, stop_id_tag, transaction_data, start_key,"
+        " created_at, updated_at) VALUES (?, 0, ?, 'completed', 'local', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (charger_id, id_tag or "", meter_start, meter_stop, meter_stop, start_time, stop_time, reason, id_tag,
+         transaction_data, key, now, now),
+    ).lastrowid
+    return get(conn, new_id), False, True
 
 
 def add_meter_values(conn: sqlite3.Connection, charger_id: str, connector_id: int,
                      transaction_id: int | None, samples: list[tuple[str, str]],
                      energy_wh: float | None) -> None:
-    """Store the samples (timestamp, JSON) and advance the transaction's latest energy."""
+    """Store the samples (timestamp, JSON) and advance the transaction's latest energy.
+
+    A transaction's sample already stored (same time, same values: a MeterValues the charger
+    re-sends because our answer was lost) is not stored twice. The latest energy only moves
+    forward, so a replayed older sample does not shrink a running charge.
+    """
+    if transaction_id is not None:
+        samples = [(ts, sv) for ts, sv in samples if conn.execute(
+            "SELECT 1 FROM meter_values WHERE transaction_id = ? AND timestamp = ? AND sampled_value = ? LIMIT 1",
+            (transaction_id, ts, sv)).fetchone() is None]
     conn.executemany(
         "INSERT INTO meter_values (charger_id, connector_id, transaction_id, timestamp, sampled_value)"
         " VALUES (?, ?, ?, ?, ?)",
@@ -153,8 +189,9 @@ def add_meter_values(conn: sqlite3.Connection, charger_id: str, connector_id: in
     )
     if transaction_id is not None and energy_wh is not None:
         conn.execute(
-            "UPDATE transactions SET meter_last = ? WHERE id = ? AND status IN ('active', 'stopping')",
-            (energy_wh, transaction_id),
+            "UPDATE transactions SET meter_last = ? WHERE id = ? AND charger_id = ? AND status IN ('active', 'stopping')"
+            " AND (meter_last IS NULL OR meter_last <= ?)",
+            (energy_wh, transaction_id, charger_id, energy_wh),
         )
 
 

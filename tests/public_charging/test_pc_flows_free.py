@@ -11,7 +11,8 @@ from controller.store import public_sessions as q
 from tests.public_charging.helpers import (
     CHARGER, Harness, charger, make_config, public_site, transaction_started, wait_connector,
 )
-from tests.support import eventually
+from controller.timefmt import now_iso
+from tests.support import eventually, raw_charger
 
 
 @pytest.fixture
@@ -228,3 +229,29 @@ async def test_token_expires_after_ttl(tmp_path, clock):
         response = await h.public.get(f"/api/v1/public-charging/sessions/{token}")
         assert response.status_code == 404
         assert response.json()["error"] == "SessionNotFound"
+
+
+async def test_remote_start_answer_lost_waits_for_the_charger_instead_of_starting_twice(tmp_path):
+    """The charger drops right after receiving RemoteStartTransaction, before answering: it may
+    well be starting. The session stays `starting` (no second RemoteStart that could begin a second
+    charge) and the StartTransaction sent after the reconnect becomes the session's charge."""
+    async with public_site(make_config(tmp_path)) as h:
+        async with raw_charger(h.site, CHARGER) as cp:
+            await cp.boot()
+            await cp.status(1, "Preparing")
+            await wait_connector(h.site, 1, "Preparing")
+            token, _ = await h.create(1)
+            call = await cp.receive()
+            assert call[2] == "RemoteStartTransaction"
+        await eventually(lambda: not h.site.chargers.get(CHARGER).online, what="charger offline")
+        assert (await h.session(token))["status"] == "starting"
+        async with raw_charger(h.site, CHARGER) as cp:
+            await cp.boot()
+            await cp.status(1, "Preparing")
+            started = await cp.call("StartTransaction", {"connectorId": 1, "idTag": call[3]["idTag"],
+                                                         "meterStart": 0, "timestamp": now_iso()})
+            assert started[2]["idTagInfo"]["status"] == "Accepted"
+            data = await h.wait_status(token, "charging")
+            assert data["transaction_id"] == started[2]["transactionId"]
+            # the next frame the charger gets answers its Heartbeat: no second RemoteStartTransaction
+            assert (await cp.call("Heartbeat", {}))[0] == 3
