@@ -123,12 +123,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN last_attempt_at TEXT;
     CREATE INDEX outbox_delivered ON outbox (status, delivered_at);
     """,
-    # a re-sent MeterValues is found by (transaction, timestamp) without scanning the whole charge;
     # a transaction books its energy from one source from start to stop ('meter': the connector
     # meter; NULL: the charger's own register)
     """
-    DROP INDEX meter_values_by_transaction;
-    CREATE INDEX meter_values_by_transaction ON meter_values (transaction_id, timestamp);
     ALTER TABLE transactions ADD COLUMN energy_source TEXT;
     """,
 ]

@@ -174,14 +174,16 @@ def add_meter_values(conn: sqlite3.Connection, charger_id: str, connector_id: in
                      energy_wh: float | None) -> None:
     """Store the samples (timestamp, JSON) and advance the transaction's latest energy.
 
-    A transaction's sample already stored (same time, same values: a MeterValues the charger
-    re-sends because our answer was lost) is not stored twice. The latest energy only moves
-    forward, so a replayed older sample does not shrink a running charge.
+    A MeterValues the charger re-sends because our answer was lost is not stored twice: its
+    samples are the transaction's latest rows (a charger retries a transaction message before it
+    sends the next one), so only those are compared, whatever the length of the charge. The
+    latest energy only moves forward, so a replayed older sample does not shrink a running charge.
     """
     if transaction_id is not None:
-        samples = [(ts, sv) for ts, sv in samples if conn.execute(
-            "SELECT 1 FROM meter_values WHERE transaction_id = ? AND timestamp = ? AND sampled_value = ? LIMIT 1",
-            (transaction_id, ts, sv)).fetchone() is None]
+        latest = {(row[0], row[1]) for row in conn.execute(
+            "SELECT timestamp, sampled_value FROM meter_values WHERE transaction_id = ? ORDER BY id DESC LIMIT ?",
+            (transaction_id, len(samples)))}
+        samples = [sample for sample in samples if sample not in latest]
     conn.executemany(
         "INSERT INTO meter_values (charger_id, connector_id, transaction_id, timestamp, sampled_value)"
         " VALUES (?, ?, ?, ?, ?)",
