@@ -226,3 +226,16 @@ def _length(data: bytes) -> int:
             return int(value)
     return 0
 
+
+
+async def test_malformed_bodies_and_ids_are_4xx_naming_what_is_wrong(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8, ids beyond SQLite's 64 bits, digits that are not ASCII: each a
+    JSON 4xx, never a 500 (schemathesis found all three as 500s)."""
+    async with running_site(load_config(_write(tmp_path))) as site, api_client(site) as api:
+        body = _error(await api.post("/api/v1/id-tags", content=b'{"idTag": "\xff\xfe"}',
+                                     headers={"Content-Type": "application/json"}), 400, "BadRequest")
+        assert "JSON" in body["message"], body
+        for path in ("/api/v1/transactions/235264836812576456704", "/api/v1/transactions/%C2%B2",
+                     "/api/v1/transactions?offset=235264836812576456704"):
+            _error(await api.get(path), 422, "InvalidRequest")
+        assert (await api.get("/api/v1/transactions/9223372036854775807")).status_code == 404
