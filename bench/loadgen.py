@@ -230,7 +230,8 @@ async def _worker_main(args, indices, conn) -> None:
     if not chargers:
         ready.set()
     await ready.wait()
-    conn.send(("ready", connected[0], stats.errors))
+    # `connected` counts every charger that is done trying (the barrier); report the ones that made it
+    conn.send(("ready", connected[0] - stats.errors, stats.errors))
     start, end = conn.recv()  # the common measurement window (CLOCK_MONOTONIC is system-wide)
     go.extend([start, end])
     await asyncio.gather(*tasks)

@@ -57,6 +57,8 @@ class Server:
             config.write_text(
                 f'[site]\nname = "bench"\ndata_dir = "{self.data_dir}"\n'
                 '[ocpp]\nlisten = "127.0.0.1:0"\nunknown_chargers = "accept"\naccept_unknown_id_tags = true\n'
+                # every simulated charger dials from 127.0.0.1
+                'max_connections_per_address = 100000\n'
                 f'[api]\nlisten = "127.0.0.1:0"\napi_keys = ["{API_KEY}"]\n'
                 '[logging]\nlevel = "info"\n' + self.extra_config
             )
