@@ -1,9 +1,12 @@
 """A Trio-native OCPP-J RPC session over one charger's WebSocket.
 
-The reader task only sorts frames: answers to our calls wake the waiting caller, calls from the
-charger go (in order) to a second task that validates and dispatches them. So a handler that
-waits for the disk never stops us from reading the charger's answers to our own calls, and each
-direction has at most one CALL outstanding, as OCPP-J requires.
+The reader task sorts frames: answers to our calls wake the waiting caller; a call from the
+charger is answered by the reader itself when nothing is ahead of it and none of our calls awaits
+an answer (the common case, one task switch less per message), else it goes, in order, to a
+second task that validates and dispatches it. So a handler that waits for the disk never stops
+us from reading the answer to a call of ours already sent (one sent meanwhile is read once that
+handler is done), and each direction has at most one CALL outstanding, as OCPP-J requires.
+Handlers must not call the charger themselves: they may run in the reader.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class RpcSession:
         self._call_lock = trio.Lock()
         self._pending: dict[str, tuple[str, trio.MemorySendChannel]] = {}
         self.closed = trio.Event()
+        self._serving = False
         self.address: str | None = None  # the charger's IP, read once at the handshake (server.py)
 
     async def run(self) -> None:
@@ -101,7 +105,10 @@ class RpcSession:
                 continue
             if isinstance(frame, Call):
                 metrics.ocpp_message("in", frame.action, "call")
-                await inbox.send(frame)
+                if self._serving or self._pending or inbox.statistics().current_buffer_used:
+                    await inbox.send(frame)  # behind the calls ahead of it, or while we wait for answers
+                else:
+                    await self._answer(frame)  # nothing ahead of it: answered here, one task switch less
             elif frame.unique_id in self._pending:
                 action, waiter = self._pending.pop(frame.unique_id)
                 if isinstance(frame, CallError):
@@ -115,30 +122,38 @@ class RpcSession:
 
     async def _serve_calls(self, inbox: trio.MemoryReceiveChannel) -> None:
         async for call in inbox:
-            started, kind = trio.current_time(), "result"
+            self._serving = True
             try:
-                if call.action in frames.CHARGER_ACTIONS:
-                    frames.validate(frames.CALL, call.action, call.payload)
-                payload = await self._dispatch(call.action, call.payload)
-                reply = frames.encode_result(call.unique_id, payload)
-            except OcppError as err:
-                log.info("charger=%s %s -> CALLERROR %s", self.charger_id, call.action, err)
-                reply = frames.encode_error(call.unique_id, err.code, err.description, err.details)
-                kind = "error"
-                metrics.ocpp_call_error("out", err.code)
-            except OverflowError as err:  # an integer the schema allows but SQLite's 64 bits cannot hold
-                log.warning("charger=%s %s -> CALLERROR PropertyConstraintViolation: %s", self.charger_id, call.action, err)
-                reply = frames.encode_error(call.unique_id, "PropertyConstraintViolation", "a number is out of range")
-                kind = "error"
-                metrics.ocpp_call_error("out", "PropertyConstraintViolation")
-            except Exception:
-                log.exception("charger=%s %s handler failed", self.charger_id, call.action)
-                reply = frames.encode_error(call.unique_id, "InternalError", "the controller could not process this call")
-                kind = "error"
-                metrics.ocpp_call_error("out", "InternalError")
-            await self._send(reply)
-            metrics.ocpp_message("out", call.action, kind)
-            metrics.ocpp_call_duration("in", call.action, trio.current_time() - started)
+                await self._answer(call)
+            finally:
+                self._serving = False
+
+    async def _answer(self, call: Call) -> None:
+        """Validate, dispatch and answer one call from the charger."""
+        started, kind = trio.current_time(), "result"
+        try:
+            if call.action in frames.CHARGER_ACTIONS:
+                frames.validate(frames.CALL, call.action, call.payload)
+            payload = await self._dispatch(call.action, call.payload)
+            reply = frames.encode_result(call.unique_id, payload)
+        except OcppError as err:
+            log.info("charger=%s %s -> CALLERROR %s", self.charger_id, call.action, err)
+            reply = frames.encode_error(call.unique_id, err.code, err.description, err.details)
+            kind = "error"
+            metrics.ocpp_call_error("out", err.code)
+        except OverflowError as err:  # an integer the schema allows but SQLite's 64 bits cannot hold
+            log.warning("charger=%s %s -> CALLERROR PropertyConstraintViolation: %s", self.charger_id, call.action, err)
+            reply = frames.encode_error(call.unique_id, "PropertyConstraintViolation", "a number is out of range")
+            kind = "error"
+            metrics.ocpp_call_error("out", "PropertyConstraintViolation")
+        except Exception:
+            log.exception("charger=%s %s handler failed", self.charger_id, call.action)
+            reply = frames.encode_error(call.unique_id, "InternalError", "the controller could not process this call")
+            kind = "error"
+            metrics.ocpp_call_error("out", "InternalError")
+        await self._send(reply)
+        metrics.ocpp_message("out", call.action, kind)
+        metrics.ocpp_call_duration("in", call.action, trio.current_time() - started)
 
     async def _send(self, text: str) -> None:
         if self._frame_log:

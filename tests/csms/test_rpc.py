@@ -200,3 +200,27 @@ async def test_a_call_from_the_peer_is_answered_while_our_call_waits(autojump_cl
             assert await peer.receive() == [3, "hb", {}]
             await peer.send([3, frame[1], {"status": "Accepted"}])
         assert result["answer"] == {"status": "Accepted"}
+
+
+async def test_a_handler_waiting_for_the_disk_does_not_hold_up_the_answer_to_our_call(autojump_clock):
+    disk = trio.Event()
+
+    async def dispatch(action, payload):
+        if action == "StatusNotification":
+            await disk.wait()  # a commit that takes its time
+        return {}
+
+    async with session_pair(dispatch) as (session, peer):
+        result = {}
+        async with trio.open_nursery() as nursery:
+            async def caller():
+                result["answer"] = await session.call("ClearCache", {})
+
+            nursery.start_soon(caller)
+            frame = await peer.receive()
+            await peer.send([2, "s1", "StatusNotification",
+                             {"connectorId": 1, "errorCode": "NoError", "status": "Available"}])
+            await peer.send([3, frame[1], {"status": "Accepted"}])
+        assert result["answer"] == {"status": "Accepted"}  # read while the handler still waits
+        disk.set()
+        assert await peer.receive() == [3, "s1", {}]
