@@ -89,8 +89,8 @@ class Store:
     """Runs query functions `fn(conn, *args)` (from the modules of this package) off the loop.
 
     Writes are group-committed: the writes that queue up while one commit is on disk go to disk
-    together in the next transaction (each in its own savepoint, so one failing write does not
-    undo the others). Every caller still returns only after its own write is durable; under load
+    together in the next transaction (when one write fails, each is retried in a transaction of
+    its own, so one failing write does not undo the others). Every caller still returns only after its own write is durable; under load
     many chargers share one fsync instead of queueing for one each.
 
     When the database refuses writes (disk full, read-only, I/O errors) the Store stays up: each
@@ -228,9 +228,10 @@ class Store:
             self.write_failure = None
 
     def _transaction(self, batch: list[_Write]) -> tuple[BaseException | None, bool]:
-        """One transaction for the batch, a savepoint per write. Returns why it failed as a whole
-        (then nothing of it is stored and each request's error is that reason), and whether it
-        began at all."""
+        """One transaction for the batch. Returns why it failed (then nothing of it is stored and
+        each request's error is that reason; `_commit` retries each write alone), and whether it
+        began at all. No savepoint per write: the retry gives each write its own outcome on the
+        rare failure, and the common path saves two statements per write."""
         conn = self._writer
         changes = conn.total_changes
         began = False
@@ -239,19 +240,8 @@ class Store:
             began = True
             for request in batch:
                 request.result, request.error = None, None
-                conn.execute("SAVEPOINT write")
-                try:
-                    request.result = request.fn(conn, *request.args, **request.kwargs)
-                    insert_events(conn, request.events)
-                    if not conn.in_transaction:
-                        raise sqlite3.OperationalError("the transaction was rolled back during the write")
-                except Exception as exc:
-                    if not conn.in_transaction:
-                        raise  # SQLite rolled back the whole transaction (disk full, I/O error)
-                    conn.execute("ROLLBACK TO write")
-                    request.error = exc
-                    self._failed(exc)  # e.g. SQLITE_FULL that undid only this statement
-                conn.execute("RELEASE write")
+                request.result = request.fn(conn, *request.args, **request.kwargs)
+                insert_events(conn, request.events)
             conn.execute("COMMIT")
         except Exception as exc:
             self._rollback()
