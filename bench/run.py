@@ -17,7 +17,6 @@ import platform
 import re
 import resource
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess

@@ -54,7 +54,7 @@ class OcppSection(_Section):
     """The interval given to chargers in BootNotification.conf."""
     call_timeout_s: float = Field(30.0, gt=0, le=600)
     """How long to wait for a charger's answer to one of our calls."""
-    remote_start_timeout_s: float = Field(180.0, gt=0)
+    remote_start_timeout_s: float = Field(180.0, gt=0, le=86400)
     """A remote start that has not become a StartTransaction by then is marked `failed`."""
     accept_unknown_id_tags: bool = False
     """Answer `Accepted` for id tags not in the local list (free-vend sites)."""

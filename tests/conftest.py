@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import trio  # noqa: E402
+
 from tests.support import api_client, make_config, running_site  # noqa: E402
+from tests.upstream.receiver import Receiver  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,3 +45,9 @@ async def site(site_config):
 async def api(site):
     async with api_client(site) as client:
         yield client
+
+
+@pytest.fixture
+async def receiver(nursery: trio.Nursery) -> Receiver:
+    """A real HTTP receiver for upstream notifications (tests/upstream/receiver.py)."""
+    return await nursery.start(Receiver().run)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from quart import Response, jsonify, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException

@@ -52,6 +52,7 @@ _ERROR_TEXT = {
     413: "Body larger than 64 KiB",
     422: "A field is invalid; the message names it",
     502: "The charger answered with a CALLERROR",
+    503: "The database cannot store this now (disk full or read-only); retry after Retry-After seconds",
     504: "The charger did not answer in time",
 }
 
@@ -458,7 +459,8 @@ SECURITY_SCHEMES = {
 
 def _with_key_rules(method: str, op: dict) -> dict:
     """What the two kinds of key and the body limit add to an operation: GETs accept a read-only
-    key; keyed operations that write can answer 403; operations with a body can answer 413."""
+    key; keyed operations that write can answer 403, and any that write 503 while the disk refuses
+    writes; operations with a body can answer 413."""
     op = {**op, "responses": dict(op["responses"])}
     responses = op["responses"]
     keyed = op.get("security") != []
@@ -466,6 +468,8 @@ def _with_key_rules(method: str, op: dict) -> dict:
         op["security"] = [{"ApiKey": []}, {"ReadOnlyApiKey": []}]
     if keyed and method in _WRITE_METHODS:
         responses.setdefault("403", response(_ERROR_TEXT[403], ref("Error")))
+    if method in _WRITE_METHODS:
+        responses.setdefault("503", response(_ERROR_TEXT[503], ref("Error")))
     if "requestBody" in op:
         responses.setdefault("413", response(_ERROR_TEXT[413], ref("Error")))
     default = responses.pop("default", None)

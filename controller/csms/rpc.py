@@ -21,7 +21,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from controller import metrics
 from controller.csms import frames
-from controller.csms.frames import Call, CallError, CallResult, FrameError, OcppError
+from controller.csms.frames import Call, CallError, FrameError, OcppError
 
 log = logging.getLogger("evedge.ocpp")
 

@@ -31,7 +31,7 @@ import trio
 from controller.errors import AnswerLost, Problem
 from controller.public_charging import money
 from controller.public_charging.providers import (
-    Hold, PaymentDeclined, PaymentError, PaymentProvider, PaymentUnavailable, make_provider,
+    Hold, PaymentError, PaymentProvider, PaymentUnavailable, make_provider,
 )
 from controller.store import public_sessions as q
 from controller.store.db import StorageUnavailable
@@ -468,6 +468,8 @@ class PublicCharging:
             raise Problem(409, "NotCharging", f"the session is {row['status']}, not charging")
         try:
             await self.transactions.remote_stop(row["transaction_id"])
+        except StorageUnavailable:
+            raise  # 503 with Retry-After: the driver tries again
         except Problem as exc:
             if exc.status == 409 and exc.code == "NotInTransaction":
                 return await self.data(await self.store.read(q.get, row["id"]))  # the charger stopped first

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path

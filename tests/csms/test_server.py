@@ -8,7 +8,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionRejected, open_websocket_url
 
-from tests.support import CHARGER, CHARGER_2, RawCharger, eventually, ocpp_url, raw_charger
+from tests.support import CHARGER, CHARGER_2, eventually, ocpp_url, raw_charger
 
 BOOT = {"chargePointVendor": "raw", "chargePointModel": "raw"}
 

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import trio
 from trio_websocket import open_websocket_url
 
@@ -183,12 +182,6 @@ async def raw_charger_at(url: str) -> AsyncIterator[RawCharger]:
 
 
 # -- the upstream side --------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def receiver(nursery: trio.Nursery) -> Receiver:
-    """A real HTTP receiver for the upstream notifications (tests/upstream/receiver.py)."""
-    return await nursery.start(Receiver().run)
 
 
 async def wait_outbox_drained(ctl: Controller, timeout: float = 30) -> dict:

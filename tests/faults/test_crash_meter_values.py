@@ -17,8 +17,8 @@ from trio_websocket import ConnectionClosed
 
 from controller.simulators.charger_process import SimulatedCharger, SimulatorError
 from controller.timefmt import normalize
-from tests.faults.process import (  # noqa: F401 - receiver is a fixture
-    assert_outbox_matches_transactions, controller, open_books, raw_charger_at, receiver, site_config,
+from tests.faults.process import (
+    assert_outbox_matches_transactions, controller, open_books, raw_charger_at, site_config,
     wait_outbox_drained,
 )
 from tests.upstream.receiver import Receiver

@@ -12,8 +12,8 @@ import pytest
 import trio
 
 from controller.simulators.charger_process import SimulatedCharger
-from tests.faults.process import (  # noqa: F401 - receiver is a fixture
-    Controller, controller, open_books, receiver, upstream_toml, wait_outbox_drained,
+from tests.faults.process import (
+    Controller, controller, open_books, upstream_toml, wait_outbox_drained,
 )
 from tests.public_charging.fake_stripe import FakeStripe
 from tests.public_charging.helpers import CHARGER, CODE, config_text

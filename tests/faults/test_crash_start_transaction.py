@@ -19,8 +19,8 @@ from trio_websocket import ConnectionClosed
 
 from controller.simulators.charger_process import SimulatedCharger, SimulatorError
 from controller.timefmt import normalize
-from tests.faults.process import (  # noqa: F401 - receiver is a fixture
-    Controller, assert_outbox_matches_transactions, controller, open_books, raw_charger_at, receiver,
+from tests.faults.process import (
+    Controller, assert_outbox_matches_transactions, controller, open_books, raw_charger_at,
     site_config, wait_outbox_drained,
 )
 from tests.upstream.receiver import Receiver

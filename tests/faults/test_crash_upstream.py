@@ -9,8 +9,8 @@ from __future__ import annotations
 import trio
 
 from controller.simulators.charger_process import SimulatedCharger
-from tests.faults.process import (  # noqa: F401 - receiver is a fixture
-    assert_complete_and_in_order, controller, receiver, site_config, stored_order,
+from tests.faults.process import (
+    assert_complete_and_in_order, controller, site_config, stored_order,
     wait_outbox_drained,
 )
 from tests.support import CHARGER, CHARGER_2

@@ -17,7 +17,6 @@ from controller.store import transactions as txq
 from controller.timefmt import iso, parse_iso, utcnow
 from tests.faults.ocpp_clients import upstream_toml
 from tests.support import CHARGER, CHARGER_2, RawCharger, api_client, eventually, make_config, raw_charger, running_site
-from tests.upstream.receiver import Receiver
 
 
 def ago(hours: float) -> str:
@@ -40,11 +39,6 @@ async def ok(cp: RawCharger, action: str, payload: dict, unique_id: str | None =
     reply = await cp.call(action, payload, unique_id)
     assert reply[0] == 3, reply
     return reply[2]
-
-
-@pytest.fixture
-async def receiver(nursery) -> Receiver:
-    return await nursery.start(Receiver().run)
 
 
 @pytest.fixture

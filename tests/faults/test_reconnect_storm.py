@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 
-import pytest
 import trio
 import trio.testing
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from tests.faults.ocpp_clients import BOOT, fault_config, free_port, status_payload
+from tests.faults.ocpp_clients import fault_config, free_port, status_payload
 from tests.support import RawCharger, api_client, running_site
 
 N = 300

@@ -13,8 +13,8 @@ from functools import partial
 import trio
 
 from controller.simulators.charger_process import SimulatedCharger
-from tests.faults.process import (  # noqa: F401 - receiver is a fixture
-    Controller, assert_complete_and_in_order, controller, receiver, site_config, stored_order,
+from tests.faults.process import (
+    Controller, assert_complete_and_in_order, controller, site_config, stored_order,
     wait_outbox_drained,
 )
 from tests.support import CHARGER, CHARGER_2, eventually
@@ -48,7 +48,7 @@ async def retried_while_down(ctl: Controller, charger_id: str) -> bool:
 async def test_upstream_down_for_the_whole_session_then_back(tmp_path, receiver: Receiver,
                                                              nursery: trio.Nursery) -> None:
     receiver.down()  # connection refused from the first event on
-    config = site_config(tmp_path, receiver, upstream={"retry_initial_s": 0.05, "retry_max_s": 0.3})
+    config = site_config(tmp_path, upstream={"retry_initial_s": 0.05, "retry_max_s": 0.3})
     started: dict[str, list[int]] = {c: [] for c in CHARGERS}
     async with controller(config) as ctl:
         async with trio.open_nursery() as chargers:

@@ -11,7 +11,7 @@ from trio.testing import MockClock
 from controller.public_charging import sessions as sessions_module
 from tests.public_charging.fake_stripe import PUBLISHABLE, BreakingProxy, FakeStripe
 from tests.public_charging.helpers import (
-    CHARGER, charger, make_config, public_site, transaction_started, wait_connector,
+    charger, make_config, public_site, transaction_started, wait_connector,
 )
 from tests.support import eventually
 

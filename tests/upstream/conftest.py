@@ -23,11 +23,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-async def receiver(nursery) -> Receiver:
-    return await nursery.start(Receiver().run)
-
-
-@pytest.fixture
 def store(tmp_path: Path) -> Store:
     store = Store(tmp_path / "data")
     yield store
