@@ -69,7 +69,7 @@ MISTAKES: list[tuple[str, Callable[[str], str], str, str]] = [
      "ocpp.heartbeat_interval_s", "greater than or equal to 10"),
     ("above-maximum", _replace("call_timeout_s = 5.0", "call_timeout_s = 601"), "ocpp.call_timeout_s", "600"),
     ("not-a-number", _replace("remote_start_timeout_s = 60.0", "remote_start_timeout_s = nan"),
-     "ocpp.remote_start_timeout_s", "greater than 0"),
+     "ocpp.remote_start_timeout_s", "less than or equal"),
     ("zero-connectors", _replace("connectors = 1", "connectors = 0"), "chargers[1].connectors", "greater"),
     ("frame-size", _in_section("ocpp", "max_frame_bytes = 100"), "ocpp.max_frame_bytes", "4096"),
     # listen addresses
