@@ -48,7 +48,7 @@ async def retried_while_down(ctl: Controller, charger_id: str) -> bool:
 async def test_upstream_down_for_the_whole_session_then_back(tmp_path, receiver: Receiver,
                                                              nursery: trio.Nursery) -> None:
     receiver.down()  # connection refused from the first event on
-    config = site_config(tmp_path, upstream={"retry_initial_s": 0.05, "retry_max_s": 0.3})
+    config = site_config(tmp_path, receiver, upstream={"retry_initial_s": 0.05, "retry_max_s": 0.3})
     started: dict[str, list[int]] = {c: [] for c in CHARGERS}
     async with controller(config) as ctl:
         async with trio.open_nursery() as chargers:
