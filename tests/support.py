@@ -81,6 +81,34 @@ connectors = 1
 """
 
 
+def with_connector_meter(text: str, port: int, meter_id: str = "cp1-meter", billed: bool = True) -> str:
+    """A site's TOML plus a connector meter: an SDM630 on CHARGER's connector 1 behind a Modbus TCP
+    gateway on 127.0.0.1:`port` (controller/simulators/meter.py MeterServer), polled fast;
+    `billed`: CHARGER books its energy from it (meter = "connector-meter")."""
+    if billed:
+        text = text.replace("connectors = 2\n", 'connectors = 2\nmeter = "connector-meter"\n', 1)
+    return text + f"""
+[[buses]]
+id = "gw"
+kind = "tcp"
+host = "127.0.0.1"
+port = {port}
+timeout_s = 0.2
+retries = 0
+reconnect_min_s = 0.05
+reconnect_max_s = 0.2
+
+[[meters]]
+id = "{meter_id}"
+bus = "gw"
+model = "sdm630"
+role = "connector"
+charger = "{CHARGER}"
+connector = 1
+poll_s = 0.05
+"""
+
+
 def make_config(tmp_path: Path, **options: Any) -> Config:
     """Write `site.toml` (see `config_text` for the options) into tmp_path and load it."""
     path = tmp_path / "site.toml"

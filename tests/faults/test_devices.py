@@ -21,7 +21,9 @@ from controller.simulators.card_reader import Rdm6300Emulator
 from controller.simulators.meter import MeterServer, SimulatedMeter
 from controller.site import Site
 from controller.timefmt import now_iso
-from tests.support import CHARGER, RawCharger, api_client, config_text, eventually, raw_charger, running_site
+from tests.support import (
+    CHARGER, RawCharger, api_client, config_text, eventually, raw_charger, running_site, with_connector_meter,
+)
 
 CARD = bytes.fromhex("62E3086CED")
 TAG = "62E3086CED"  # the reader's id_tag_format "hex"
@@ -30,28 +32,9 @@ READER = "bay-1"
 WAIT_S = 20  # generous: other test runs share the machine
 
 
-def hardware_toml(meter_port: int, reader_path: str) -> str:
-    """One gateway with the connector meter of CHARGER's connector 1, and one card reader."""
+def reader_toml(reader_path: str) -> str:
+    """The card reader at CHARGER's connector 1 (a pty behind a by-id style symlink)."""
     return f"""
-[[buses]]
-id = "gw"
-kind = "tcp"
-host = "127.0.0.1"
-port = {meter_port}
-timeout_s = 0.2
-retries = 0
-reconnect_min_s = 0.05
-reconnect_max_s = 0.2
-
-[[meters]]
-id = "{METER}"
-bus = "gw"
-model = "sdm630"
-role = "connector"
-charger = "{CHARGER}"
-connector = 1
-poll_s = 0.05
-
 [[readers]]
 id = "{READER}"
 kind = "rdm6300"
@@ -80,8 +63,7 @@ def meter() -> Iterator[tuple[SimulatedMeter, MeterServer]]:
 @pytest.fixture
 async def hw(tmp_path: Path, rdm: Rdm6300Emulator,
              meter: tuple[SimulatedMeter, MeterServer]) -> AsyncIterator[tuple[Site, httpx.AsyncClient]]:
-    text = config_text(tmp_path / "data", extra=hardware_toml(meter[1].port, rdm.path))
-    text = text.replace("connectors = 2\n", 'connectors = 2\nmeter = "connector-meter"\n', 1)
+    text = with_connector_meter(config_text(tmp_path / "data", extra=reader_toml(rdm.path)), meter[1].port, METER)
     (tmp_path / "site.toml").write_text(text, encoding="utf-8")
     async with running_site(load_config(tmp_path / "site.toml")) as site, api_client(site) as api:
         await eventually(lambda: site.hardware.readers[READER].state.connected, what="reader open", timeout=WAIT_S)

@@ -16,7 +16,7 @@ import trio
 from controller.store import transactions as txq
 from controller.timefmt import iso, parse_iso, utcnow
 from tests.faults.ocpp_clients import upstream_toml
-from tests.support import CHARGER, CHARGER_2, RawCharger, api_client, eventually, make_config, raw_charger, running_site
+from tests.support import CHARGER, CHARGER_2, RawCharger, eventually, make_config, raw_charger, running_site
 
 
 def ago(hours: float) -> str:
@@ -46,12 +46,6 @@ async def site(tmp_path, receiver):
     config = make_config(tmp_path, accept_unknown_id_tags=True, extra=upstream_toml(receiver))
     async with running_site(config) as running:
         yield running
-
-
-@pytest.fixture
-async def api(site):
-    async with api_client(site) as client:
-        yield client
 
 
 async def test_backlog_is_booked_at_its_original_times_once(site, api, receiver) -> None:

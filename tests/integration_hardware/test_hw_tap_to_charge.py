@@ -13,34 +13,17 @@ from controller.config import load_config
 from controller.simulators.card_reader import Rdm6300Emulator
 from controller.simulators.charger_process import SimulatedCharger
 from controller.simulators.meter import MeterServer, SimulatedMeter
-from tests.support import CHARGER, api_client, config_text, eventually, ocpp_url, running_site, transaction_status
+from tests.support import (
+    CHARGER, api_client, config_text, eventually, ocpp_url, running_site, transaction_status, with_connector_meter,
+)
 
 CARD = bytes.fromhex("62E3086CED")
 TAG = "62E3086CED"  # id_tag_format "hex"
 REPEAT_WINDOW_S = 0.05
 
 
-def hardware_toml(meter_port: int, reader_path: str) -> str:
+def reader_toml(reader_path: str) -> str:
     return f"""
-[[buses]]
-id = "gw"
-kind = "tcp"
-host = "127.0.0.1"
-port = {meter_port}
-timeout_s = 0.3
-retries = 0
-reconnect_min_s = 0.05
-reconnect_max_s = 0.2
-
-[[meters]]
-id = "cp1-meter"
-bus = "gw"
-model = "sdm630"
-role = "connector"
-charger = "{CHARGER}"
-connector = 1
-poll_s = 0.05
-
 [[readers]]
 id = "bay-1"
 kind = "rdm6300"
@@ -65,9 +48,8 @@ def meter():
 
 
 def _config(tmp_path: Path, server: MeterServer, rdm: Rdm6300Emulator, *, connector_meter: bool):
-    text = config_text(tmp_path / "data", extra=hardware_toml(server.port, rdm.path))
-    if connector_meter:
-        text = text.replace("connectors = 2\n", 'connectors = 2\nmeter = "connector-meter"\n', 1)
+    text = with_connector_meter(config_text(tmp_path / "data", extra=reader_toml(rdm.path)), server.port,
+                                billed=connector_meter)
     path = tmp_path / "site.toml"
     path.write_text(text, encoding="utf-8")
     return load_config(path)

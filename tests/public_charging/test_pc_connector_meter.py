@@ -6,35 +6,16 @@ from __future__ import annotations
 from controller.config import load_config
 from controller.simulators.meter import MeterServer, SimulatedMeter
 from tests.public_charging.helpers import (
-    CHARGER, charger, config_text, public_site, transaction_started, wait_connector,
+    charger, config_text, public_site, transaction_started, wait_connector,
 )
 from tests.public_charging.test_pc_flows_stripe import stripe
-from tests.support import eventually
+from tests.support import eventually, with_connector_meter
 
 
 def meter_config(tmp_path, port: int, stripe_base: str):
     text = config_text(tmp_path / "data", provider="stripe", stripe_base=stripe_base)
-    text = text.replace("connectors = 2\n", 'connectors = 2\nmeter = "connector-meter"\n', 1)
-    text += f"""
-[[buses]]
-id = "gw"
-kind = "tcp"
-host = "127.0.0.1"
-port = {port}
-timeout_s = 0.3
-retries = 0
-
-[[meters]]
-id = "bay-1-meter"
-bus = "gw"
-model = "sdm630"
-role = "connector"
-charger = "{CHARGER}"
-connector = 1
-poll_s = 0.05
-"""
     path = tmp_path / "site.toml"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(with_connector_meter(text, port, "bay-1-meter"), encoding="utf-8")
     return load_config(path)
 
 

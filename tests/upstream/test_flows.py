@@ -6,7 +6,7 @@ import pytest
 import trio
 
 from controller.simulators.charger_process import SimulatedCharger
-from tests.support import CHARGER, api_client, eventually, make_config, ocpp_url, running_site
+from tests.support import CHARGER, eventually, make_config, ocpp_url, running_site
 from tests.upstream.receiver import HANG, Reply
 from tests.upstream.test_payloads import assert_valid_start
 
@@ -33,12 +33,6 @@ async def site(tmp_path, receiver, request):
                          extra=upstream_toml(receiver, **(marker.kwargs if marker else {})))
     async with running_site(config) as running:
         yield running
-
-
-@pytest.fixture
-async def api(site):
-    async with api_client(site) as client:
-        yield client
 
 
 @pytest.fixture
