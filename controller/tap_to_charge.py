@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from controller.errors import Problem
+from controller.errors import DomainError
 from controller.store import transactions as q
 from controller.timefmt import iso
 from drivers import Tap
@@ -59,8 +59,8 @@ class TapToCharge:
         async with self._locks[(tap.charger, tap.connector)]:
             try:
                 return await self._decide(tap)
-            except Problem as problem:
-                return self._record(tap, problem.code, problem.message)
+            except DomainError as exc:
+                return self._record(tap, exc.code, exc.message)
             except Exception as exc:  # a bug must not take the site down with it
                 log.exception("reader=%s id_tag=%s: tap handling failed", tap.reader_id, tap.id_tag)
                 return self._record(tap, "Error", f"tap handling failed: {exc}")

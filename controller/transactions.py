@@ -21,7 +21,8 @@ from controller.chargers import ChargerRegistry, ChargerState
 from controller.config import Config
 from controller.csms.frames import OcppError
 from controller.csms.rpc import CallTimeout, ConnectionLost, NotConnected
-from controller.errors import AnswerLost, Problem, not_found
+from controller.errors import (AnswerLost, ChargerDisconnected, ChargerOffline, ChargerRejected, ChargerTimeout,
+                               ConnectorNotReady, DomainError, Invalid, NotFound, NotInTransaction)
 from controller.store import Store
 from controller.store.db import StorageUnavailable
 from controller.store import transactions as q
@@ -103,27 +104,27 @@ class Transactions:
     def _online(self, charger_id: str) -> ChargerState:
         state = self.chargers.get(charger_id)
         if state is None:
-            raise not_found("Charger", charger_id)
+            raise NotFound("Charger", charger_id)
         if state.session is None:
-            raise Problem(409, "ChargerOffline", f"charger {charger_id} is not connected")
+            raise ChargerOffline(charger_id)
         return state
 
     async def call(self, state: ChargerState, action: str, payload: dict) -> dict:
         """Call the charger, turning transport failures into API problems."""
         session = state.session
         if session is None:
-            raise Problem(409, "ChargerOffline", f"charger {state.id} is not connected")
+            raise ChargerOffline(state.id)
         try:
             answer = await session.call(action, payload)
             if action == "UnlockConnector" and isinstance(answer, dict) and answer.get("status") == "Unlocked":
                 await record_events(self.store, self.events.unlocked(state.id, payload["connectorId"]))
             return answer
         except CallTimeout:
-            raise AnswerLost(504, "ChargerTimeout", f"charger {state.id} did not answer {action} in time") from None
+            raise ChargerTimeout(f"charger {state.id} did not answer {action} in time") from None
         except NotConnected:
-            raise Problem(409, "ChargerOffline", f"charger {state.id} is not connected") from None
+            raise ChargerOffline(state.id) from None
         except ConnectionLost:
-            raise AnswerLost(409, "ChargerOffline", f"charger {state.id} disconnected before answering") from None
+            raise ChargerDisconnected(f"charger {state.id} disconnected before answering") from None
 
     async def remote_start(self, charger_id: str, connector_id: int, id_tag: str, mode: str = "api",
                            require_preparing: bool = True) -> dict:
@@ -131,14 +132,12 @@ class Transactions:
         accepts and waits for the cable (until ocpp.remote_start_timeout_s marks it failed)."""
         state = self._online(charger_id)
         if state.connector_count is not None and not 1 <= connector_id <= state.connector_count:
-            raise Problem(422, "ConnectorNotValid", f"charger {charger_id} has no connector {connector_id}")
+            raise Invalid(f"charger {charger_id} has no connector {connector_id}", "ConnectorNotValid")
         status = state.connector(connector_id).status
         if not require_preparing and status not in ("Available", "Preparing"):
-            raise Problem(409, "ConnectorNotAvailable",
-                          f"connector {connector_id} is {status or 'in an unknown state'}, not Available or Preparing")
+            raise ConnectorNotReady(connector_id, status, need_plug=False)
         if require_preparing and status != "Preparing":
-            raise Problem(409, "ConnectorNotPreparing",
-                          f"connector {connector_id} is {status or 'in an unknown state'}, not Preparing")
+            raise ConnectorNotReady(connector_id, status, need_plug=True)
         # The pending row exists before the call, so a StartTransaction racing the answer finds it.
         transaction_id = await self.store.write(q.create_pending, charger_id, connector_id, id_tag, mode)
         try:
@@ -148,14 +147,14 @@ class Transactions:
             # stays pending, so its StartTransaction gets this id and the tag is accepted, until
             # ocpp.remote_start_timeout_s marks it failed (expire_pending_forever).
             raise
-        except (Problem, OcppError) as exc:
+        except (DomainError, OcppError) as exc:
             await self._fail_start(transaction_id, "NotSent")
             if isinstance(exc, OcppError):
-                raise Problem(409, "ChargerRejected", f"charger answered {exc.code}: {exc.description}") from None
+                raise ChargerRejected(f"charger answered {exc.code}: {exc.description}") from None
             raise
         if not isinstance(answer, dict) or answer.get("status") != "Accepted":  # a charger may answer anything
             await self._fail_start(transaction_id, "Rejected")
-            raise Problem(409, "ChargerRejected", f"charger {charger_id} rejected the remote start")
+            raise ChargerRejected(f"charger {charger_id} rejected the remote start")
         return {"transactionId": transaction_id, "chargeBoxId": charger_id, "connectorId": connector_id}
 
     async def _fail_start(self, transaction_id: int, reason: str) -> None:
@@ -168,14 +167,14 @@ class Transactions:
     async def remote_stop(self, transaction_id: int) -> dict:
         row = await self.store.read(q.get, transaction_id)
         if row is None:
-            raise not_found("Transaction", transaction_id)
+            raise NotFound("Transaction", transaction_id)
         if row["status"] not in ("active", "stopping"):
-            raise Problem(409, "NotInTransaction", f"transaction {transaction_id} is {row['status']}, not active")
+            raise NotInTransaction(f"transaction {transaction_id} is {row['status']}, not active")
         state = self._online(row["charger_id"])
         answer = await self.call(state, "RemoteStopTransaction", {"transactionId": transaction_id})
         if not isinstance(answer, dict) or answer.get("status") != "Accepted":
             await record_events(self.store, self.events.stop_rejected(await self.store.read(q.get, transaction_id)))
-            raise Problem(409, "ChargerRejected", f"charger {row['charger_id']} rejected the remote stop")
+            raise ChargerRejected(f"charger {row['charger_id']} rejected the remote stop")
         await self.store.write(self._mark_stopping, transaction_id)
         return {"transactionId": transaction_id, "chargeBoxId": row["charger_id"]}
 
@@ -188,7 +187,7 @@ class Transactions:
     async def get(self, transaction_id: int) -> dict:
         row = await self.store.read(q.get, transaction_id)
         if row is None:
-            raise not_found("Transaction", transaction_id)
+            raise NotFound("Transaction", transaction_id)
         return transaction_to_api(row, detail=True)
 
     async def page(self, charger_id: str | None, status: str | None, limit: int, offset: int) -> dict:

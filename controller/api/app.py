@@ -19,7 +19,7 @@ from controller.api.openapi import openapi_document
 from controller.authorization import IdTag
 from controller.config import parse_listen
 from controller.csms.frames import CENTRAL_ACTIONS, CALL, OcppError, validate
-from controller.errors import Problem, not_found
+from controller.api.errors import Problem, not_found
 from controller.public_charging import api as public_charging_api
 
 if TYPE_CHECKING:

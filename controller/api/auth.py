@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from quart import Request, Response
 
-from controller.errors import Problem
+from controller.api.errors import Problem
 
 if TYPE_CHECKING:
     from controller.config import ApiSection

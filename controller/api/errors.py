@@ -10,11 +10,54 @@ from pydantic import BaseModel, ValidationError
 from quart import Quart, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from controller.errors import Problem
+from controller import errors
 
 _CODES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
           413: "PayloadTooLarge", 415: "UnsupportedMediaType"}
 _NO_JSON = object()
+STORAGE_RETRY_AFTER_S = 30
+
+
+class Problem(Exception):
+    """A failure of an HTTP request as the API renders it: `{"error": code, "message": message}`."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+# Every domain error's HTTP status, most specific class first: the one place that maps them.
+STATUS: list[tuple[type[errors.DomainError], int]] = [
+    (errors.NotFound, 404),
+    (errors.Invalid, 422),
+    (errors.ChargerTimeout, 504),
+    (errors.ChargerCallError, 502),
+    (errors.ProviderUnavailable, 502),
+    (errors.StorageUnavailable, 503),
+    (errors.RateLimited, 429),
+    (errors.DomainError, 409),  # offline, not ready, rejected, lost answers and other conflicts
+]
+
+
+def domain_problem(exc: errors.DomainError, status: dict[type, int] | None = None) -> Problem:
+    """The Problem for a domain error; `status` overrides the table for some classes (the public
+    charging API has its own codes for a few)."""
+    for cls, code in [*(status or {}).items(), *STATUS]:
+        if isinstance(exc, cls):
+            break
+    headers = {}
+    if isinstance(exc, errors.StorageUnavailable):
+        headers["Retry-After"] = str(STORAGE_RETRY_AFTER_S)
+    elif isinstance(exc, errors.RateLimited):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return Problem(code, exc.code, exc.message, headers)
+
+
+def not_found(what: str, key: object) -> Problem:
+    return domain_problem(errors.NotFound(what, key))
 
 
 def problem_response(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: object):
@@ -93,6 +136,14 @@ def install(app: Quart) -> None:
     @app.errorhandler(Problem)
     async def _problem(exc: Problem):
         return problem_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.errorhandler(errors.DomainError)
+    async def _domain(exc: errors.DomainError):
+        problem = domain_problem(exc)
+        extra = {}
+        if isinstance(exc, errors.ChargerCallError):
+            extra["callError"] = {"code": exc.error_code, "description": exc.description, "details": exc.details}
+        return problem_response(problem.status, problem.code, problem.message, problem.headers, **extra)
 
     @app.errorhandler(HTTPException)
     async def _http(exc: HTTPException):

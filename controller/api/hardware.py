@@ -8,7 +8,7 @@ from quart import Response, jsonify
 from quart_trio import QuartTrio
 
 from controller.api import openapi
-from controller.errors import not_found
+from controller.api.errors import not_found
 
 if TYPE_CHECKING:
     from controller.site import Site

@@ -11,7 +11,7 @@ from quart import Response, jsonify, request
 from quart_trio import QuartTrio
 
 from controller.api import errors, openapi
-from controller.errors import not_found
+from controller.api.errors import not_found
 from controller.store import outbox
 
 if TYPE_CHECKING:

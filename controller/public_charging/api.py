@@ -20,7 +20,7 @@ from quart import Response, jsonify, request
 from quart_trio import QuartTrio
 
 from controller.api import errors, openapi
-from controller.errors import Problem
+from controller.api.errors import Problem
 
 if TYPE_CHECKING:
     from controller.site import Site

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from controller.errors import AnswerLost, Problem
+from controller.api.errors import Problem
+from controller.errors import AnswerLost, ChargerOffline, ConnectorNotReady, DomainError, NotInTransaction
 from controller.public_charging import money
 from controller.public_charging.providers import (
     Hold, PaymentError, PaymentProvider, PaymentUnavailable, make_provider,
@@ -238,16 +239,15 @@ class PublicCharging:
             # sent, answer lost: the charger may be starting; its StartTransaction or the
             # abandonment timer decides (a second RemoteStart could start a second charge)
             log.warning("public session %s: no answer to RemoteStartTransaction (%s)", sid, exc.code)
-        except Problem as exc:
-            if exc.code in ("ChargerOffline", "ConnectorNotPreparing"):
-                # not sent: wait for the connector again, until the abandonment timer
-                await self.store.write(q.update, sid, ("starting",), status="authorized")
-                self._retry_at[sid] = trio.current_time() + 1.0
-            else:
-                changed = await self.store.write(q.update, sid, ("starting",), status="failed",
-                                                 failure_reason="charger_rejected")
-                self._after_change(changed)
-                log.info("public session %s: charger refused the start (%s)", sid, exc.code)
+        except (ChargerOffline, ConnectorNotReady):
+            # not sent: wait for the connector again, until the abandonment timer
+            await self.store.write(q.update, sid, ("starting",), status="authorized")
+            self._retry_at[sid] = trio.current_time() + 1.0
+        except DomainError as exc:
+            changed = await self.store.write(q.update, sid, ("starting",), status="failed",
+                                             failure_reason="charger_rejected")
+            self._after_change(changed)
+            log.info("public session %s: charger refused the start (%s)", sid, exc.code)
             return
         log.info("public session %s: RemoteStartTransaction accepted", sid)
 
@@ -470,9 +470,9 @@ class PublicCharging:
             await self.transactions.remote_stop(row["transaction_id"])
         except StorageUnavailable:
             raise  # 503 with Retry-After: the driver tries again
-        except Problem as exc:
-            if exc.status == 409 and exc.code == "NotInTransaction":
-                return await self.data(await self.store.read(q.get, row["id"]))  # the charger stopped first
+        except NotInTransaction:
+            return await self.data(await self.store.read(q.get, row["id"]))  # the charger stopped first
+        except DomainError:
             raise Problem(400, "ChargerRefused", "the charger did not accept the stop; it may be offline") from None
         changed = await self.store.write(q.update, row["id"], ("charging",), status="stopping")
         return await self.data(changed or await self.store.read(q.get, row["id"]))

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from controller.errors import Problem
+from controller import errors
 from controller.store.outbox import OutboxEvent, insert_events
 from controller.store.schema import migrate
 from controller.timefmt import utcnow
@@ -28,7 +28,6 @@ log = logging.getLogger("evedge.store")
 T = TypeVar("T")
 DB_FILE = "evedge.sqlite3"
 BUSY_TIMEOUT_S = 30  # how long a write waits for a lock held by another process (a backup)
-RETRY_AFTER_S = 30
 # Primary SQLite result codes that mean "the database cannot take writes now" (not "this write is
 # wrong"): permissions, locks held elsewhere, read-only, I/O errors, corruption, disk full.
 _STORAGE_CODES = {
@@ -53,16 +52,15 @@ def is_storage_error(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_CODES
 
 
-class StorageUnavailable(Problem):
+class StorageUnavailable(errors.StorageUnavailable):
     """A write the database refused (disk full, read-only, I/O error): nothing of it is stored.
 
-    A `Problem`, so the API answers 503 with a JSON body; an OCPP handler that lets it escape
-    answers CALLERROR InternalError, so the charger keeps the message and sends it again later.
+    The API answers 503 with Retry-After; an OCPP handler that lets it escape answers CALLERROR
+    InternalError, so the charger keeps the message and sends it again later.
     """
 
     def __init__(self, cause: sqlite3.Error) -> None:
-        super().__init__(503, "DatabaseUnavailable", f"the database cannot store this now: {cause}",
-                         {"Retry-After": str(RETRY_AFTER_S)})
+        super().__init__(f"the database cannot store this now: {cause}")
         self.cause = cause
 
 

@@ -217,7 +217,7 @@ async def test_a_write_that_does_not_fit_does_not_take_the_others_with_it(tmp_pa
 
         assert outcomes["gate"] is True and outcomes["small"] is None, outcomes
         assert isinstance(outcomes["big"], StorageUnavailable), outcomes
-        assert outcomes["big"].status == 503 and "full" in str(outcomes["big"])
+        assert "full" in str(outcomes["big"])
         assert store.write_failure is not None and "full" in store.write_failure.error
         tags = await store.read(lambda conn: [r[0] for r in conn.execute("SELECT id_tag FROM id_tags")])
         assert tags == ["SMALL"]  # the small write survived the failed group commit
