@@ -1,4 +1,4 @@
-"""Id tags: the local list, and the OCPP `IdTagInfo` answer for a tag.
+"""Id tags: the local list, and the verdict on a tag (a protocol adapter renders it for the charger).
 
 The list lives in SQLite and is mirrored in memory, so an Authorize or a card tap is answered
 without touching the disk.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from controller.live_config import LiveConfig
 from controller.store import Store
 from controller.store import id_tags as q
 from controller.timefmt import parse_iso, utcnow
@@ -23,15 +24,32 @@ class IdTag:
     expiry_date: str | None = None
     parent_id_tag: str | None = None
 
-    def to_api(self) -> dict:
-        return {"idTag": self.id_tag, "status": self.status, "expiryDate": self.expiry_date,
-                "parentIdTag": self.parent_id_tag}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the site says of a tag: its status (one of STATUSES), and expiry and parent when known."""
+
+    status: str
+    expiry_date: str | None = None
+    parent_id_tag: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "Accepted"
+
+    @property
+    def blocked(self) -> bool:
+        return self.status == "Blocked"
+
+    def with_status(self, status: str) -> Verdict:
+        return Verdict(status, self.expiry_date, self.parent_id_tag)
 
 
 class Authorization:
-    def __init__(self, store: Store, accept_unknown: bool = False) -> None:
+    def __init__(self, store: Store, config: LiveConfig) -> None:
         self.store = store
-        self.accept_unknown = accept_unknown
+        self.config = config
         self.tags: dict[str, IdTag] = {}  # keyed by the case-folded tag: OCPP IdToken is a CiString
 
     async def load(self) -> None:
@@ -47,20 +65,15 @@ class Authorization:
         self.tags.pop(id_tag.casefold(), None)
         return deleted
 
-    def id_tag_info(self, id_tag: str, now: datetime | None = None) -> dict:
-        """OCPP IdTagInfo: status, and expiry date and parent when the list has them."""
+    def verdict(self, id_tag: str, now: datetime | None = None) -> Verdict:
+        """The tag's status now (an Accepted tag past its expiry date is Expired)."""
         tag = self.get(id_tag)
         if tag is None:
-            return {"status": "Accepted" if self.accept_unknown else "Invalid"}
+            return Verdict("Accepted" if self.config.current.ocpp.accept_unknown_id_tags else "Invalid")
         status = tag.status
         if status == "Accepted" and tag.expiry_date and parse_iso(tag.expiry_date) <= (now or utcnow()):
             status = "Expired"
-        info: dict = {"status": status}
-        if tag.expiry_date:
-            info["expiryDate"] = tag.expiry_date
-        if tag.parent_id_tag:
-            info["parentIdTag"] = tag.parent_id_tag
-        return info
+        return Verdict(status, tag.expiry_date, tag.parent_id_tag)
 
     def get(self, id_tag: str) -> IdTag | None:
         return self.tags.get(id_tag.casefold())

@@ -1,27 +1,106 @@
 """What the controller knows about each charger: registration, connection and connectors.
 
-The registry is the live picture (who is connected, which session to call through); the store
-keeps the durable part (boot info, last status and meter reading per connector) so the API shows
-the same picture after a restart.
+The registry is the live picture (who is connected, which link to call through) and the one owner
+of the charger and connector rows: the store keeps the durable part (boot info, last status and
+meter reading per connector) so the API shows the same picture after a restart.
+
+Nothing here speaks a protocol. A protocol adapter (controller/csms/v16/, ...) turns what a
+charger says into the plain values below and implements `ChargerLink` to carry our commands back;
+`Protocol` describes what a version offers an operator and how its connector states read.
 """
 
 from __future__ import annotations
 
+import enum
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol as Interface
 
-from controller.config import Config
+import orjson
+import trio
+
+from controller.errors import ChargerOffline, Conflict, NotFound
+from controller.live_config import LiveConfig
 from controller.store import Store
 from controller.store import chargers as q
+from controller.timefmt import now_iso
+from controller.upstream.events import Events
+from controller.upstream.events import record as record_events
 
-if TYPE_CHECKING:
-    from controller.csms.rpc import RpcSession
+log = logging.getLogger("evedge.chargers")
+DEFAULT_PROTOCOL = "ocpp1.6"
+
+
+class Availability(enum.Enum):
+    """A connector's state in the domain's words, whatever the protocol calls it."""
+
+    FREE = "free"              # nothing plugged in, ready for a car
+    PLUGGED = "plugged"        # a cable is in and no charge runs yet: a start can begin at once
+    BUSY = "busy"              # a charge runs, or is ending
+    RESERVED = "reserved"
+    UNAVAILABLE = "unavailable"
+    FAULTED = "faulted"
+
+
+class ChargerLink(Interface):
+    """Our commands to one connected charger, in plain values; one implementation per protocol.
+
+    Each call raises ChargerOffline (never sent), ChargerTimeout or ChargerDisconnected (sent,
+    no answer) or ChargerCallError (the charger answered with an error); the boolean answers say
+    whether the charger accepted.
+    """
+
+    protocol: str
+    address: str | None
+
+    async def remote_start(self, connector_id: int, id_tag: str) -> bool: ...
+
+    async def remote_stop(self, transaction_id: int) -> bool: ...
+
+    async def unlock(self, connector_id: int) -> bool: ...
+
+    async def call(self, action: str, payload: dict) -> Any:
+        """A raw operation for the operator's endpoint, checked by `Protocol.check_operation` first."""
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """What one protocol version offers above its adapter."""
+
+    name: str  # the WebSocket subprotocol: "ocpp1.6"
+    operations: frozenset[str]  # what an operator may send raw through the operations endpoint
+    check_operation: Callable[[str, dict], None]  # raises errors.Invalid for a payload it would refuse
+    availability: Callable[[str | None], Availability | None]  # a reported status in the domain's words
+
+
+@dataclass(frozen=True)
+class BootInfo:
+    vendor: str
+    model: str
+    serial_number: str | None
+    firmware_version: str | None
+    raw: dict  # what the charger sent, kept as it came
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    connector_id: int
+    status: str  # as the charger reported it (shown as is)
+    availability: Availability | None
+    error_code: str | None
+    info: str | None = None
+    vendor_error_code: str | None = None
+    timestamp: str | None = None
 
 
 @dataclass
 class ConnectorState:
     connector_id: int
     status: str | None = None
+    availability: Availability | None = None
     error_code: str | None = None
     info: str | None = None
     vendor_error_code: str | None = None
@@ -30,18 +109,15 @@ class ConnectorState:
     power_w: float | None = None
     meter_at: str | None = None
 
-    def to_api(self) -> dict:
-        return {
-            "connectorId": self.connector_id,
-            "status": self.status,
-            "errorCode": self.error_code,
-            "info": self.info,
-            "vendorErrorCode": self.vendor_error_code,
-            "statusUpdatedAt": self.status_at,
-            "energyWh": self.energy_wh,
-            "powerW": self.power_w,
-            "meterUpdatedAt": self.meter_at,
-        }
+    @property
+    def ready_to_start(self) -> bool:
+        """A cable is plugged in and no charge runs: a start begins at once."""
+        return self.availability is Availability.PLUGGED
+
+    @property
+    def can_start(self) -> bool:
+        """Free or plugged in: a start is accepted (the charger waits for the cable if need be)."""
+        return self.availability in (Availability.FREE, Availability.PLUGGED)
 
 
 @dataclass
@@ -50,6 +126,7 @@ class ChargerState:
     registration: str  # accepted | pending | rejected
     configured: bool
     connector_count: int | None = None
+    protocol: str = DEFAULT_PROTOCOL
     vendor: str | None = None
     model: str | None = None
     serial_number: str | None = None
@@ -60,44 +137,30 @@ class ChargerState:
     firmware_status: str | None = None
     diagnostics_status: str | None = None
     connectors: dict[int, ConnectorState] = field(default_factory=dict)
-    session: RpcSession | None = None
+    link: ChargerLink | None = None
 
     @property
     def online(self) -> bool:
-        return self.session is not None
+        return self.link is not None
 
     def connector(self, connector_id: int) -> ConnectorState:
         if connector_id not in self.connectors:
             self.connectors[connector_id] = ConnectorState(connector_id)
         return self.connectors[connector_id]
 
-    def to_api(self) -> dict:
-        return {
-            "chargeBoxId": self.id,
-            "registration": self.registration,
-            "online": self.online,
-            "connectedAt": self.connected_at,
-            "vendor": self.vendor,
-            "model": self.model,
-            "serialNumber": self.serial_number,
-            "firmwareVersion": self.firmware_version,
-            "lastBoot": self.last_boot,
-            "lastHeartbeat": self.last_heartbeat,
-            "firmwareStatus": self.firmware_status,
-            "diagnosticsStatus": self.diagnostics_status,
-            "connectors": [c.to_api() for _, c in sorted(self.connectors.items())],
-        }
-
 
 class ChargerRegistry:
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: LiveConfig, store: Store, events: Events,
+                 protocols: dict[str, Protocol]) -> None:
         self.config = config
         self.store = store
+        self.events = events
+        self.protocols = protocols
         self.chargers: dict[str, ChargerState] = {}
 
     async def load(self) -> None:
         """Configured chargers first, then what the books remember (approved, pending, statuses)."""
-        for cfg in self.config.chargers:
+        for cfg in self.config.current.chargers:
             state = ChargerState(cfg.id, "accepted", configured=True, connector_count=cfg.connectors)
             for n in range(0, cfg.connectors + 1):
                 state.connector(n)
@@ -106,6 +169,7 @@ class ChargerRegistry:
             state = self.chargers.get(row["id"]) or ChargerState(row["id"], row["registration"], configured=False)
             if not state.configured:
                 state.registration = row["registration"]
+            state.protocol = row["protocol"] or DEFAULT_PROTOCOL
             state.vendor, state.model = row["vendor"], row["model"]
             state.serial_number, state.firmware_version = row["serial_number"], row["firmware_version"]
             state.last_boot, state.last_heartbeat = row["last_boot"], row["last_heartbeat"]
@@ -116,33 +180,142 @@ class ChargerRegistry:
                 continue
             c = state.connector(row["connector_id"])
             c.status, c.error_code, c.info = row["status"], row["error_code"], row["info"]
+            c.availability = self.protocol(state).availability(row["status"])
             c.vendor_error_code, c.status_at = row["vendor_error_code"], row["status_at"]
             c.energy_wh, c.power_w, c.meter_at = row["energy_wh"], row["power_w"], row["meter_at"]
 
     def get(self, charger_id: str) -> ChargerState | None:
         return self.chargers.get(charger_id)
 
+    def require(self, charger_id: str) -> ChargerState:
+        state = self.chargers.get(charger_id)
+        if state is None:
+            raise NotFound("Charger", charger_id)
+        return state
+
+    def all(self) -> list[ChargerState]:
+        return [s for _, s in sorted(self.chargers.items())]
+
+    def protocol(self, state: ChargerState) -> Protocol:
+        return self.protocols.get(state.protocol) or self.protocols[DEFAULT_PROTOCOL]
+
+    def online_count(self) -> int:
+        return sum(1 for s in self.chargers.values() if s.online)
+
+    # -- registration ----------------------------------------------------------------------
+
     def admission(self, charger_id: str) -> str | None:
         """The registration a connecting charger gets, or None to refuse the handshake."""
         state = self.chargers.get(charger_id)
         if state is not None and state.registration in ("accepted", "pending"):
             return state.registration
-        policy = self.config.ocpp.unknown_chargers
+        policy = self.config.current.ocpp.unknown_chargers
         if policy == "reject" or (state is not None and state.registration == "rejected"):
             return None
         return "accepted" if policy == "accept" else "pending"
 
-    def ensure(self, charger_id: str, registration: str) -> ChargerState:
+    async def set_registration(self, charger_id: str, registration: str) -> ChargerState:
+        await self.store.write(q.upsert_charger, charger_id, registration)
         state = self.chargers.get(charger_id)
         if state is None:
             state = self.chargers[charger_id] = ChargerState(charger_id, registration, configured=False)
-        return state
-
-    async def set_registration(self, charger_id: str, registration: str) -> ChargerState:
-        await self.store.write(q.upsert_charger, charger_id, registration)
-        state = self.ensure(charger_id, registration)
         state.registration = registration
         return state
 
-    def online_count(self) -> int:
-        return sum(1 for s in self.chargers.values() if s.online)
+    async def approve(self, charger_id: str) -> ChargerState:
+        self.require(charger_id)
+        return await self.set_registration(charger_id, "accepted")
+
+    async def reject(self, charger_id: str) -> ChargerState:
+        """Refuse a charger from now on, and close its connection if it has one."""
+        if self.require(charger_id).configured:
+            raise Conflict(f"charger {charger_id} is in the config file; remove it there", "ChargerConfigured")
+        state = await self.set_registration(charger_id, "rejected")
+        if state.link is not None:
+            await state.link.close(1008, "rejected by the operator")
+        return state
+
+    # -- what chargers tell us (called by the protocol adapters) -----------------------------
+
+    async def connected(self, state: ChargerState, link: ChargerLink) -> bool:
+        """`link` is the charger's connection from now on; False when it replaced an open one."""
+        replaced = state.link is not None
+        if state.link is not None:
+            log.info("charger=%s reconnected; closing its previous connection", state.id)
+            await state.link.close(1000, "replaced by a new connection")
+        state.link, state.connected_at = link, now_iso()
+        if state.protocol != link.protocol:
+            state.protocol = link.protocol
+            await self.store.write(q.record_protocol, state.id, state.registration, link.protocol)
+        if not replaced:
+            await record_events(self.store, self.events.connection(state.id, True))
+        return not replaced
+
+    async def disconnected(self, state: ChargerState, link: ChargerLink) -> None:
+        """The connection `link` closed (a newer one may have replaced it already)."""
+        if state.link is not link:
+            return
+        state.link = None
+        log.info("charger=%s disconnected", state.id)
+        if state.last_heartbeat:
+            await self.store.write(q.record_heartbeat, state.id, state.last_heartbeat)
+        await record_events(self.store, self.events.connection(state.id, False))
+
+    async def booted(self, state: ChargerState, boot: BootInfo) -> str:
+        """Records a boot; returns the registration to answer with."""
+        now = now_iso()
+        await self.store.write(q.record_boot, state.id, state.registration, boot.vendor, boot.model,
+                               boot.serial_number, boot.firmware_version, orjson.dumps(boot.raw).decode(), now)
+        state.vendor, state.model = boot.vendor, boot.model
+        state.serial_number, state.firmware_version, state.last_boot = boot.serial_number, boot.firmware_version, now
+        log.info("charger=%s boot vendor=%s model=%s registration=%s", state.id, boot.vendor, boot.model,
+                 state.registration)
+        return state.registration
+
+    def heartbeat(self, state: ChargerState) -> str:
+        state.last_heartbeat = now = now_iso()
+        return now
+
+    async def status_changed(self, state: ChargerState, report: StatusReport) -> None:
+        at = now_iso()
+        known = state.connectors.get(report.connector_id)
+        previous = (known.status, known.error_code) if known is not None else None
+        await self.store.write(
+            q.record_status, state.id, report.connector_id, report.status, report.error_code,
+            report.info, report.vendor_error_code, at,
+            events=self.events.status(state.id, report.connector_id, report.status, report.error_code,
+                                      report.info, report.vendor_error_code, report.timestamp, previous),
+        )
+        c = state.connector(report.connector_id)
+        c.status, c.availability, c.error_code, c.info = report.status, report.availability, report.error_code, report.info
+        c.vendor_error_code, c.status_at = report.vendor_error_code, at
+
+    # -- operator commands -----------------------------------------------------------------
+
+    def online_link(self, charger_id: str) -> ChargerLink:
+        """The link of a connected charger: NotFound or ChargerOffline otherwise."""
+        link = self.require(charger_id).link
+        if link is None:
+            raise ChargerOffline(charger_id)
+        return link
+
+    async def operation(self, charger_id: str, action: str, payload: dict) -> Any:
+        """Send an operator's raw operation (`action` with its payload) and return the answer."""
+        state = self.require(charger_id)
+        protocol = self.protocol(state)
+        if action not in protocol.operations:
+            raise NotFound("Operation", action,
+                           f"{action!r} is not an {protocol.name} operation a central system can send")
+        protocol.check_operation(action, payload)
+        return await self.online_link(charger_id).call(action, payload)
+
+    async def unlocked(self, charger_id: str, connector_id: int) -> None:
+        """A connector was unlocked by our command: the upstream hears of it."""
+        await record_events(self.store, self.events.unlocked(charger_id, connector_id))
+
+    async def close_all(self, code: int, reason: str) -> None:
+        """Close every charger's connection (a goodbye before the controller exits)."""
+        async with trio.open_nursery() as nursery:
+            for state in self.chargers.values():
+                if state.link is not None:
+                    nursery.start_soon(state.link.close, code, reason)

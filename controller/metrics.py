@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import trio
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
-from controller.csms.frames import CENTRAL_ACTIONS, CHARGER_ACTIONS
 
 if TYPE_CHECKING:
     from controller.site import Site
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)  # RSS, CPU seconds, open fds: cheap, read at scrape time
-
-_KNOWN_ACTIONS = frozenset(CHARGER_ACTIONS) | frozenset(CENTRAL_ACTIONS)
 
 # -- OCPP ------------------------------------------------------------------------------------
 
@@ -88,14 +85,10 @@ STARTED.set(time.time())
 _children: dict[tuple, object] = {}
 
 
-def _action(action: str) -> str:
-    # A charger may send any string as an action: keep label values (and memory) bounded.
-    return action if action in _KNOWN_ACTIONS else "other"
-
-
 def ocpp_message(direction: str, action: str, kind: str) -> None:
-    """Count one frame. `kind` is call | result | error."""
-    key = ("m", direction, action if action in _KNOWN_ACTIONS else "other", kind)
+    """Count one frame. `kind` is call | result | error. `action` is a known action or "other"
+    (the RPC session's `_label`: a charger may send any string, label values stay bounded)."""
+    key = ("m", direction, action, kind)
     child = _children.get(key)
     if child is None:
         child = _children[key] = OCPP_MESSAGES.labels(*key[1:])
@@ -103,7 +96,7 @@ def ocpp_message(direction: str, action: str, kind: str) -> None:
 
 
 def ocpp_call_duration(direction: str, action: str, seconds: float) -> None:
-    key = ("d", direction, action if action in _KNOWN_ACTIONS else "other")
+    key = ("d", direction, action)
     child = _children.get(key)
     if child is None:
         child = _children[key] = OCPP_CALL_DURATION.labels(*key[1:])
@@ -124,7 +117,7 @@ def ocpp_call_error(direction: str, code: str) -> None:
 
 
 def ocpp_call_timeout(action: str) -> None:
-    OCPP_CALL_TIMEOUTS.labels(_action(action)).inc()
+    OCPP_CALL_TIMEOUTS.labels(action).inc()
 
 
 def modbus_request(bus: str) -> None:

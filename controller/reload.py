@@ -61,14 +61,8 @@ async def reload(site: Site, path: str | Path) -> bool:
     except ConfigError as exc:
         log.error("reload refused, config unchanged: %s", str(exc).replace("\n", "; "))
         return False
-    old = site.config
-    merged, restart = merge(old, new)
-    # Everything built from the config keeps a reference to it: point them all at the new one.
-    site.config = merged
-    for part in vars(site).values():
-        if getattr(part, "config", None) is old:
-            part.config = merged
-    site.authorization.accept_unknown = merged.ocpp.accept_unknown_id_tags
+    merged, restart = merge(site.live.current, new)
+    site.live.replace(merged)  # every part reads its settings through this holder
     logs.setup(merged.logging.level, merged.logging.format, merged.logging.frame_log)
     await site.authorization.load()
     log.info("reloaded %s: level=%s frame_log=%s api_keys=%d id_tags=%d", path, merged.logging.level,

@@ -12,7 +12,9 @@ from controller.api.app import serve_api
 from controller.authorization import Authorization
 from controller.chargers import ChargerRegistry
 from controller.config import Config
+from controller.csms import v16
 from controller.csms.server import OcppServer
+from controller.live_config import LiveConfig
 from controller.public_charging.sessions import PublicCharging
 from controller.store import Store
 from controller.tap_to_charge import TapToCharge
@@ -27,17 +29,17 @@ SHUTDOWN_GRACE_S = 3.0
 
 class Site:
     def __init__(self, config: Config) -> None:
-        self.config = config
+        self.live = LiveConfig(config)
         self.store = Store(config.data_dir)
         self.events = Events(config.upstream.enabled)
         self.upstream = Delivery(config.upstream, self.store)
         self.store.after_write = self.upstream.after_write
-        self.chargers = ChargerRegistry(config, self.store)
-        self.authorization = Authorization(self.store, config.ocpp.accept_unknown_id_tags)
-        self.transactions = Transactions(config, self.store, self.chargers, self.authorization, self.events)
+        self.chargers = ChargerRegistry(self.live, self.store, self.events, {v16.SUBPROTOCOL: v16.PROTOCOL})
+        self.authorization = Authorization(self.store, self.live)
+        self.transactions = Transactions(self.live, self.store, self.chargers, self.authorization, self.events)
         self.public_charging = PublicCharging(config, self.store, self.chargers, self.transactions)
         self.transactions.listener = self.public_charging
-        self.ocpp = OcppServer(self)
+        self.ocpp = OcppServer(self.live, self.chargers, self.transactions)
         self.ocpp_port: int | None = None
         self.api_port: int | None = None
         self._stopping = trio.Event()
@@ -47,9 +49,14 @@ class Site:
         # Meters and card readers (drivers/); taps start and stop charges (controller/tap_to_charge.py).
         self.hardware = Hardware(config.buses, config.meters, config.readers)
         self.health_checks.update(self.hardware.health_checks())
-        self.tap_to_charge = TapToCharge(self)
+        self.tap_to_charge = TapToCharge(self.authorization, self.transactions)
         if any(c.meter == "connector-meter" for c in config.chargers):
             self.transactions.energy_source = self.connector_energy
+
+    @property
+    def config(self) -> Config:
+        """The config in force (a SIGHUP reload replaces it: controller/reload.py)."""
+        return self.live.current
 
     def connector_energy(self, charger_id: str, connector_id: int) -> tuple[float | None, bool]:
         """(import register Wh, online) of the connector meter of a charger with meter =

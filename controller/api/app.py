@@ -17,8 +17,11 @@ from controller.api import auth, errors, hardware, notifications
 from controller.api.models import IdTagBody, NewIdTagBody, RemoteStartBody, TransactionQuery
 from controller.api.openapi import openapi_document
 from controller.authorization import IdTag
+from controller.chargers import ChargerState, ConnectorState
+import sqlite3
+
+from controller.timefmt import parse_iso, utcnow
 from controller.config import parse_listen
-from controller.csms.frames import CENTRAL_ACTIONS, CALL, OcppError, validate
 from controller.api.errors import Problem, not_found
 from controller.public_charging import api as public_charging_api
 
@@ -95,40 +98,26 @@ def create_app(site: Site) -> QuartTrio:
 
     # -- chargers --------------------------------------------------------------------------
 
-    def charger(charger_id: str):
-        state = site.chargers.get(charger_id)
-        if state is None:
-            raise not_found("Charger", charger_id)
-        return state
-
     @app.get("/api/v1/chargers")
     async def list_chargers() -> Response:
-        return jsonify({"chargers": [s.to_api() for _, s in sorted(site.chargers.chargers.items())]})
+        return jsonify({"chargers": [charger_to_api(s) for s in site.chargers.all()]})
 
     @app.get("/api/v1/chargers/<charger_id>")
     async def get_charger(charger_id: str) -> Response:
-        return jsonify(charger(charger_id).to_api())
+        return jsonify(charger_to_api(site.chargers.require(charger_id)))
 
     @app.post("/api/v1/chargers/<charger_id>/approve")
     async def approve_charger(charger_id: str) -> Response:
-        charger(charger_id)
-        state = await site.chargers.set_registration(charger_id, "accepted")
-        return jsonify(state.to_api())
+        return jsonify(charger_to_api(await site.chargers.approve(charger_id)))
 
     @app.post("/api/v1/chargers/<charger_id>/reject")
     async def reject_charger(charger_id: str) -> Response:
-        state = charger(charger_id)
-        if state.configured:
-            raise Problem(409, "ChargerConfigured", f"charger {charger_id} is in the config file; remove it there")
-        state = await site.chargers.set_registration(charger_id, "rejected")
-        if state.session is not None:
-            await state.session.aclose(1008, "rejected by the operator")
-        return jsonify(state.to_api())
+        return jsonify(charger_to_api(await site.chargers.reject(charger_id)))
 
     @app.post("/api/v1/chargers/<charger_id>/remote-start")
     async def remote_start(charger_id: str) -> tuple[Response, int]:
         body = await errors.json_body(RemoteStartBody)
-        charger(charger_id)
+        site.chargers.require(charger_id)
         started = await site.transactions.remote_start(charger_id, body.connectorId, body.idTag)
         return jsonify({
             "message": "Remote start accepted by charger",
@@ -139,25 +128,11 @@ def create_app(site: Site) -> QuartTrio:
 
     @app.post("/api/v1/chargers/<charger_id>/operations/<action>")
     async def operation(charger_id: str, action: str) -> Response:
-        state = charger(charger_id)
-        if action not in CENTRAL_ACTIONS:
-            raise Problem(404, "OperationNotFound",
-                          f"{action!r} is not an OCPP 1.6 operation a central system can send")
+        site.chargers.require(charger_id)
         payload = await errors.json_object()
         if payload is None:
             raise Problem(400, "BadRequest", "the request body must be the operation's JSON object")
-        try:
-            validate(CALL, action, payload)
-        except OcppError as err:
-            raise Problem(422, "InvalidRequest", f"{action} {err.description}") from None
-        try:
-            answer = await site.transactions.call(state, action, payload)
-        except OcppError as err:
-            return errors.problem_response(
-                502, "CallError", f"charger answered {err.code}: {err.description}",
-                callError={"code": err.code, "description": err.description, "details": err.details},
-            )
-        return jsonify(answer)
+        return jsonify(await site.chargers.operation(charger_id, action, payload))
 
     # -- transactions ----------------------------------------------------------------------
 
@@ -167,11 +142,16 @@ def create_app(site: Site) -> QuartTrio:
             query = TransactionQuery.model_validate(request.args.to_dict())
         except ValidationError as exc:
             raise errors.validation_problem(exc, where="query") from None
-        return jsonify(await site.transactions.page(query.chargeBoxId, query.status, query.limit, query.offset))
+        rows, total = await site.transactions.page(query.chargeBoxId, query.status, query.limit, query.offset)
+        return jsonify({
+            "transactions": [transaction_to_api(r, detail=False) for r in rows],
+            "pagination": {"total": total, "limit": query.limit, "offset": query.offset},
+        })
 
     @app.get("/api/v1/transactions/<transaction_id>")
     async def get_transaction(transaction_id: str) -> Response:
-        return jsonify(await site.transactions.get(errors.int_param("transactionId", transaction_id)))
+        row = await site.transactions.get(errors.int_param("transactionId", transaction_id))
+        return jsonify(transaction_to_api(row, detail=True))
 
     @app.post("/api/v1/transactions/<transaction_id>/stop")
     async def stop_transaction(transaction_id: str) -> tuple[Response, int]:
@@ -188,7 +168,7 @@ def create_app(site: Site) -> QuartTrio:
     @app.get("/api/v1/id-tags")
     async def list_id_tags() -> Response:
         tags = sorted(site.authorization.tags.values(), key=lambda t: t.id_tag)
-        return jsonify({"idTags": [t.to_api() for t in tags]})
+        return jsonify({"idTags": [id_tag_to_api(t) for t in tags]})
 
     @app.post("/api/v1/id-tags")
     async def create_id_tag() -> tuple[Response, int]:
@@ -197,14 +177,14 @@ def create_app(site: Site) -> QuartTrio:
             raise Problem(409, "IdTagExists", f"id tag {body.idTag} already exists; PUT to change it")
         tag = IdTag(body.idTag, body.status, body.expiryDate, body.parentIdTag)
         await site.authorization.put(tag)
-        return jsonify(tag.to_api()), 201
+        return jsonify(id_tag_to_api(tag)), 201
 
     @app.get("/api/v1/id-tags/<id_tag>")
     async def get_id_tag(id_tag: str) -> Response:
         tag = site.authorization.get(id_tag)
         if tag is None:
             raise not_found("IdTag", id_tag)
-        return jsonify(tag.to_api())
+        return jsonify(id_tag_to_api(tag))
 
     @app.put("/api/v1/id-tags/<id_tag>")
     async def put_id_tag(id_tag: str) -> Response:
@@ -213,7 +193,7 @@ def create_app(site: Site) -> QuartTrio:
             raise Problem(422, "InvalidRequest", "path parameter 'idTag': 1 to 20 characters")
         tag = IdTag(id_tag, body.status, body.expiryDate, body.parentIdTag)
         await site.authorization.put(tag)
-        return jsonify(tag.to_api())
+        return jsonify(id_tag_to_api(tag))
 
     @app.delete("/api/v1/id-tags/<id_tag>")
     async def delete_id_tag(id_tag: str) -> tuple[str, int]:
@@ -225,6 +205,69 @@ def create_app(site: Site) -> QuartTrio:
     hardware.register(app, site)
     public_charging_api.register(app, site)
     return app
+
+
+def connector_to_api(c: ConnectorState) -> dict:
+    return {
+        "connectorId": c.connector_id,
+        "status": c.status,
+        "errorCode": c.error_code,
+        "info": c.info,
+        "vendorErrorCode": c.vendor_error_code,
+        "statusUpdatedAt": c.status_at,
+        "energyWh": c.energy_wh,
+        "powerW": c.power_w,
+        "meterUpdatedAt": c.meter_at,
+    }
+
+
+def charger_to_api(s: ChargerState) -> dict:
+    return {
+        "chargeBoxId": s.id,
+        "registration": s.registration,
+        "online": s.online,
+        "connectedAt": s.connected_at,
+        "vendor": s.vendor,
+        "model": s.model,
+        "serialNumber": s.serial_number,
+        "firmwareVersion": s.firmware_version,
+        "lastBoot": s.last_boot,
+        "lastHeartbeat": s.last_heartbeat,
+        "firmwareStatus": s.firmware_status,
+        "diagnosticsStatus": s.diagnostics_status,
+        "connectors": [connector_to_api(c) for _, c in sorted(s.connectors.items())],
+    }
+
+
+def id_tag_to_api(tag: IdTag) -> dict:
+    return {"idTag": tag.id_tag, "status": tag.status, "expiryDate": tag.expiry_date, "parentIdTag": tag.parent_id_tag}
+
+
+def transaction_to_api(row: sqlite3.Row, detail: bool) -> dict:
+    """A transaction in the API's shape (seed 001), from its stored row."""
+    meter_start, meter_stop = row["meter_start"], row["meter_stop"]
+    last = meter_stop if meter_stop is not None else row["meter_last"]
+    energy = round((last - meter_start) / 1000, 3) if meter_start is not None and last is not None else None
+    duration = None
+    if row["start_time"]:
+        end = parse_iso(row["stop_time"]) if row["stop_time"] else utcnow()
+        duration = max(0, int((end - parse_iso(row["start_time"])).total_seconds() // 60))
+    body = {
+        "id": f"txn_{row['id']}",
+        "transactionId": row["id"],
+        "chargeBoxId": row["charger_id"],
+        "connectorId": row["connector_id"],
+        "idTag": row["id_tag"],
+        "status": row["status"],
+    }
+    if detail:
+        body.update(meterStart=meter_start, meterStop=meter_stop)
+    body.update(energyDelivered=energy, durationMinutes=duration,
+                startTime=row["start_time"], stopTime=row["stop_time"])
+    if detail:
+        body.update(stopReason=row["stop_reason"], remoteStarted=bool(row["remote_started"]),
+                    mode=row["mode"], idTagStatus=row["id_tag_status"], paymentAmount=row["payment_amount"])
+    return body
 
 
 async def serve_api(site: Site, shutdown: trio.Event, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:

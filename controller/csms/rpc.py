@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
@@ -26,6 +26,18 @@ from controller.csms.frames import Call, CallError, FrameError, OcppError
 log = logging.getLogger("evedge.ocpp")
 
 Dispatch = Callable[[str, Any], Awaitable[dict]]
+
+
+class Dialect(Protocol):
+    """What the session needs of an OCPP version: its actions and its payload schemas."""
+
+    charger_actions: frozenset[str]  # calls a charger may send (validated before dispatch)
+    known_actions: frozenset[str]  # every action of the version (others count as "other" in metrics)
+
+    def validate(self, kind: int, action: str, payload: Any) -> None:
+        """Raise OcppError, with the version's error code, for a payload its schema refuses."""
+
+
 INBOX_SIZE = 16  # calls queued from one charger before we stop reading its socket
 DRAIN_S = 10.0  # after a disconnect, how long the calls already read may take to be handled
 
@@ -49,11 +61,13 @@ class RpcSession:
         charger_id: str,
         dispatch: Dispatch,
         call_timeout: float,
+        dialect: Dialect,
         frame_log: Callable[[str, str], None] | None = None,
     ) -> None:
         self.ws = ws
         self.charger_id = charger_id
         self._dispatch = dispatch
+        self.dialect = dialect
         self.call_timeout = call_timeout
         self._frame_log = frame_log
         self._call_lock = trio.Lock()
@@ -61,6 +75,10 @@ class RpcSession:
         self.closed = trio.Event()
         self._serving = False
         self.address: str | None = None  # the charger's IP, read once at the handshake (server.py)
+
+    def _label(self, action: str) -> str:
+        """The action as a metrics label: a charger cannot mint new label values."""
+        return action if action in self.dialect.known_actions else "other"
 
     async def run(self) -> None:
         """Serve the connection until it closes; pending calls then fail with ConnectionLost.
@@ -104,7 +122,7 @@ class RpcSession:
                 await self._send(frames.encode_error(err.unique_id or "-1", err.code, err.description))
                 continue
             if isinstance(frame, Call):
-                metrics.ocpp_message("in", frame.action, "call")
+                metrics.ocpp_message("in", self._label(frame.action), "call")
                 if self._serving or self._pending or inbox.statistics().current_buffer_used:
                     await inbox.send(frame)  # behind the calls ahead of it, or while we wait for answers
                 else:
@@ -112,10 +130,10 @@ class RpcSession:
             elif frame.unique_id in self._pending:
                 action, waiter = self._pending.pop(frame.unique_id)
                 if isinstance(frame, CallError):
-                    metrics.ocpp_message("in", action, "error")
+                    metrics.ocpp_message("in", self._label(action), "error")
                     metrics.ocpp_call_error("in", frame.code)
                 else:
-                    metrics.ocpp_message("in", action, "result")
+                    metrics.ocpp_message("in", self._label(action), "result")
                 waiter.send_nowait(frame)
             else:
                 log.warning("charger=%s answer to unknown call %s ignored", self.charger_id, frame.unique_id)
@@ -132,8 +150,8 @@ class RpcSession:
         """Validate, dispatch and answer one call from the charger."""
         started, kind = trio.current_time(), "result"
         try:
-            if call.action in frames.CHARGER_ACTIONS:
-                frames.validate(frames.CALL, call.action, call.payload)
+            if call.action in self.dialect.charger_actions:
+                self.dialect.validate(frames.CALL, call.action, call.payload)
             payload = await self._dispatch(call.action, call.payload)
             reply = frames.encode_result(call.unique_id, payload)
         except OcppError as err:
@@ -152,8 +170,9 @@ class RpcSession:
             kind = "error"
             metrics.ocpp_call_error("out", "InternalError")
         await self._send(reply)
-        metrics.ocpp_message("out", call.action, kind)
-        metrics.ocpp_call_duration("in", call.action, trio.current_time() - started)
+        label = self._label(call.action)
+        metrics.ocpp_message("out", label, kind)
+        metrics.ocpp_call_duration("in", label, trio.current_time() - started)
 
     async def _send(self, text: str) -> None:
         if self._frame_log:
@@ -178,12 +197,12 @@ class RpcSession:
             try:
                 started = trio.current_time()
                 await self._send(frames.encode_call(unique_id, action, payload))
-                metrics.ocpp_message("out", action, "call")
+                metrics.ocpp_message("out", self._label(action), "call")
                 with trio.fail_after(timeout or self.call_timeout):
                     frame = await answer.receive()
-                metrics.ocpp_call_duration("out", action, trio.current_time() - started)
+                metrics.ocpp_call_duration("out", self._label(action), trio.current_time() - started)
             except trio.TooSlowError:
-                metrics.ocpp_call_timeout(action)
+                metrics.ocpp_call_timeout(self._label(action))
                 raise CallTimeout(f"{self.charger_id} did not answer {action} in time") from None
             finally:
                 self._pending.pop(unique_id, None)
@@ -192,7 +211,7 @@ class RpcSession:
         if isinstance(frame, CallError):
             raise OcppError(frame.code, frame.description, frame.details if isinstance(frame.details, dict) else {})
         try:
-            frames.validate(frames.CALLRESULT, action, frame.payload)
+            self.dialect.validate(frames.CALLRESULT, action, frame.payload)
         except OcppError as err:
             log.warning("charger=%s answered %s with an invalid payload: %s", self.charger_id, action, err)
         return frame.payload

@@ -10,26 +10,20 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import trio
 from trio_websocket import Endpoint, WebSocketRequest, serve_websocket
 
-from controller import logs
+from controller.chargers import ChargerRegistry
 from controller.config import parse_listen
-from controller.csms.handlers import ChargerHandlers
-from controller.csms.rpc import RpcSession
+from controller.csms import v16
 from controller.csms.security import AddressLimiter, check_basic_auth, ocpp_tls_context
-from controller.store import chargers as q
-from controller.timefmt import now_iso
-from controller.upstream.events import record as record_events
-
-if TYPE_CHECKING:
-    from controller.site import Site
+from controller.live_config import LiveConfig
+from controller.transactions import Transactions
 
 log = logging.getLogger("evedge.ocpp")
-SUBPROTOCOL = "ocpp1.6"
+SUBPROTOCOL = v16.SUBPROTOCOL
 UNAUTHORIZED = [(b"WWW-Authenticate", b'Basic realm="evedge"')]
 BUSY = [(b"Retry-After", b"30")]
 
@@ -46,15 +40,17 @@ def _address(remote: Endpoint | str) -> str:
 
 
 class OcppServer:
-    def __init__(self, site: Site) -> None:
-        self.site = site
+    def __init__(self, config: LiveConfig, chargers: ChargerRegistry, transactions: Transactions) -> None:
+        self.config = config
+        self.chargers = chargers
+        self.transactions = transactions
         self.port: int | None = None
         # Built here, not in run(): a bad certificate path is a config error at start-up.
-        self.ssl_context = ocpp_tls_context(site.config)
-        self.limiter = AddressLimiter(site.config.ocpp.max_connections_per_address)
+        self.ssl_context = ocpp_tls_context(config.current)
+        self.limiter = AddressLimiter(config.current.ocpp.max_connections_per_address)
 
     async def run(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-        ocpp = self.site.config.ocpp
+        ocpp = self.config.current.ocpp
         host, port = parse_listen(ocpp.listen)
         async with trio.open_nursery() as nursery:
             # connect_timeout bounds TCP accept to WebSocket upgrade, TLS handshake included (the
@@ -85,8 +81,8 @@ class OcppServer:
     async def _serve(self, request: WebSocketRequest, remote: Endpoint | str) -> None:
         charger_id = charger_id_from_path(request.path)
         address = _address(remote)
-        state = self.site.chargers.get(charger_id) if charger_id else None
-        replacing = state is not None and state.session is not None and state.session.address == address
+        state = self.chargers.get(charger_id) if charger_id else None
+        replacing = state is not None and state.link is not None and state.link.address == address
         if not self.limiter.try_acquire(address, replacing=replacing):
             log.warning("refused OCPP connection from %s: already %d open from this address"
                         " ([ocpp] max_connections_per_address)", address, self.limiter.open[address])
@@ -99,15 +95,16 @@ class OcppServer:
 
     def _auth_problem(self, request: WebSocketRequest, charger_id: str) -> str | None:
         """Why this handshake fails security profile 1, or None. Never includes the secret."""
-        charger = self.site.config.charger(charger_id)
+        config = self.config.current
+        charger = config.charger(charger_id)
         password = charger.password if charger else None
         password_hash = charger.password_hash if charger else None
         if password is None and password_hash is None:
-            return "no password configured (require_password)" if self.site.config.ocpp.require_password else None
+            return "no password configured (require_password)" if config.ocpp.require_password else None
         return check_basic_auth(request.headers, charger_id, password=password, password_hash=password_hash)
 
     async def _admit(self, request: WebSocketRequest, charger_id: str | None, remote: Endpoint | str) -> None:
-        registry = self.site.chargers
+        registry = self.chargers
         if charger_id and (problem := self._auth_problem(request, charger_id)):
             log.warning("refused charger=%r from %s: %s", charger_id, _address(remote), problem)
             await request.reject(401, extra_headers=UNAUTHORIZED)
@@ -128,32 +125,16 @@ class OcppServer:
         state = registry.get(charger_id)
         if state is None or (not state.configured and state.registration != registration):
             state = await registry.set_registration(charger_id, registration)
-        replaced = state.session is not None
-        if state.session is not None:
-            log.info("charger=%s reconnected; closing its previous connection", charger_id)
-            await state.session.aclose(1000, "replaced by a new connection")
-        session = RpcSession(ws, charger_id, ChargerHandlers(self.site, state),
-                             self.site.config.ocpp.call_timeout_s, frame_log=logs.frame_logger(charger_id))
+        session, link = v16.open_session(ws, state, registry, self.transactions, self.config)
         session.address = _address(remote)
-        state.session, state.connected_at = session, now_iso()
+        await registry.connected(state, link)
         log.info("charger=%s connected from %s:%s", charger_id, remote.address, remote.port)
         try:
-            if not replaced:
-                await record_events(self.site.store, self.site.events.connection(charger_id, True))
             await session.run()
         finally:
-            if state.session is session:
-                state.session = None
-                log.info("charger=%s disconnected", charger_id)
-                if state.last_heartbeat:
-                    with trio.CancelScope(shield=True):
-                        await self.site.store.write(q.record_heartbeat, charger_id, state.last_heartbeat)
-                with trio.CancelScope(shield=True):
-                    await record_events(self.site.store, self.site.events.connection(charger_id, False))
+            with trio.CancelScope(shield=True):
+                await registry.disconnected(state, link)
 
     async def close_all(self) -> None:
         """Say goodbye to every charger (WebSocket close 1001) before the controller exits."""
-        async with trio.open_nursery() as nursery:
-            for state in self.site.chargers.chargers.values():
-                if state.session is not None:
-                    nursery.start_soon(state.session.aclose, 1001, "controller shutting down")
+        await self.chargers.close_all(1001, "controller shutting down")

@@ -23,17 +23,19 @@ def upsert_charger(conn: sqlite3.Connection, charger_id: str, registration: str)
     )
 
 
-def record_boot(conn: sqlite3.Connection, charger_id: str, registration: str, boot: dict, boot_json: str, at: str) -> None:
+def record_boot(conn: sqlite3.Connection, charger_id: str, registration: str, vendor: str, model: str,
+                serial_number: str | None, firmware_version: str | None, boot_json: str, at: str) -> None:
     upsert_charger(conn, charger_id, registration)
     conn.execute(
         "UPDATE chargers SET vendor = ?, model = ?, serial_number = ?, firmware_version = ?,"
         " boot_info = ?, last_boot = ? WHERE id = ?",
-        (
-            boot.get("chargePointVendor"), boot.get("chargePointModel"),
-            boot.get("chargePointSerialNumber") or boot.get("chargeBoxSerialNumber"),
-            boot.get("firmwareVersion"), boot_json, at, charger_id,
-        ),
+        (vendor, model, serial_number, firmware_version, boot_json, at, charger_id),
     )
+
+
+def record_protocol(conn: sqlite3.Connection, charger_id: str, registration: str, protocol: str) -> None:
+    upsert_charger(conn, charger_id, registration)
+    conn.execute("UPDATE chargers SET protocol = ? WHERE id = ?", (protocol, charger_id))
 
 
 def record_heartbeat(conn: sqlite3.Connection, charger_id: str, at: str) -> None:

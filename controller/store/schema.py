@@ -128,6 +128,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE transactions ADD COLUMN energy_source TEXT;
     """,
+    # the OCPP version a charger speaks (its WebSocket subprotocol: ocpp1.6, ocpp2.0.1)
+    """
+    ALTER TABLE chargers ADD COLUMN protocol TEXT;
+    """,
 ]
 
 

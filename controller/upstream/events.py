@@ -112,26 +112,28 @@ class Events:
         }
         return self._event("stop_transaction", charger_id, payload)
 
-    def status(self, charger_id: str, payload: dict, previous: tuple[str | None, str | None] | None = None) -> list[OutboxEvent]:
+    def status(self, charger_id: str, connector_id: int, status: str, error_code: str | None,
+               info: str | None = None, vendor_error_code: str | None = None, timestamp: str | None = None,
+               previous: tuple[str | None, str | None] | None = None) -> list[OutboxEvent]:
         """A connector status change, in the same flat style as `start`.
 
-        With `previous` (the connector's known status and error code), a StatusNotification
-        that repeats them produces nothing.
+        With `previous` (the connector's known status and error code), a report that repeats
+        them produces nothing.
         """
-        if previous is not None and previous == (payload["status"], payload["errorCode"]):
+        if previous is not None and previous == (status, error_code):
             return []
         body = {
             "type": "status",
             "chargebox": charger_id,
-            "connector": payload["connectorId"],
-            "status": payload["status"],
-            "error_code": payload["errorCode"],
-            "timestamp": payload.get("timestamp") or now_iso(),
+            "connector": connector_id,
+            "status": status,
+            "error_code": error_code,
+            "timestamp": timestamp or now_iso(),
         }
-        if payload.get("info"):
-            body["info"] = payload["info"]
-        if payload.get("vendorErrorCode"):
-            body["vendor_error_code"] = payload["vendorErrorCode"]
+        if info:
+            body["info"] = info
+        if vendor_error_code:
+            body["vendor_error_code"] = vendor_error_code
         return self._event("status", charger_id, body)
 
     def connection(self, charger_id: str, online: bool) -> list[OutboxEvent]:

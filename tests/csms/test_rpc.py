@@ -12,6 +12,7 @@ from trio_websocket import wrap_client_stream, wrap_server_stream
 
 from controller.csms.frames import OcppError
 from controller.csms.rpc import CallTimeout, ConnectionLost, RpcSession
+from controller.csms.v16.schemas import DIALECT
 
 
 class Peer:
@@ -47,7 +48,7 @@ async def session_pair(dispatch=None, call_timeout=30.0):
         client = await wrap_client_stream(nursery, client_stream, "localhost", "/ocpp/CP1", subprotocols=["ocpp1.6"])
         await accepted.wait()
         assert client.subprotocol == "ocpp1.6"
-        session = RpcSession(holder["ws"], "CP1", dispatch or default_dispatch, call_timeout)
+        session = RpcSession(holder["ws"], "CP1", dispatch or default_dispatch, call_timeout, DIALECT)
         nursery.start_soon(session.run)
         try:
             yield session, Peer(client)

@@ -163,7 +163,7 @@ async def test_profile_1_refusals_are_401_with_a_challenge(tmp_path, headers, ca
     async with secure_site(tmp_path) as site:
         status, answer = await handshake_status(url(site, PW_CHARGER), headers)
         assert status == 401 and answer[b"www-authenticate"] == b'Basic realm="evedge"'
-        assert site.chargers.get(PW_CHARGER).session is None
+        assert site.chargers.get(PW_CHARGER).link is None
         # the real credentials still work on the same listener
         async with raw(url(site, PW_CHARGER), [basic(PW_CHARGER, PASSWORD)]) as cp:
             assert (await cp.boot())["status"] == "Accepted"
@@ -188,7 +188,7 @@ async def test_require_password_refuses_chargers_without_one(tmp_path):
     async with secure_site(tmp_path, ocpp="require_password = true", unknown="accept") as site:
         for charger in (OPEN_CHARGER, "STRANGER"):
             assert (await handshake_status(url(site, charger), [basic(charger, PASSWORD)]))[0] == 401
-            assert site.chargers.get(charger) is None or site.chargers.get(charger).session is None
+            assert site.chargers.get(charger) is None or site.chargers.get(charger).link is None
         async with raw(url(site, PW_CHARGER), [basic(PW_CHARGER, PASSWORD)]) as cp:
             assert (await cp.boot())["status"] == "Accepted"
 
@@ -239,7 +239,7 @@ async def test_profile_2_simulated_charger_over_wss_with_basic_auth(tmp_path, ce
         closed = await first.next_event("closed", by="server", timeout=20)
         assert (closed["code"], closed["by"], closed["reason"]) == (1000, "server", "replaced by a new connection")
         assert (await second.boot())["status"] == "Accepted"
-        assert site.chargers.get(PW_CHARGER).session is not None
+        assert site.chargers.get(PW_CHARGER).link is not None
         await eventually(lambda: dict(site.ocpp.limiter.open) == {"127.0.0.1": 1}, timeout=20,
                          what="one open connection counted")
         # a charger that does not trust the certificate does not get in

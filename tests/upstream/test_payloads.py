@@ -89,14 +89,14 @@ def test_stop_transaction_formats():
 
 
 def test_status_and_connection_formats():
-    notification = {"connectorId": 1, "status": "Faulted", "errorCode": "GroundFailure", "info": "RCD",
-                    "vendorErrorCode": "E12", "timestamp": "2026-02-06T12:00:00.000Z"}
-    (status,) = ALL.status("CB", notification)
+    notification = dict(connector_id=1, status="Faulted", error_code="GroundFailure", info="RCD",
+                        vendor_error_code="E12", timestamp="2026-02-06T12:00:00.000Z")
+    (status,) = ALL.status("CB", **notification)
     assert status.payload == {"type": "status", "chargebox": "CB", "connector": 1, "status": "Faulted",
                               "error_code": "GroundFailure", "timestamp": "2026-02-06T12:00:00.000Z",
                               "info": "RCD", "vendor_error_code": "E12"}
-    assert ALL.status("CB", notification, previous=("Faulted", "GroundFailure")) == []
-    assert len(ALL.status("CB", notification, previous=("Faulted", "NoError"))) == 1
+    assert ALL.status("CB", **notification, previous=("Faulted", "GroundFailure")) == []
+    assert len(ALL.status("CB", **notification, previous=("Faulted", "NoError"))) == 1
     (online,) = ALL.connection("CB", True)
     assert online.payload["type"] == "connection" and online.payload["online"] is True
     assert set(online.payload) == {"type", "chargebox", "online", "timestamp"}
@@ -107,7 +107,7 @@ def test_only_types_with_a_url_are_produced():
     events = Events(config.enabled)
     assert config.enabled == {"start"}
     assert len(events.start(txn(), True)) == 1
-    assert events.stop(txn()) == [] and events.status("CB", {"connectorId": 1, "status": "A", "errorCode": "N"}) == []
+    assert events.stop(txn()) == [] and events.status("CB", 1, "A", "N") == []
     assert events.connection("CB", False) == [] and Events().start(txn(), True) == []
 
 

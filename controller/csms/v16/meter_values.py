@@ -1,0 +1,54 @@
+"""OCPP 1.6 meter values read into plain numbers: register readings in Wh, power in W."""
+
+from __future__ import annotations
+
+from controller.csms.frames import OcppError
+from controller.timefmt import normalize
+
+ENERGY = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+_TO_WH = {"Wh": 1.0, "kWh": 1000.0}
+_TO_W = {"W": 1.0, "kW": 1000.0}
+
+
+def timestamp(text: str, field: str) -> str:
+    """A charger's date-time as our canonical UTC text; a CALLERROR naming `field` if it is none."""
+    try:
+        return normalize(text)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range to UTC
+        raise OcppError("TypeConstraintViolation", f"{field}: not an ISO 8601 date-time") from None
+
+
+def latest_energy_and_power(meter_value: list[dict]) -> tuple[float | None, float | None]:
+    """The last register reading (Wh) and power (W) among sampled values of any context."""
+    energy = power = None
+    for mv in meter_value:
+        for sv in mv.get("sampledValue", []):
+            measurand = sv.get("measurand", ENERGY)
+            if sv.get("phase"):
+                continue  # totals only
+            try:
+                value = float(sv["value"])
+            except (KeyError, ValueError):
+                continue
+            if measurand == ENERGY and sv.get("unit", "Wh") in _TO_WH:
+                energy = value * _TO_WH[sv.get("unit", "Wh")]
+            elif measurand == POWER and sv.get("unit", "W") in _TO_W:
+                power = value * _TO_W[sv.get("unit", "W")]
+    return energy, power
+
+
+def transaction_begin(data: list[dict] | None) -> tuple[str | None, float | None]:
+    """(timestamp, Wh) of the `Transaction.Begin` register reading in StopTransaction's transactionData.
+
+    Books a stop whose StartTransaction we never got with its real start; (None, None) without one.
+    """
+    for mv in data or []:
+        begin = [sv for sv in mv.get("sampledValue", []) if sv.get("context") == "Transaction.Begin"]
+        wh, _ = latest_energy_and_power([{"sampledValue": begin}])
+        if wh is not None:
+            try:
+                return normalize(mv["timestamp"]), wh
+            except (ValueError, OverflowError):
+                return None, None
+    return None, None
