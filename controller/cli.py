@@ -97,7 +97,7 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     from the command line (which other users of the machine can read in `ps`)."""
     import getpass
 
-    from controller.csms.security import hash_password
+    from controller.passwords import hash_password
 
     if sys.stdin.isatty():
         password = getpass.getpass("charger password (AuthorizationKey): ")

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from controller.passwords import parse_hash
 from controller.upstream.config import UpstreamSection
 from drivers.config import BusConfig, MeterConfig, ReaderConfig, validate_drivers
 
@@ -164,8 +165,6 @@ class Pricing(_Section):
 
 
 def _check_password_hash(value: str) -> str:
-    from controller.csms.security import parse_hash  # imports this module
-
     parse_hash(value)
     return value
 

@@ -99,10 +99,6 @@ def apply(level: str, frame_log: Iterable[str]) -> None:
     frames_log.setLevel(logging.INFO if _frame_chargers else logging.WARNING)
 
 
-def frame_logging(charger_id: str) -> bool:
-    return charger_id in _frame_chargers or "*" in _frame_chargers
-
-
 def frame_logger(charger_id: str) -> Callable[[str, str], None]:
     """The `frame_log` callback for one charger's RpcSession; checks the live list per frame."""
 

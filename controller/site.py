@@ -30,15 +30,17 @@ SHUTDOWN_GRACE_S = 3.0
 class Site:
     def __init__(self, config: Config) -> None:
         self.live = LiveConfig(config)
-        self.store = Store(config.data_dir)
+        self.store = Store(config.data_dir, after_write=lambda: self.upstream.after_write())
         self.events = Events(config.upstream.enabled)
         self.upstream = Delivery(config.upstream, self.store)
-        self.store.after_write = self.upstream.after_write
         self.chargers = ChargerRegistry(self.live, self.store, self.events, {v16.SUBPROTOCOL: v16.PROTOCOL})
         self.authorization = Authorization(self.store, self.live)
-        self.transactions = Transactions(self.live, self.store, self.chargers, self.authorization, self.events)
+        self.transactions = Transactions(
+            self.live, self.store, self.chargers, self.authorization, self.events,
+            on_booked=lambda conn, kind, row: self.public_charging.transaction_changed(conn, kind, row),
+            energy_source=self.connector_energy if any(c.meter == "connector-meter" for c in config.chargers) else None,
+        )
         self.public_charging = PublicCharging(config, self.store, self.chargers, self.transactions)
-        self.transactions.listener = self.public_charging
         self.ocpp = OcppServer(self.live, self.chargers, self.transactions)
         self.ocpp_port: int | None = None
         self.api_port: int | None = None
@@ -50,8 +52,6 @@ class Site:
         self.hardware = Hardware(config.buses, config.meters, config.readers)
         self.health_checks.update(self.hardware.health_checks())
         self.tap_to_charge = TapToCharge(self.authorization, self.transactions)
-        if any(c.meter == "connector-meter" for c in config.chargers):
-            self.transactions.energy_source = self.connector_energy
 
     @property
     def config(self) -> Config:

@@ -71,21 +71,28 @@ class MeterReport:
     power_w: float | None
 
 
+BookingHook = Callable[[sqlite3.Connection, str, sqlite3.Row], "dict | None"]
+"""Runs in the store's writer thread, inside the write that books a start ("start") or a stop
+("stop") of the row given, and returns the `payment` object for the upstream event (public charging:
+controller/public_charging/sessions.py `transaction_changed`)."""
+
+EnergySource = Callable[[str, int], "tuple[float | None, bool]"]
+"""(charger id, connector id) -> (import register Wh or None, online): the connector meter's latest
+reading for chargers with `meter = "connector-meter"`, (None, False) for the others. A plain
+attribute read, safe in the store's writer thread (see start_energy, booked_energy)."""
+
+
 class Transactions:
     def __init__(self, config: LiveConfig, store: Store, chargers: ChargerRegistry,
-                 authorization: Authorization, events: Events) -> None:
+                 authorization: Authorization, events: Events, on_booked: BookingHook | None = None,
+                 energy_source: EnergySource | None = None) -> None:
         self.config = config
         self.store = store
         self.chargers = chargers
         self.authorization = authorization
         self.events = events
-        # Public charging (controller/public_charging/sessions.py): `transaction_changed(conn, kind, row)`
-        # runs inside the StartTransaction/StopTransaction write and returns the `payment` object.
-        self.listener = None
-        # Site (controller/site.py), only with connector meters: `energy_source(charger_id, connector_id)
-        # -> (Wh | None, online)`, the connector meter's latest register reading for chargers with
-        # `meter = "connector-meter"`; (None, False) for the others. See start_energy, booked_energy.
-        self.energy_source: Callable[[str, int], tuple[float | None, bool]] | None = None
+        self.on_booked = on_booked
+        self.energy_source = energy_source
 
     # -- REST side --------------------------------------------------------------------------
 
@@ -231,7 +238,7 @@ class Transactions:
                 start_key=start_key, default_mode="local", energy_source=source,
             )
             if created:
-                payment = self.listener.transaction_changed(conn, "start", row) if self.listener else None
+                payment = self.on_booked(conn, "start", row) if self.on_booked else None
                 insert_events(conn, self.events.start(row, accepted=status == "Accepted", payment=payment))
             return row
 
@@ -256,7 +263,7 @@ class Transactions:
                 transaction_data=report.data_json, start_time=report.begin_at, meter_start=report.begin_wh,
             )
             if new:  # not a re-sent stop
-                payment = self.listener.transaction_changed(conn, "stop", row) if self.listener else None
+                payment = self.on_booked(conn, "stop", row) if self.on_booked else None
                 insert_events(conn, self.events.stop(row, payment=payment))
             return row, known
 

@@ -96,7 +96,7 @@ class Store:
     and when for /healthz, and the next commit that stores rows clears it.
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, after_write: Callable[[], None] | None = None) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / DB_FILE
         self._writer = connect(self.path)
@@ -105,8 +105,8 @@ class Store:
         self._queue: list[_Write] = []
         self._committing: trio.Event | None = None  # set when the commit in progress is durable
         self._read_limiter = trio.CapacityLimiter(1)
-        self.after_write: Callable[[], None] | None = None
-        """Called after every write (the upstream worker uses it to notice new outbox rows)."""
+        self.after_write = after_write
+        """Called in the Trio thread after every write (upstream delivery notices new outbox rows)."""
         self.write_failure: WriteFailure | None = None
         self._stored = False  # the current group commit stored rows (writer thread only)
 

@@ -41,12 +41,6 @@ def open_for_connector(conn: sqlite3.Connection, charger_id: str, connector_id: 
     ).fetchall()
 
 
-def open_transactions(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    return conn.execute(
-        "SELECT * FROM transactions WHERE status IN (?, ?, ?) ORDER BY id", OPEN_STATUSES
-    ).fetchall()
-
-
 def create_pending(conn: sqlite3.Connection, charger_id: str, connector_id: int, id_tag: str, mode: str) -> int:
     """A remote start about to be sent: the id we will give the charger when it starts."""
     now = now_iso()

@@ -17,7 +17,7 @@ import trio
 
 from controller.cli import main
 from controller.config import ConfigError, load_config
-from controller.csms.security import hash_password
+from controller.passwords import hash_password
 from tests.support import CHARGER, CHARGER_2, PROJECT_ROOT, config_text
 
 PRICING = 'pricing = { currency = "EUR", price_per_kwh = 39, amount_authorized = 5000 }'

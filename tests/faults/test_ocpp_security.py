@@ -25,7 +25,7 @@ from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_
 
 from controller import cli
 from controller.config import ConfigError, load_config
-from controller.csms.security import hash_password, password_matches
+from controller.passwords import hash_password, password_matches
 from controller.simulators.charger_process import SimulatedCharger, SimulatorError
 from controller.site import Site
 from tests.support import RawCharger, eventually, running_site
