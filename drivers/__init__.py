@@ -33,7 +33,8 @@ State, at any time (also before `run`)::
     hardware.to_api()           -> {"buses": [...], "meters": [...], "readers": [...]} (camelCase)
     hardware.health_checks()    -> {"bus:<id>": fn, "reader:<id>": fn} for site.health_checks
 
-Counters go to `controller.metrics` (modbus_request, modbus_error, card_tap) as they happen.
+Counters are plain ints on the drivers' own objects (`ModbusBus.stats`: requests, timeouts,
+device_errors, io_errors; `ReaderState.taps`): the controller reads them when /metrics is scraped.
 
 `MeterState.to_api()` gives `id, model, bus, role, charger, connector, online, lastError,
 energyImportWh, energyExportWh, powerW, voltageV, currentA, phasePowerW, updatedAt` (ISO 8601 UTC

@@ -17,7 +17,6 @@ from ..backoff import Backoff
 from ..config import LineReaderConfig, ModbusReaderConfig, Pn532ReaderConfig, Rdm6300ReaderConfig
 from ..modbus import ModbusBus
 from ..serial_port import open_serial
-from controller import metrics
 from controller.timefmt import utcnow
 from .id_tags import format_id_tag
 from .line import LineDecoder
@@ -88,7 +87,6 @@ class Reader:
             at=utcnow(),
         )
         self.state.taps += 1
-        metrics.card_tap(c.id)
         self.state.last_tap_at, self.state.last_id_tag = tap.at, tap.id_tag
         log.info("reader %s: tap %s", c.id, tap.id_tag)
         try:
