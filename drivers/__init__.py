@@ -30,15 +30,13 @@ State, at any time (also before `run`)::
     hardware.meters[id].state   -> MeterState, an immutable snapshot replaced after each poll
     hardware.readers[id].state  -> ReaderState, live counters
     hardware.buses[id]          -> ModbusBus (connected, last_error, stats)
-    hardware.to_api()           -> {"buses": [...], "meters": [...], "readers": [...]} (camelCase)
     hardware.health_checks()    -> {"bus:<id>": fn, "reader:<id>": fn} for site.health_checks
 
 Counters are plain ints on the drivers' own objects (`ModbusBus.stats`: requests, timeouts,
 device_errors, io_errors; `ReaderState.taps`): the controller reads them when /metrics is scraped.
 
-`MeterState.to_api()` gives `id, model, bus, role, charger, connector, online, lastError,
-energyImportWh, energyExportWh, powerW, voltageV, currentA, phasePowerW, updatedAt` (ISO 8601 UTC
-with milliseconds and Z, via `controller.timefmt.iso`). `Tap` carries `reader_id, id_tag, uid,
+States are plain values (snake_case fields, timezone-aware UTC datetimes, tuples per phase);
+the REST API renders them (`controller/api/hardware.py`). `Tap` carries `reader_id, id_tag, uid,
 charger, connector, at`. Emulators for all of it live in `controller.simulators.meter` and
 `controller.simulators.card_reader`. Hardware notes: `drivers/HARDWARE.md`.
 """

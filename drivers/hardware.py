@@ -94,14 +94,6 @@ class Hardware:
             "metersOffline": offline,
         }
 
-    def to_api(self) -> dict[str, list[dict[str, Any]]]:
-        """A snapshot of everything, for a status endpoint."""
-        return {
-            "buses": [b.to_api() for b in self.buses.values()],
-            "meters": [m.state.to_api() for m in self.meters.values()],
-            "readers": [r.state.to_api() for r in self.readers.values()],
-        }
-
 
 def _reader_health(reader: Reader) -> dict[str, Any]:
     state = reader.state

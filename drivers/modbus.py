@@ -118,18 +118,6 @@ class ModbusBus:
         async with self._lock:
             await self._drop(None)
 
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.config.kind,
-            "connected": self.connected,
-            "lastError": self.last_error,
-            "requests": self.stats.requests,
-            "timeouts": self.stats.timeouts,
-            "deviceErrors": self.stats.device_errors,
-            "reconnects": self.stats.reconnects,
-        }
-
     # -- internals -------------------------------------------------------------------------
 
     async def _execute(self, request: ModbusPDU) -> Any:

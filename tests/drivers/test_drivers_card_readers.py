@@ -62,9 +62,9 @@ async def test_rdm6300_repeats_collapse_and_tap_fields(rdm: Rdm6300Emulator, tap
     assert (first.id_tag, second.id_tag) == ("62E3086CED", "0A00B1C2D3")
     assert (first.reader_id, first.charger, first.connector, first.uid) == ("bay-1", "CP-1", 2, "62E3086CED")
     assert first.at.tzinfo is not None
-    api = reader.state.to_api()
-    assert api["taps"] == 2 and api["lastIdTag"] == "0A00B1C2D3" and api["connected"] is True
-    assert api["lastTapAt"].endswith("Z") and api["badFrames"] == 0 and api["noiseBytes"] == 0
+    state = reader.state
+    assert state.taps == 2 and state.last_id_tag == "0A00B1C2D3" and state.connected is True
+    assert state.last_tap_at == second.at and state.bad_frames == 0 and state.noise_bytes == 0
 
 
 async def test_rdm6300_garbage_never_becomes_a_tap(rdm: Rdm6300Emulator, tap_sink: TapSink, nursery: trio.Nursery) -> None:
