@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 
 import serial
 import trio
@@ -17,7 +18,6 @@ from ..backoff import Backoff
 from ..config import LineReaderConfig, ModbusReaderConfig, Pn532ReaderConfig, Rdm6300ReaderConfig
 from ..modbus import ModbusBus
 from ..serial_port import open_serial
-from controller.timefmt import utcnow
 from .id_tags import format_id_tag
 from .line import LineDecoder
 from .modbus_reader import ModbusCardReader
@@ -84,7 +84,7 @@ class Reader:
             uid=uid.hex().upper(),
             charger=c.charger,
             connector=c.connector,
-            at=utcnow(),
+            at=datetime.now(timezone.utc),
         )
         self.state.taps += 1
         self.state.last_tap_at, self.state.last_id_tag = tap.at, tap.id_tag
