@@ -1,6 +1,8 @@
 """evedge's hardware layer: Modbus buses, energy meters and RFID card readers.
 
-Everything is Trio-native and built from three config lists (pydantic models in
+A leaf: it imports nothing from `controller/` (tests/drivers/test_drivers_leaf.py keeps it so).
+It hands out plain values and counters; formatting them for the API or for Prometheus is the
+controller's job. Everything is Trio-native and built from three config lists (pydantic models in
 `drivers.config`), which the site config embeds as::
 
     buses:   list[BusConfig]     # [[buses]]   kind = "rtu" | "tcp" | "rtu-over-tcp"
@@ -10,6 +12,8 @@ Everything is Trio-native and built from three config lists (pydantic models in
 `BusConfig` and `ReaderConfig` are discriminated unions: validate a list with
 `pydantic.TypeAdapter(list[BusConfig])` or as fields of the site's config model. Then call
 `validate_drivers(buses, meters, readers)` for the cross references (ValueError naming the key).
+Meter models are data (`drivers/meters/maps/*.toml`); reader kinds map to their protocols in one
+table, `drivers.rfid.protocols.PROTOCOLS`.
 
 Running it::
 
