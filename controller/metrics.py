@@ -1,9 +1,11 @@
 """Every metric the controller exposes at GET /metrics, defined in one place.
 
-Counters and histograms are updated where things happen (rpc.py on every OCPP frame, the drivers
-on every Modbus error and card tap), so the hot-path helpers below cache their labelled children:
-an increment is a dict lookup plus a locked add (well under a microsecond). Values that are state,
-not events (connected chargers, active transactions, outbox depth), are read when scraped.
+Counters and histograms are updated where things happen (rpc.py on every OCPP frame), so the
+hot-path helpers below cache their labelled children: an increment is a dict lookup plus a locked
+add (well under a microsecond). Values that are state, not events (connected chargers, active
+transactions, outbox depth), are read when scraped; so are the drivers' counters (Modbus requests
+and errors, card taps), which drivers/ keeps as plain ints on its own objects because it is a leaf
+that imports nothing from controller/.
 
 Names follow Prometheus conventions: `evedge_` prefix, `_total` counters, base units (seconds).
 """
@@ -11,6 +13,7 @@ Names follow Prometheus conventions: `evedge_` prefix, `_total` counters, base u
 from __future__ import annotations
 
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 import trio
@@ -19,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 
 if TYPE_CHECKING:
     from controller.site import Site
+    from drivers import Hardware
 
 # The classic text format every Prometheus (and the Pi's Debian one) reads; our names need nothing newer.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -58,7 +62,7 @@ OUTBOX_OLDEST_AGE = Gauge("evedge_outbox_oldest_pending_age_seconds",
                           "Age of the oldest undelivered upstream notification (0 when none).",
                           registry=REGISTRY)
 
-# -- field buses (incremented by drivers/) ---------------------------------------------------
+# -- field buses (drivers/' counters, read at scrape time) -------------------------------------
 
 MODBUS_REQUESTS = Counter("evedge_modbus_requests_total", "Modbus requests by bus.", ["bus"],
                           registry=REGISTRY)
@@ -120,21 +124,6 @@ def ocpp_call_timeout(action: str) -> None:
     OCPP_CALL_TIMEOUTS.labels(action).inc()
 
 
-def modbus_request(bus: str) -> None:
-    """For drivers/: count one Modbus request on `bus` (the bus name from the config)."""
-    MODBUS_REQUESTS.labels(bus).inc()
-
-
-def modbus_error(bus: str, kind: str) -> None:
-    """For drivers/: count one failed Modbus request; kind is timeout | exception | io."""
-    MODBUS_ERRORS.labels(bus, kind).inc()
-
-
-def card_tap(reader: str) -> None:
-    """For drivers/: count one card tap on `reader` (the reader name from the config)."""
-    CARD_TAPS.labels(reader).inc()
-
-
 # -- scraping --------------------------------------------------------------------------------
 
 
@@ -157,10 +146,39 @@ def last_loop_lag() -> float:
     return _last_lag[0]
 
 
+#: What each driver object's counters stood at when last scraped. A scrape adds only what happened
+#: since, so the Prometheus counters stay cumulative for the process (and keep their `_created`
+#: time) however many sites and drivers come and go in it; the drivers' own ints start at 0 each.
+_scraped: weakref.WeakKeyDictionary[object, dict[tuple[object, ...], int]] = weakref.WeakKeyDictionary()
+
+
+def _count(counter: Counter, labels: tuple[str, ...], source: object, total: int) -> None:
+    """Bring `counter{labels}` up to date with `total`, a count kept by the driver object `source`."""
+    seen = _scraped.setdefault(source, {})
+    key = (counter, *labels)
+    if total > seen.get(key, 0):
+        # labels() only now: like an increment where it happened, a series appears with its first event
+        counter.labels(*labels).inc(total - seen.get(key, 0))
+    seen[key] = total
+
+
+def collect_drivers(hardware: Hardware) -> None:
+    """Add what the buses and card readers counted since the last scrape to the counters above."""
+    for bus in hardware.buses.values():
+        counts = bus.stats
+        _count(MODBUS_REQUESTS, (bus.id,), bus, counts.requests)
+        _count(MODBUS_ERRORS, (bus.id, "timeout"), bus, counts.timeouts)
+        _count(MODBUS_ERRORS, (bus.id, "exception"), bus, counts.device_errors)
+        _count(MODBUS_ERRORS, (bus.id, "io"), bus, counts.io_errors)
+    for reader_id, reader in hardware.readers.items():
+        _count(CARD_TAPS, (reader_id,), reader, reader.state.taps)
+
+
 async def render(site: Site) -> bytes:
-    """Refresh the state gauges from `site` and return the text exposition."""
+    """Refresh the state gauges and the drivers' counters from `site`; return the text exposition."""
     from controller.store import stats
 
+    collect_drivers(site.hardware)
     CHARGERS_CONNECTED.set(site.chargers.online_count())
     registrations = {"accepted": 0, "pending": 0, "rejected": 0}
     for state in site.chargers.chargers.values():

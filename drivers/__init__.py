@@ -1,6 +1,8 @@
 """evedge's hardware layer: Modbus buses, energy meters and RFID card readers.
 
-Everything is Trio-native and built from three config lists (pydantic models in
+A leaf: it imports nothing from `controller/` (tests/drivers/test_drivers_leaf.py keeps it so).
+It hands out plain values and counters; formatting them for the API or for Prometheus is the
+controller's job. Everything is Trio-native and built from three config lists (pydantic models in
 `drivers.config`), which the site config embeds as::
 
     buses:   list[BusConfig]     # [[buses]]   kind = "rtu" | "tcp" | "rtu-over-tcp"
@@ -10,6 +12,8 @@ Everything is Trio-native and built from three config lists (pydantic models in
 `BusConfig` and `ReaderConfig` are discriminated unions: validate a list with
 `pydantic.TypeAdapter(list[BusConfig])` or as fields of the site's config model. Then call
 `validate_drivers(buses, meters, readers)` for the cross references (ValueError naming the key).
+Meter models are data (`drivers/meters/maps/*.toml`); reader kinds map to their protocols in one
+table, `drivers.rfid.protocols.PROTOCOLS`.
 
 Running it::
 
@@ -30,14 +34,13 @@ State, at any time (also before `run`)::
     hardware.meters[id].state   -> MeterState, an immutable snapshot replaced after each poll
     hardware.readers[id].state  -> ReaderState, live counters
     hardware.buses[id]          -> ModbusBus (connected, last_error, stats)
-    hardware.to_api()           -> {"buses": [...], "meters": [...], "readers": [...]} (camelCase)
     hardware.health_checks()    -> {"bus:<id>": fn, "reader:<id>": fn} for site.health_checks
 
-Counters go to `controller.metrics` (modbus_request, modbus_error, card_tap) as they happen.
+Counters are plain ints on the drivers' own objects (`ModbusBus.stats`: requests, timeouts,
+device_errors, io_errors; `ReaderState.taps`): the controller reads them when /metrics is scraped.
 
-`MeterState.to_api()` gives `id, model, bus, role, charger, connector, online, lastError,
-energyImportWh, energyExportWh, powerW, voltageV, currentA, phasePowerW, updatedAt` (ISO 8601 UTC
-with milliseconds and Z, via `controller.timefmt.iso`). `Tap` carries `reader_id, id_tag, uid,
+States are plain values (snake_case fields, timezone-aware UTC datetimes, tuples per phase);
+the REST API renders them (`controller/api/hardware.py`). `Tap` carries `reader_id, id_tag, uid,
 charger, connector, at`. Emulators for all of it live in `controller.simulators.meter` and
 `controller.simulators.card_reader`. Hardware notes: `drivers/HARDWARE.md`.
 """

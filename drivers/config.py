@@ -176,7 +176,9 @@ def validate_drivers(
             if bus is not None and bus not in bus_ids:
                 raise ValueError(f"{section}[{i}].bus: unknown bus {bus!r} (known: {', '.join(sorted(bus_ids)) or 'none'})")
     units: dict[tuple[str, int], str] = {}
-    for i, item in enumerate([*meters, *(r for r in readers if isinstance(r, ModbusReaderConfig))]):
+    # What a device is attached to, not its kind: a reader with a `bus` is a unit on it, one with
+    # a `port` owns that port (so a new reader kind is checked without a change here).
+    for i, item in enumerate([*meters, *(r for r in readers if getattr(r, "bus", None) is not None)]):
         key = (item.bus, item.device_id)  # type: ignore[union-attr]
         if key in units:
             section = "meters" if i < len(meters) else "readers"
@@ -184,7 +186,7 @@ def validate_drivers(
         units[key] = item.id
     ports: dict[str, str] = {}
     serial_users = [(f"buses.{b.id}", b.port) for b in buses if isinstance(b, SerialBusConfig)]
-    serial_users += [(f"readers.{r.id}", r.port) for r in readers if not isinstance(r, ModbusReaderConfig)]
+    serial_users += [(f"readers.{r.id}", r.port) for r in readers if isinstance(r, _SerialReader)]
     for who, port in serial_users:
         if port in ports:
             raise ValueError(f"{who}.port: {port!r} is already used by {ports[port]}")

@@ -46,9 +46,12 @@ class Hardware:
         validate_drivers(buses, meters, readers)
         self.buses: dict[str, ModbusBus] = {b.id: ModbusBus(b) for b in buses}
         self.meters: dict[str, Meter] = {m.id: Meter(m, self.buses[m.bus]) for m in meters}
-        self.readers: dict[str, Reader] = {
-            r.id: Reader(r, self.buses[r.bus] if isinstance(r, ModbusReaderConfig) else None) for r in readers
-        }
+        # A reader that names a bus sits on it; the others have a port of their own.
+        self.readers: dict[str, Reader] = {r.id: Reader(r, self._bus_of(r)) for r in readers}
+
+    def _bus_of(self, reader: object) -> ModbusBus | None:
+        bus_id = getattr(reader, "bus", None)
+        return None if bus_id is None else self.buses[bus_id]
 
     async def run(
         self,
@@ -92,14 +95,6 @@ class Hardware:
             "lastError": bus.last_error,
             "meters": len(meters),
             "metersOffline": offline,
-        }
-
-    def to_api(self) -> dict[str, list[dict[str, Any]]]:
-        """A snapshot of everything, for a status endpoint."""
-        return {
-            "buses": [b.to_api() for b in self.buses.values()],
-            "meters": [m.state.to_api() for m in self.meters.values()],
-            "readers": [r.state.to_api() for r in self.readers.values()],
         }
 
 

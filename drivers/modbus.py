@@ -27,8 +27,6 @@ from pymodbus.pdu.register_message import (
     WriteSingleRegisterRequest,
 )
 
-from controller import metrics
-
 from .backoff import Backoff
 from .config import SerialBusConfig, TcpBusConfig
 from .serial_port import open_serial
@@ -73,11 +71,14 @@ class _Eof(Exception):
 
 @dataclass
 class BusStats:
-    """Counters for diagnostics; `reconnects` counts opens after the first."""
+    """Counters since the bus was built, only ever incremented. Plain ints, so that the drivers
+    need no metrics library: `controller.metrics` reads them when scraped. `requests` counts every
+    attempt sent (a retry is another request); `reconnects` counts opens after the first."""
 
     requests: int = 0
-    timeouts: int = 0
-    device_errors: int = 0
+    timeouts: int = 0  # attempts without a valid answer in time
+    device_errors: int = 0  # Modbus exception responses
+    io_errors: int = 0  # transport failures: a failed open, a connection lost mid-request
     reconnects: int = 0
 
 
@@ -117,18 +118,6 @@ class ModbusBus:
         async with self._lock:
             await self._drop(None)
 
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.config.kind,
-            "connected": self.connected,
-            "lastError": self.last_error,
-            "requests": self.stats.requests,
-            "timeouts": self.stats.timeouts,
-            "deviceErrors": self.stats.device_errors,
-            "reconnects": self.stats.reconnects,
-        }
-
     # -- internals -------------------------------------------------------------------------
 
     async def _execute(self, request: ModbusPDU) -> Any:
@@ -137,23 +126,20 @@ class ModbusBus:
             for attempt in range(self.config.retries + 1):
                 stream = await self._connected_stream()
                 self.stats.requests += 1
-                metrics.modbus_request(self.id)
                 try:
                     with trio.fail_after(self.config.timeout_s):
                         response = await self._exchange(stream, request)
                 except trio.TooSlowError:
                     self.stats.timeouts += 1
-                    metrics.modbus_error(self.id, "timeout")
                     await self._drain(stream)
                     continue
                 except (_Eof, trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                    metrics.modbus_error(self.id, "io")
+                    self.stats.io_errors += 1
                     await self._drop(f"connection lost: {str(exc) or type(exc).__name__}")
                     raise BusUnavailable(f"{self.id}: {self.last_error}") from exc
                 self._backoff.reset()
                 if isinstance(response, ExceptionResponse):
                     self.stats.device_errors += 1
-                    metrics.modbus_error(self.id, "exception")
                     raise ModbusDeviceError(response.exception_code, what)
                 return response
             if self.config.kind != "rtu":
@@ -171,7 +157,7 @@ class ModbusBus:
             with trio.fail_after(max(self.config.timeout_s, 3.0)):
                 self._stream = await self._open()
         except (OSError, serial.SerialException, ValueError, trio.TooSlowError) as exc:
-            metrics.modbus_error(self.id, "io")
+            self.stats.io_errors += 1
             self._backoff.failed()
             self._set_down(f"cannot open {self._where()}: {str(exc) or type(exc).__name__}")
             raise BusUnavailable(f"{self.id}: {self.last_error}") from exc

@@ -1,4 +1,9 @@
-"""REST resources for the site's hardware (drivers/): energy meters and card readers."""
+"""REST resources for the site's hardware (drivers/): energy meters and card readers.
+
+The drivers hand out plain states (snake_case fields, datetimes, tuples); the API's shape
+(camelCase keys, ISO 8601 timestamps via `controller.timefmt`, lists) is made here, next to the
+schemas that document it, so that the drivers know nothing of the API.
+"""
 
 from __future__ import annotations
 
@@ -9,38 +14,81 @@ from quart_trio import QuartTrio
 
 from controller.api import openapi
 from controller.api.errors import not_found
+from controller.timefmt import iso
+from drivers import MeterState, ReaderState
 
 if TYPE_CHECKING:
     from controller.site import Site
 
 
-def reader_to_api(site: Site, reader_id: str) -> dict[str, Any]:
-    body = site.hardware.readers[reader_id].state.to_api()
-    body["lastTapResult"] = site.tap_to_charge.results.get(reader_id)
-    return body
+def _phases(values: tuple[float | None, ...] | None) -> list[float | None] | None:
+    return None if values is None else list(values)
+
+
+def meter_to_api(state: MeterState) -> dict[str, Any]:
+    """A meter's snapshot as the `Meter` schema below."""
+    return {
+        "id": state.id,
+        "model": state.model,
+        "bus": state.bus,
+        "role": state.role,
+        "charger": state.charger,
+        "connector": state.connector,
+        "online": state.online,
+        "lastError": state.last_error,
+        "energyImportWh": state.energy_import_wh,
+        "energyExportWh": state.energy_export_wh,
+        "powerW": state.power_w,
+        "voltageV": _phases(state.voltage_v),
+        "currentA": _phases(state.current_a),
+        "phasePowerW": _phases(state.phase_power_w),
+        "updatedAt": iso(state.updated_at) if state.updated_at else None,
+    }
+
+
+def reader_to_api(state: ReaderState, last_tap_result: dict[str, Any] | None) -> dict[str, Any]:
+    """A reader's state and what its last tap did (`TapToCharge.results`) as the `Reader` schema."""
+    return {
+        "id": state.id,
+        "kind": state.kind,
+        "charger": state.charger,
+        "connector": state.connector,
+        "connected": state.connected,
+        "lastError": state.last_error,
+        "lastTapAt": iso(state.last_tap_at) if state.last_tap_at else None,
+        "lastIdTag": state.last_id_tag,
+        "taps": state.taps,
+        "badFrames": state.bad_frames,
+        "noiseBytes": state.noise_bytes,
+        "reconnects": state.reconnects,
+        "lastTapResult": last_tap_result,
+    }
 
 
 def register(app: QuartTrio, site: Site) -> None:
+    def reader(reader_id: str) -> dict[str, Any]:
+        return reader_to_api(site.hardware.readers[reader_id].state, site.tap_to_charge.results.get(reader_id))
+
     @app.get("/api/v1/meters")
     async def list_meters() -> Response:
-        return jsonify({"meters": [m.state.to_api() for m in site.hardware.meters.values()]})
+        return jsonify({"meters": [meter_to_api(m.state) for m in site.hardware.meters.values()]})
 
     @app.get("/api/v1/meters/<meter_id>")
     async def get_meter(meter_id: str) -> Response:
         meter = site.hardware.meters.get(meter_id)
         if meter is None:
             raise not_found("Meter", meter_id)
-        return jsonify(meter.state.to_api())
+        return jsonify(meter_to_api(meter.state))
 
     @app.get("/api/v1/readers")
     async def list_readers() -> Response:
-        return jsonify({"readers": [reader_to_api(site, r) for r in site.hardware.readers]})
+        return jsonify({"readers": [reader(r) for r in site.hardware.readers]})
 
     @app.get("/api/v1/readers/<reader_id>")
     async def get_reader(reader_id: str) -> Response:
         if reader_id not in site.hardware.readers:
             raise not_found("Reader", reader_id)
-        return jsonify(reader_to_api(site, reader_id))
+        return jsonify(reader(reader_id))
 
 
 _NUM = {"type": ["number", "null"]}

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 
 import trio
 
 from ..config import MeterConfig
 from ..modbus import ModbusBus, ModbusError
 from ..registers import Block, plan_blocks
-from controller.timefmt import utcnow
 from .models import load_model
 from .register_map import PHASE_READINGS, PHASES, SCALAR_READINGS
 from .state import MeterState
@@ -61,7 +61,7 @@ class Meter:
             phases = [values[key] for key in (f"{reading}_{p}" for p in PHASES) if key in values]
             readings[reading] = tuple(_round(v) for v in phases) if phases else None
         self.state = dataclasses.replace(
-            self.state, online=True, last_error=None, updated_at=utcnow(), **readings  # type: ignore[arg-type]
+            self.state, online=True, last_error=None, updated_at=datetime.now(timezone.utc), **readings  # type: ignore[arg-type]
         )
         return self.state
 

@@ -1,12 +1,9 @@
-"""What the controller and the API see of one meter."""
+"""What the controller sees of one meter (the API renders it: controller/api/hardware.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from controller.timefmt import iso
 
 Phases = tuple[float | None, ...]
 
@@ -32,26 +29,3 @@ class MeterState:
     current_a: Phases | None = None
     phase_power_w: Phases | None = None
     updated_at: datetime | None = None  # UTC time of the poll that produced the readings
-
-    def to_api(self) -> dict[str, Any]:
-        def phases(values: Phases | None) -> list[float | None] | None:
-            return None if values is None else list(values)
-
-        return {
-            "id": self.id,
-            "model": self.model,
-            "bus": self.bus,
-            "role": self.role,
-            "charger": self.charger,
-            "connector": self.connector,
-            "online": self.online,
-            "lastError": self.last_error,
-            "energyImportWh": self.energy_import_wh,
-            "energyExportWh": self.energy_export_wh,
-            "powerW": self.power_w,
-            "voltageV": phases(self.voltage_v),
-            "currentA": phases(self.current_a),
-            "phasePowerW": phases(self.phase_power_w),
-            "updatedAt": iso(self.updated_at) if self.updated_at else None,
-        }
-

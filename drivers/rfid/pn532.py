@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import trio
 
+from .serial_reader import ReaderLost
 from .state import FrameCounters
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def target_uid(response: bytes) -> bytes | None:
     return bytes(response[7 : 7 + response[6]])
 
 
-class Pn532Error(Exception):
+class Pn532Error(ReaderLost):
     """The PN532 did not acknowledge or answer a command; the session should be restarted."""
 
 

@@ -1,12 +1,10 @@
-"""What the controller and the API see of one card reader, and the tap it reports."""
+"""What the controller sees of one card reader, and the tap it reports (the API renders them:
+controller/api/hardware.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from controller.timefmt import iso
 
 
 @dataclass
@@ -29,24 +27,8 @@ class ReaderState(FrameCounters):
     last_error: str | None = None
     last_tap_at: datetime | None = None
     last_id_tag: str | None = None
-    taps: int = 0
+    taps: int = 0  # only ever incremented: GET /metrics counts taps from it
     reconnects: int = 0  # successful reopens after the first open
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "charger": self.charger,
-            "connector": self.connector,
-            "connected": self.connected,
-            "lastError": self.last_error,
-            "lastTapAt": iso(self.last_tap_at) if self.last_tap_at else None,
-            "lastIdTag": self.last_id_tag,
-            "taps": self.taps,
-            "badFrames": self.bad_frames,
-            "noiseBytes": self.noise_bytes,
-            "reconnects": self.reconnects,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +41,3 @@ class Tap:
     charger: str | None
     connector: int | None
     at: datetime  # UTC
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "reader": self.reader_id,
-            "idTag": self.id_tag,
-            "uid": self.uid,
-            "charger": self.charger,
-            "connector": self.connector,
-            "at": iso(self.at),
-        }
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import typing
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -17,10 +18,14 @@ from drivers.config import (
     ModbusReaderConfig,
     Pn532ReaderConfig,
     Rdm6300ReaderConfig,
+    ReaderConfig,
     TcpBusConfig,
 )
 from drivers.modbus import ModbusBus
+from drivers.rfid.modbus_reader import ModbusCardReader
+from drivers.rfid.protocols import PROTOCOLS
 from drivers.rfid.reader import Reader
+from drivers.rfid.serial_reader import SerialCardReader
 
 EM4100 = bytes.fromhex("62E3086CED")
 OTHER = bytes.fromhex("0A00B1C2D3")
@@ -53,6 +58,20 @@ async def nursery() -> AsyncIterator[trio.Nursery]:
         n.cancel_scope.cancel()
 
 
+def test_every_reader_kind_has_exactly_one_protocol() -> None:
+    """The table is the only dispatch on the kind: every kind the config accepts is in it."""
+    models = typing.get_args(typing.get_args(ReaderConfig)[0])
+    kinds = {typing.get_args(m.model_fields["kind"].annotation)[0] for m in models}
+    assert set(PROTOCOLS) == kinds == {"rdm6300", "line", "pn532", "modbus"}
+    serial = Reader(Pn532ReaderConfig(kind="pn532", id="p", port="/nonexistent/tty"))
+    assert isinstance(serial.source, SerialCardReader)
+    bus = ModbusBus(TcpBusConfig(id="gw", kind="tcp", host="127.0.0.1", port=1))
+    on_bus = ModbusReaderConfig(kind="modbus", id="door", bus="gw")
+    assert isinstance(Reader(on_bus, bus).source, ModbusCardReader)
+    with pytest.raises(ValueError, match="needs its bus"):
+        Reader(on_bus)
+
+
 async def test_rdm6300_repeats_collapse_and_tap_fields(rdm: Rdm6300Emulator, tap_sink: TapSink, nursery: trio.Nursery) -> None:
     config = Rdm6300ReaderConfig(kind="rdm6300", id="bay-1", port=rdm.path, charger="CP-1", connector=2)
     reader = await start_reader(nursery, config, tap_sink)
@@ -62,9 +81,9 @@ async def test_rdm6300_repeats_collapse_and_tap_fields(rdm: Rdm6300Emulator, tap
     assert (first.id_tag, second.id_tag) == ("62E3086CED", "0A00B1C2D3")
     assert (first.reader_id, first.charger, first.connector, first.uid) == ("bay-1", "CP-1", 2, "62E3086CED")
     assert first.at.tzinfo is not None
-    api = reader.state.to_api()
-    assert api["taps"] == 2 and api["lastIdTag"] == "0A00B1C2D3" and api["connected"] is True
-    assert api["lastTapAt"].endswith("Z") and api["badFrames"] == 0 and api["noiseBytes"] == 0
+    state = reader.state
+    assert state.taps == 2 and state.last_id_tag == "0A00B1C2D3" and state.connected is True
+    assert state.last_tap_at == second.at and state.bad_frames == 0 and state.noise_bytes == 0
 
 
 async def test_rdm6300_garbage_never_becomes_a_tap(rdm: Rdm6300Emulator, tap_sink: TapSink, nursery: trio.Nursery) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import trio
 from tests.drivers.support import TapSink, wait_until
 
@@ -55,16 +57,16 @@ async def test_run_reports_taps_and_readings_and_isolates_failures(tap_sink: Tap
             assert (tap.reader_id, tap.charger, tap.connector, tap.id_tag) == ("bay-1", "CP-1", 1, "62E3086CED")
             line.present("11223344")
             await wait_until(lambda: taps_seen == 3)
-            snapshot = hardware.to_api()
+            meters = {i: m.state for i, m in hardware.meters.items()}  # immutable snapshots
+            readers = {i: dataclasses.replace(r.state) for i, r in hardware.readers.items()}  # copies
+            buses = {i: b.connected for i, b in hardware.buses.items()}
             health = {name: check() for name, check in hardware.health_checks().items()}
             nursery.cancel_scope.cancel()
 
-    meters = {m["id"]: m for m in snapshot["meters"]}
-    readers = {r["id"]: r for r in snapshot["readers"]}
-    assert meters["grid"]["online"] and meters["grid"]["energyImportWh"] == 10_000
-    assert not meters["cp2"]["online"] and "cannot open" in meters["cp2"]["lastError"]
-    assert readers["bay-2"]["taps"] == 2 and not readers["bay-3"]["connected"]
-    assert {b["id"]: b["connected"] for b in snapshot["buses"]} == {"gw": True, "gone": False}
+    assert meters["grid"].online and meters["grid"].energy_import_wh == 10_000
+    assert not meters["cp2"].online and "cannot open" in (meters["cp2"].last_error or "")
+    assert readers["bay-2"].taps == 2 and not readers["bay-3"].connected
+    assert buses == {"gw": True, "gone": False}
     assert health["bus:gw"] == {"status": "ok", "connected": True, "lastError": None, "meters": 1, "metersOffline": []}
     assert health["bus:gone"]["status"] == "degraded" and health["bus:gone"]["metersOffline"] == ["cp2"]
     assert health["reader:bay-1"]["status"] == "ok" and health["reader:bay-3"]["status"] == "degraded"
