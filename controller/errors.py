@@ -3,7 +3,8 @@
 The domain (transactions, chargers, authorization, tap-to-charge, public charging) raises these;
 each edge renders them its own way: the REST API maps each class to a status in one table
 (controller/api/errors.py), tap-to-charge turns them into a tap's outcome. `code` is a stable
-machine word (`ChargerOffline`, `ConnectorNotPreparing`) that API clients and logs see.
+machine word (`ChargerOffline`, `ConnectorNotPlugged`) that logs see and the API passes on (it words
+a few its own way: controller/api/errors.py `API_CODES`).
 """
 
 from __future__ import annotations
@@ -57,10 +58,10 @@ class ConnectorNotReady(Conflict):
     def __init__(self, connector_id: int, status: str | None, need_plug: bool) -> None:
         shown = status or "in an unknown state"
         if need_plug:
-            super().__init__(f"connector {connector_id} is {shown}, not Preparing", "ConnectorNotPreparing")
+            super().__init__(f"connector {connector_id} is {shown}: no car is plugged in and waiting",
+                             "ConnectorNotPlugged")
         else:
-            super().__init__(f"connector {connector_id} is {shown}, not Available or Preparing",
-                             "ConnectorNotAvailable")
+            super().__init__(f"connector {connector_id} is {shown}: neither free nor plugged in", "ConnectorNotFree")
         self.connector_id = connector_id
         self.status = status
         self.need_plug = need_plug

@@ -42,6 +42,17 @@ STATUS: list[tuple[type[errors.DomainError], int]] = [
 ]
 
 
+# Domain codes the REST API words its own way (seed 001: a remote start needs a Preparing connector).
+API_CODES = {"ConnectorNotPlugged": "ConnectorNotPreparing", "ConnectorNotFree": "ConnectorNotAvailable"}
+_NOT_READY = {"ConnectorNotPlugged": "not Preparing", "ConnectorNotFree": "not Available or Preparing"}
+
+
+def _message(exc: errors.DomainError) -> str:
+    if isinstance(exc, errors.ConnectorNotReady):
+        return f"connector {exc.connector_id} is {exc.status or 'in an unknown state'}, {_NOT_READY[exc.code]}"
+    return exc.message
+
+
 def domain_problem(exc: errors.DomainError, status: dict[type, int] | None = None) -> Problem:
     """The Problem for a domain error; `status` overrides the table for some classes (the public
     charging API has its own codes for a few)."""
@@ -53,7 +64,7 @@ def domain_problem(exc: errors.DomainError, status: dict[type, int] | None = Non
         headers["Retry-After"] = str(STORAGE_RETRY_AFTER_S)
     elif isinstance(exc, errors.RateLimited):
         headers["Retry-After"] = str(exc.retry_after_s)
-    return Problem(code, exc.code, exc.message, headers)
+    return Problem(code, API_CODES.get(exc.code, exc.code), _message(exc), headers)
 
 
 def not_found(what: str, key: object) -> Problem:
