@@ -54,9 +54,12 @@ class ChargerLink(Interface):
     protocol: str
     address: str | None
 
-    async def remote_start(self, connector_id: int, id_tag: str) -> bool: ...
+    async def remote_start(self, connector_id: int, id_tag: str, remote_start_id: int) -> bool:
+        """Ask for a charge; `remote_start_id` is our pending transaction's id (chargers that name
+        their own transactions echo it in their start)."""
 
-    async def remote_stop(self, transaction_id: int) -> bool: ...
+    async def remote_stop(self, transaction_id: int, charger_transaction_id: str | None) -> bool:
+        """Ask to end a charge: our id, and the charger's own id when it assigned one."""
 
     async def unlock(self, connector_id: int) -> bool: ...
 
@@ -136,6 +139,8 @@ class ChargerState:
     connected_at: str | None = None
     firmware_status: str | None = None
     diagnostics_status: str | None = None
+    log_status: str | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # what the charger reported of its configuration
     connectors: dict[int, ConnectorState] = field(default_factory=dict)
     link: ChargerLink | None = None
 
@@ -289,6 +294,11 @@ class ChargerRegistry:
         c = state.connector(report.connector_id)
         c.status, c.availability, c.error_code, c.info = report.status, report.availability, report.error_code, report.info
         c.vendor_error_code, c.status_at = report.vendor_error_code, at
+
+    def set_availability(self, state: ChargerState, connector_id: int, availability: Availability) -> None:
+        """What a charge's start or end tells of a connector, for protocols whose status does
+        not (OCPP 2.0.1's Occupied is a plugged car with or without a charge)."""
+        state.connector(connector_id).availability = availability
 
     # -- operator commands -----------------------------------------------------------------
 

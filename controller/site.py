@@ -12,8 +12,7 @@ from controller.api.app import serve_api
 from controller.authorization import Authorization
 from controller.chargers import ChargerRegistry
 from controller.config import Config
-from controller.csms import v16
-from controller.csms.server import OcppServer
+from controller.csms.server import PROTOCOLS, OcppServer
 from controller.live_config import LiveConfig
 from controller.public_charging.sessions import PublicCharging
 from controller.store import Store
@@ -33,7 +32,7 @@ class Site:
         self.store = Store(config.data_dir, after_write=lambda: self.upstream.after_write())
         self.events = Events(config.upstream.enabled)
         self.upstream = Delivery(config.upstream, self.store)
-        self.chargers = ChargerRegistry(self.live, self.store, self.events, {v16.SUBPROTOCOL: v16.PROTOCOL})
+        self.chargers = ChargerRegistry(self.live, self.store, self.events, PROTOCOLS)
         self.authorization = Authorization(self.store, self.live)
         self.transactions = Transactions(
             self.live, self.store, self.chargers, self.authorization, self.events,

@@ -37,13 +37,16 @@ LIVE_S = 120  # a charger's reading older than this is history, not the meter's 
 
 @dataclass(frozen=True)
 class StartReport:
-    """A charger says a charge began."""
+    """A charger says a charge began. Chargers that name their transactions themselves give their
+    id (`charger_transaction_id`); a start we asked for may carry our pending id (`remote_start_id`)."""
 
     connector_id: int
     id_tag: str
-    meter_start_wh: float
+    meter_start_wh: float | None
     timestamp: str  # ISO 8601, UTC
     reservation_id: int | None = None
+    charger_transaction_id: str | None = None
+    remote_start_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ class Transactions:
         # The pending row exists before the call, so a StartTransaction racing the answer finds it.
         transaction_id = await self.store.write(q.create_pending, charger_id, connector_id, id_tag, mode)
         try:
-            accepted = await link.remote_start(connector_id, id_tag)
+            accepted = await link.remote_start(connector_id, id_tag, transaction_id)
         except AnswerLost:
             # The charger may have accepted and start any moment (its answer got lost): the row
             # stays pending, so its StartTransaction gets this id and the tag is accepted, until
@@ -144,7 +147,7 @@ class Transactions:
         if row["status"] not in ("active", "stopping"):
             raise NotInTransaction(f"transaction {transaction_id} is {row['status']}, not active")
         try:
-            accepted = await self._link(row["charger_id"]).remote_stop(transaction_id)
+            accepted = await self._link(row["charger_id"]).remote_stop(transaction_id, row["ocpp_transaction_id"])
         except ChargerCallError as exc:
             raise ChargerRejected(exc.message) from None
         if not accepted:
@@ -170,6 +173,12 @@ class Transactions:
         """One page of transactions, newest first, and how many match in all."""
         return await self.store.read(q.page, charger_id, status, limit, offset)
 
+    async def resolve(self, charger_id: str, charger_transaction_id: str) -> tuple[int, int] | None:
+        """(our id, connector) of the transaction a charger knows as `charger_transaction_id`, if
+        on the books."""
+        row = await self.store.read(q.by_ocpp_id, charger_id, charger_transaction_id)
+        return (row["id"], row["connector_id"]) if row is not None else None
+
     async def open_for_connector(self, charger_id: str, connector_id: int) -> list[sqlite3.Row]:
         """The connector's transactions that are pending, active or stopping."""
         return await self.store.read(q.open_for_connector, charger_id, connector_id)
@@ -187,8 +196,8 @@ class Transactions:
             verdict = verdict.with_status("Accepted")
         return verdict
 
-    def start_energy(self, charger_id: str, connector_id: int, charger_wh: float,
-                     at: str) -> tuple[float, str | None]:
+    def start_energy(self, charger_id: str, connector_id: int, charger_wh: float | None,
+                     at: str) -> tuple[float | None, str | None]:
         """(meterStart to book, energy source) of a new transaction.
 
         A transaction books its energy from one source from start to stop, as mixing two registers
@@ -224,7 +233,10 @@ class Transactions:
         """Books a charge the charger began; returns its transaction id and the tag's verdict."""
         id_tag, connector_id = report.id_tag, report.connector_id
         verdict = self.authorization.verdict(id_tag)
-        key_source = f"{charger_id}|{connector_id}|{id_tag}|{report.timestamp}|{report.meter_start_wh}"
+        if report.charger_transaction_id is not None:  # the charger's own id names the charge
+            key_source = f"{charger_id}|tx|{report.charger_transaction_id}"
+        else:
+            key_source = f"{charger_id}|{connector_id}|{id_tag}|{report.timestamp}|{report.meter_start_wh}"
         start_key = hashlib.sha256(key_source.encode()).hexdigest()
 
         def write(conn: sqlite3.Connection) -> sqlite3.Row:
@@ -236,6 +248,7 @@ class Transactions:
                 conn, charger_id=charger_id, connector_id=connector_id, id_tag=id_tag, id_tag_status=status,
                 meter_start=meter_start, start_time=report.timestamp, reservation_id=report.reservation_id,
                 start_key=start_key, default_mode="local", energy_source=source,
+                ocpp_transaction_id=report.charger_transaction_id, pending_id=report.remote_start_id,
             )
             if created:
                 payment = self.on_booked(conn, "start", row) if self.on_booked else None

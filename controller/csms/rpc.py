@@ -37,6 +37,9 @@ class Dialect(Protocol):
     def validate(self, kind: int, action: str, payload: Any) -> None:
         """Raise OcppError, with the version's error code, for a payload its schema refuses."""
 
+    def frame_error_code(self, code: str) -> str:
+        """The version's CALLERROR code for a frame `frames.decode` refused with `code` (1.6's words)."""
+
 
 INBOX_SIZE = 16  # calls queued from one charger before we stop reading its socket
 DRAIN_S = 10.0  # after a disconnect, how long the calls already read may take to be handled
@@ -118,8 +121,9 @@ class RpcSession:
                 frame = frames.decode(text)
             except FrameError as err:
                 log.warning("charger=%s bad frame: %s", self.charger_id, err)
-                metrics.ocpp_call_error("out", err.code)
-                await self._send(frames.encode_error(err.unique_id or "-1", err.code, err.description))
+                code = self.dialect.frame_error_code(err.code)
+                metrics.ocpp_call_error("out", code)
+                await self._send(frames.encode_error(err.unique_id or "-1", code, err.description))
                 continue
             if isinstance(frame, Call):
                 metrics.ocpp_message("in", self._label(frame.action), "call")

@@ -15,15 +15,19 @@ from urllib.parse import unquote, urlsplit
 import trio
 from trio_websocket import Endpoint, WebSocketRequest, serve_websocket
 
-from controller.chargers import ChargerRegistry
+from controller.chargers import ChargerRegistry, Protocol
 from controller.config import parse_listen
-from controller.csms import v16
+from controller.csms import v16, v201
+from controller.csms.compression import accept_compressed
 from controller.csms.security import AddressLimiter, check_basic_auth, ocpp_tls_context
 from controller.live_config import LiveConfig
 from controller.transactions import Transactions
 
 log = logging.getLogger("evedge.ocpp")
-SUBPROTOCOL = v16.SUBPROTOCOL
+# The versions we speak, preferred first when a charger offers several.
+VERSIONS = {v201.SUBPROTOCOL: v201, v16.SUBPROTOCOL: v16}
+PROTOCOLS: dict[str, Protocol] = {name: version.PROTOCOL for name, version in VERSIONS.items()}
+ASSUMED = v16.SUBPROTOCOL  # for a charger that offers no subprotocol (some 1.6 firmware)
 UNAUTHORIZED = [(b"WWW-Authenticate", b'Basic realm="evedge"')]
 BUSY = [(b"Retry-After", b"30")]
 
@@ -115,17 +119,22 @@ class OcppServer:
             await request.reject(404 if charger_id else 400)
             return
         offered = request.proposed_subprotocols
-        if offered and SUBPROTOCOL not in offered:
-            log.warning("refused charger=%s: offers %s, not %s", charger_id, ",".join(offered), SUBPROTOCOL)
-            await request.reject(400, body=b"only ocpp1.6 is supported")
+        chosen = next((name for name in VERSIONS if name in offered), None)
+        if offered and chosen is None:
+            log.warning("refused charger=%s: offers %s, not %s", charger_id, ",".join(offered), " or ".join(VERSIONS))
+            await request.reject(400, body=f"supported: {', '.join(VERSIONS)}".encode())
             return
         if not offered:
-            log.warning("charger=%s offered no subprotocol; assuming %s", charger_id, SUBPROTOCOL)
-        ws = await request.accept(subprotocol=SUBPROTOCOL if offered else None)
+            log.warning("charger=%s offered no subprotocol; assuming %s", charger_id, ASSUMED)
+        if chosen == v201.SUBPROTOCOL:  # OCPP-J 2.0.1: compression when the charger asks for it
+            ws = await accept_compressed(request, chosen)
+        else:
+            ws = await request.accept(subprotocol=chosen)
+        version = VERSIONS[chosen or ASSUMED]
         state = registry.get(charger_id)
         if state is None or (not state.configured and state.registration != registration):
             state = await registry.set_registration(charger_id, registration)
-        session, link = v16.open_session(ws, state, registry, self.transactions, self.config)
+        session, link = version.open_session(ws, state, registry, self.transactions, self.config)
         session.address = _address(remote)
         await registry.connected(state, link)
         log.info("charger=%s connected from %s:%s", charger_id, remote.address, remote.port)

@@ -132,6 +132,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE chargers ADD COLUMN protocol TEXT;
     """,
+    # chargers that assign transaction ids themselves (OCPP 2.0.1): theirs beside ours
+    """
+    ALTER TABLE transactions ADD COLUMN ocpp_transaction_id TEXT;
+    CREATE UNIQUE INDEX transactions_by_ocpp_id ON transactions (charger_id, ocpp_transaction_id)
+        WHERE ocpp_transaction_id IS NOT NULL;
+    """,
 ]
 
 

@@ -16,6 +16,12 @@ def get(conn: sqlite3.Connection, transaction_id: int) -> sqlite3.Row | None:
     return conn.execute("SELECT * FROM transactions WHERE id = ?", (transaction_id,)).fetchone()
 
 
+def by_ocpp_id(conn: sqlite3.Connection, charger_id: str, ocpp_transaction_id: str) -> sqlite3.Row | None:
+    """The transaction a charger that assigns its own ids knows as `ocpp_transaction_id`."""
+    return conn.execute("SELECT * FROM transactions WHERE charger_id = ? AND ocpp_transaction_id = ?",
+                        (charger_id, ocpp_transaction_id)).fetchone()
+
+
 def page(conn: sqlite3.Connection, charger_id: str | None, status: str | None,
          limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
     """Newest first, with the total count of matching rows."""
@@ -77,19 +83,22 @@ def set_status(conn: sqlite3.Connection, transaction_id: int, status: str, stop_
 
 
 def begin(conn: sqlite3.Connection, *, charger_id: str, connector_id: int, id_tag: str, id_tag_status: str,
-          meter_start: int, start_time: str, reservation_id: int | None, start_key: str,
-          default_mode: str, energy_source: str | None = None) -> tuple[sqlite3.Row, bool]:
-    """Record a StartTransaction; returns (row, created).
+          meter_start: float | None, start_time: str, reservation_id: int | None, start_key: str,
+          default_mode: str, energy_source: str | None = None, ocpp_transaction_id: str | None = None,
+          pending_id: int | None = None) -> tuple[sqlite3.Row, bool]:
+    """Record the start of a charge; returns (row, created).
 
-    A retried identical request finds its row by `start_key` and gets the same id. A pending
-    remote start on the same connector becomes this transaction, so the id the API returned is
-    the id the charger gets.
+    A retried identical report finds its row by `start_key` and gets the same id. A pending
+    remote start on the same connector (or the one `pending_id` names) becomes this transaction,
+    so the id the API returned is the id the charger gets.
     """
     existing = conn.execute("SELECT * FROM transactions WHERE start_key = ?", (start_key,)).fetchone()
     if existing is not None:
         return existing, False
     now = now_iso()
-    pending = pending_for_connector(conn, charger_id, connector_id, id_tag)
+    pending = get(conn, pending_id) if pending_id is not None else None
+    if pending is None or (pending["charger_id"], pending["status"]) != (charger_id, "pending"):
+        pending = pending_for_connector(conn, charger_id, connector_id, id_tag)
     # A refused tag still starts a transaction: the charger decides whether to stop it
     # (StopTransactionOnInvalidId) and reports that with StopTransaction.
     status = "active"
@@ -98,17 +107,17 @@ def begin(conn: sqlite3.Connection, *, charger_id: str, connector_id: int, id_ta
         conn.execute(
             "UPDATE transactions SET status = ?, id_tag = ?, id_tag_status = ?, meter_start = ?,"
             " meter_last = ?, start_time = ?, reservation_id = ?, start_key = ?, energy_source = ?,"
-            " updated_at = ? WHERE id = ?",
+            " ocpp_transaction_id = ?, updated_at = ? WHERE id = ?",
             (status, id_tag, id_tag_status, meter_start, meter_start, start_time, reservation_id,
-             start_key, energy_source, now, transaction_id),
+             start_key, energy_source, ocpp_transaction_id, now, transaction_id),
         )
     else:
         transaction_id = conn.execute(
             "INSERT INTO transactions (charger_id, connector_id, id_tag, status, mode, id_tag_status,"
-            " meter_start, meter_last, start_time, reservation_id, start_key, energy_source, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " meter_start, meter_last, start_time, reservation_id, start_key, energy_source, ocpp_transaction_id,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (charger_id, connector_id, id_tag, status, default_mode, id_tag_status, meter_start,
-             meter_start, start_time, reservation_id, start_key, energy_source, now, now),
+             meter_start, start_time, reservation_id, start_key, energy_source, ocpp_transaction_id, now, now),
         ).lastrowid
     return get(conn, transaction_id), True
 
@@ -116,7 +125,7 @@ def begin(conn: sqlite3.Connection, *, charger_id: str, connector_id: int, id_ta
 def finish(conn: sqlite3.Connection, *, transaction_id: int, charger_id: str, meter_stop: float | None, stop_time: str,
            reason: str, id_tag: str | None, transaction_data: str | None,
            start_time: str | None = None, meter_start: int | None = None) -> tuple[sqlite3.Row, bool, bool]:
-    """Record a StopTransaction; returns (row, known, new): `new` is False for a re-sent stop.
+    """Record the end of a charge; returns (row, known, new): `new` is False for a re-sent stop.
 
     A stop is never lost, and never touches what is not the sender's:
     - the sender's open transaction is completed; the same stop sent again changes nothing;
@@ -139,7 +148,7 @@ def finish(conn: sqlite3.Connection, *, transaction_id: int, charger_id: str, me
             )
             return get(conn, transaction_id), True, True
         if row["stop_time"] == stop_time:
-            return row, True, False  # a re-sent StopTransaction: already on the books
+            return row, True, False  # a re-sent stop: already on the books
     elif row is None and 0 < transaction_id < 2**31:
         conn.execute(
             "INSERT INTO transactions (id, charger_id, connector_id, id_tag, status, mode, meter_start, meter_last,"

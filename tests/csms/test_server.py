@@ -41,7 +41,7 @@ async def test_no_subprotocol_is_accepted_with_a_warning(site, caplog):
 
 async def test_other_subprotocols_only_are_refused(site):
     with pytest.raises(ConnectionRejected):
-        async with open_websocket_url(ocpp_url(site, CHARGER), subprotocols=["ocpp2.0.1"]):
+        async with open_websocket_url(ocpp_url(site, CHARGER), subprotocols=["ocpp2.1", "ocpp1.5"]):
             pass
 
 

@@ -19,5 +19,9 @@ class _Dialect:
     def validate(kind: int, action: str, payload: Any) -> None:
         validate(kind, action, payload)
 
+    @staticmethod
+    def frame_error_code(code: str) -> str:
+        return code  # the framing speaks 1.6's words
+
 
 DIALECT = _Dialect()

@@ -1,0 +1,50 @@
+"""The part of a `ChargerLink` every OCPP version shares: one call over the RPC session, its
+transport failures and CALLERRORs turned into domain errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.chargers import ChargerRegistry
+from controller.csms.frames import OcppError
+from controller.csms.rpc import CallTimeout, ConnectionLost, NotConnected, RpcSession
+from controller.errors import ChargerCallError, ChargerDisconnected, ChargerOffline, ChargerTimeout
+
+
+class SessionLink:
+    protocol = ""
+
+    def __init__(self, session: RpcSession, chargers: ChargerRegistry) -> None:
+        self.session = session
+        self.chargers = chargers
+
+    @property
+    def address(self) -> str | None:
+        return self.session.address
+
+    async def call(self, action: str, payload: dict) -> Any:
+        """Send one call; transport failures and CALLERRORs as domain errors."""
+        charger_id = self.session.charger_id
+        try:
+            answer = await self.session.call(action, payload)
+        except CallTimeout:
+            raise ChargerTimeout(f"charger {charger_id} did not answer {action} in time") from None
+        except NotConnected:
+            raise ChargerOffline(charger_id) from None
+        except ConnectionLost:
+            raise ChargerDisconnected(f"charger {charger_id} disconnected before answering") from None
+        except OcppError as err:
+            raise ChargerCallError(err.code, err.description, err.details) from None
+        await self.answered(action, payload, answer)
+        return answer
+
+    async def answered(self, action: str, payload: dict, answer: Any) -> None:
+        """What an answer tells the domain (a version reports an unlocked connector, ...)."""
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.session.aclose(code, reason)
+
+
+def status(answer: Any) -> Any:
+    """The `status` of an answer; a charger may answer anything, so nothing is assumed of it."""
+    return answer.get("status") if isinstance(answer, dict) else None

@@ -1,0 +1,38 @@
+"""Our commands to an OCPP 2.0.1 charging station: the domain's `ChargerLink` over one RPC session.
+
+Our connector ids are the station's EVSE ids (connector 1 of each EVSE).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.csms.link import SessionLink, status
+
+PROTOCOL = "ocpp2.0.1"
+TOKEN_TYPE = "ISO14443"  # the id tags on the site's list are RFID cards
+
+
+class V201Link(SessionLink):
+    protocol = PROTOCOL
+
+    async def answered(self, action: str, payload: dict, answer: Any) -> None:
+        if action == "UnlockConnector" and status(answer) == "Unlocked":
+            await self.chargers.unlocked(self.session.charger_id, payload["evseId"])
+
+    async def remote_start(self, connector_id: int, id_tag: str, remote_start_id: int) -> bool:
+        answer = await self.call("RequestStartTransaction", {
+            "idToken": {"idToken": id_tag, "type": TOKEN_TYPE}, "remoteStartId": remote_start_id,
+            "evseId": connector_id,
+        })
+        return status(answer) == "Accepted"
+
+    async def remote_stop(self, transaction_id: int, charger_transaction_id: str | None = None) -> bool:
+        if charger_transaction_id is None:  # the station has not told us its id: nothing to name
+            return False
+        answer = await self.call("RequestStopTransaction", {"transactionId": charger_transaction_id})
+        return status(answer) == "Accepted"
+
+    async def unlock(self, connector_id: int) -> bool:
+        answer = await self.call("UnlockConnector", {"evseId": connector_id, "connectorId": 1})
+        return status(answer) == "Unlocked"

@@ -1,0 +1,84 @@
+"""OCPP 2.0.1 actions and payload validation (the schemas the `ocpp` library ships), with 2.0.1's
+error codes (`FormatViolation`, `OccurrenceConstraintViolation`, `MessageTypeNotSupported`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema.exceptions import ValidationError as SchemaError
+from ocpp.messages import get_validator
+
+from controller.csms.frames import OcppError
+
+VERSION = "2.0.1"
+
+# What a charging station sends a central system (OCPP 2.0.1 part 2, the Messages chapter).
+CHARGER_ACTIONS = frozenset({
+    "Authorize", "BootNotification", "ClearedChargingLimit", "DataTransfer", "FirmwareStatusNotification",
+    "Get15118EVCertificate", "GetCertificateStatus", "Heartbeat", "LogStatusNotification", "MeterValues",
+    "NotifyChargingLimit", "NotifyCustomerInformation", "NotifyDisplayMessages", "NotifyEVChargingNeeds",
+    "NotifyEVChargingSchedule", "NotifyEvent", "NotifyMonitoringReport", "NotifyReport",
+    "PublishFirmwareStatusNotification", "ReportChargingProfiles", "ReservationStatusUpdate",
+    "SecurityEventNotification", "SignCertificate", "StatusNotification", "TransactionEvent",
+})
+# What a central system sends a charging station.
+CENTRAL_ACTIONS = frozenset({
+    "CancelReservation", "CertificateSigned", "ChangeAvailability", "ClearCache", "ClearChargingProfile",
+    "ClearDisplayMessage", "ClearVariableMonitoring", "CostUpdated", "CustomerInformation", "DataTransfer",
+    "DeleteCertificate", "GetBaseReport", "GetChargingProfiles", "GetCompositeSchedule", "GetDisplayMessages",
+    "GetInstalledCertificateIds", "GetLocalListVersion", "GetLog", "GetMonitoringReport", "GetReport",
+    "GetTransactionStatus", "GetVariables", "InstallCertificate", "PublishFirmware", "RequestStartTransaction",
+    "RequestStopTransaction", "ReserveNow", "Reset", "SendLocalList", "SetChargingProfile", "SetDisplayMessage",
+    "SetMonitoringBase", "SetMonitoringLevel", "SetNetworkProfile", "SetVariableMonitoring", "SetVariables",
+    "TriggerMessage", "UnlockConnector", "UnpublishFirmware", "UpdateFirmware",
+})
+
+_CODES = {
+    "required": "OccurrenceConstraintViolation",
+    "minItems": "OccurrenceConstraintViolation",
+    "maxItems": "OccurrenceConstraintViolation",
+    "uniqueItems": "OccurrenceConstraintViolation",
+    "additionalProperties": "FormatViolation",
+    "maxLength": "TypeConstraintViolation",
+    "enum": "PropertyConstraintViolation",
+    "minimum": "PropertyConstraintViolation",
+    "maximum": "PropertyConstraintViolation",
+    "multipleOf": "PropertyConstraintViolation",
+    "minLength": "PropertyConstraintViolation",
+    "format": "PropertyConstraintViolation",
+}
+
+
+def _code_for(err: SchemaError) -> str:
+    if err.validator == "type":
+        return "TypeConstraintViolation" if err.path else "FormatViolation"
+    return _CODES.get(str(err.validator), "FormatViolation")
+
+
+def validate(kind: int, action: str, payload: Any) -> None:
+    """Check a payload against its 2.0.1 schema; raise OcppError with 2.0.1's error code."""
+    try:
+        get_validator(kind, action, VERSION).validate(payload)
+    except SchemaError as err:
+        where = "/".join(str(p) for p in err.absolute_path) or "payload"
+        raise OcppError(_code_for(err), f"{where}: {err.message}") from None
+
+
+class _Dialect:
+    """What the RPC session needs of OCPP 2.0.1."""
+
+    charger_actions = CHARGER_ACTIONS
+    known_actions = CHARGER_ACTIONS | CENTRAL_ACTIONS
+
+    @staticmethod
+    def validate(kind: int, action: str, payload: Any) -> None:
+        validate(kind, action, payload)
+
+    @staticmethod
+    def frame_error_code(code: str) -> str:
+        # An unknown message type has its own code in 2.0.1; any other broken frame is not a
+        # valid RPC request at all.
+        return "MessageTypeNotSupported" if code == "ProtocolError" else "RpcFrameworkError"
+
+
+DIALECT = _Dialect()
