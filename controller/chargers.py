@@ -30,6 +30,18 @@ class ConnectorState:
     power_w: float | None = None
     meter_at: str | None = None
 
+    @property
+    def ready_to_start(self) -> bool:
+        """A cable is plugged in and nothing charges yet (OCPP 1.6 `Preparing`): a remote start
+        now begins charging at once instead of waiting for the driver."""
+        return self.status == "Preparing"
+
+    @property
+    def can_start(self) -> bool:
+        """Free or plugged in (`Available` / `Preparing`): a new charge may be set up here; one that
+        is charging, finishing, reserved, faulted or unknown cannot take one."""
+        return self.status in ("Available", "Preparing")
+
     def to_api(self) -> dict:
         return {
             "connectorId": self.connector_id,
