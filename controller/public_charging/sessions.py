@@ -28,14 +28,15 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from controller.api.errors import Problem
-from controller.errors import AnswerLost, ChargerOffline, ConnectorNotReady, DomainError, NotInTransaction
+from controller.errors import (
+    AnswerLost, ChargerOffline, ChargerRejected, Conflict, ConnectorNotReady, DomainError, Invalid, NotFound,
+    NotInTransaction, ProviderUnavailable, RateLimited, StorageUnavailable,
+)
 from controller.public_charging import money
 from controller.public_charging.providers import (
     Hold, PaymentError, PaymentProvider, PaymentUnavailable, make_provider,
 )
 from controller.store import public_sessions as q
-from controller.store.db import StorageUnavailable
 from controller.timefmt import iso, now_iso, parse_iso, utcnow
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ CAPTURE_ATTEMPTS = 5
 RETRY_BACKOFF_S = (5.0, 15.0, 60.0, 300.0)
 WORKER_TICK_S = 0.25
 CONNECTOR_POLL_S = 0.5
-NOT_FOUND = Problem(404, "SessionNotFound", "unknown or expired session token")
+PROVIDER_UNAVAILABLE = "the payment provider is not available; try again"
 
 
 def token_hash(token: str) -> str:
@@ -344,7 +345,7 @@ class PublicCharging:
     def _charger_by_code(self, code: str) -> ChargerConfig:
         cfg = self.by_code.get(code.strip().upper()) if self.enabled else None
         if cfg is None:
-            raise Problem(404, "ChargerNotFound", "no public charger with this code")
+            raise NotFound("Charger", code, "no public charger with this code")
         return cfg
 
     def charger_info(self, code: str) -> dict:
@@ -371,22 +372,22 @@ class PublicCharging:
         assert pricing is not None
         state = self.chargers.get(cfg.id)
         if state is None or not state.online:
-            raise Problem(400, "ChargerOffline", "the charger is offline")
+            raise ChargerOffline(cfg.id, "the charger is offline")
         if not 1 <= connector_id <= cfg.connectors:
-            raise Problem(422, "ConnectorNotValid", f"the charger has no connector {connector_id}")
+            raise Invalid(f"the charger has no connector {connector_id}", code="ConnectorNotValid")
         status = state.connector(connector_id).status
         if status not in STARTABLE:
-            raise Problem(409, "ConnectorUnavailable", f"connector {connector_id} is {status or 'in an unknown state'}")
+            raise Conflict(f"connector {connector_id} is {status or 'in an unknown state'}", code="ConnectorUnavailable")
         since = iso(utcnow() - timedelta(hours=1))
         token = new_token()
         uid = secrets.token_hex(12)
 
         def insert(conn: sqlite3.Connection) -> sqlite3.Row:
             if q.open_on_connector(conn, cfg.id, connector_id):
-                raise Problem(409, "ConnectorUnavailable", f"connector {connector_id} is in use")
+                raise Conflict(f"connector {connector_id} is in use", code="ConnectorUnavailable")
             if q.count_created_since(conn, cfg.id, since) >= self.section.max_sessions_per_charger_per_hour:
-                raise Problem(429, "TooManySessions", "too many sessions on this charger; try again later",
-                              headers={"Retry-After": "600"})
+                raise RateLimited("too many sessions on this charger; try again later", code="TooManySessions",
+                                  retry_after_s=600)
             return q.insert(conn, {
                 "uid": uid, "token_hash": token_hash(token), "status": "created", "charger_id": cfg.id,
                 "connector_id": connector_id, "id_tag": new_id_tag(), "driver_email": email,
@@ -408,7 +409,7 @@ class PublicCharging:
                                              failure_reason="payment_provider_error")
             self._after_change(changed)
             log.error("public session %s: could not create the hold: %s", sid, exc)
-            raise Problem(502, "PaymentProviderError", "the payment provider is not available; try again") from None
+            raise ProviderUnavailable(PROVIDER_UNAVAILABLE, code="PaymentProviderError") from exc
         row = await self.store.write(q.update, sid, None, payment_id=hold.payment_id, client_secret=hold.client_secret)
         payment = self.provider.client_context(hold)
         if hold.state == "authorized":  # provider `none`: nothing to pay, start at once
@@ -424,12 +425,12 @@ class PublicCharging:
 
     async def _by_token(self, token: str) -> sqlite3.Row:
         if not self.enabled or not token or len(token) > 100:
-            raise NOT_FOUND
+            raise NotFound("Session", "token", "unknown or expired session token")
         row = await self.store.read(q.by_token_hash, token_hash(token))
         if row is None:
-            raise NOT_FOUND
+            raise NotFound("Session", "token", "unknown or expired session token")
         if row["ended_at"] and (utcnow() - parse_iso(row["ended_at"])).total_seconds() > self.section.token_ttl_s:
-            raise NOT_FOUND
+            raise NotFound("Session", "token", "unknown or expired session token")
         return row
 
     async def get(self, token: str) -> tuple[dict, dict | None]:
@@ -448,7 +449,7 @@ class PublicCharging:
                 hold = await self.provider.confirm(row["payment_id"])
             except (PaymentError, PaymentUnavailable) as exc:
                 log.warning("public session %s: confirm failed: %s", row["id"], exc)
-                raise Problem(502, "PaymentProviderError", "the payment provider is not available; try again") from None
+                raise ProviderUnavailable(PROVIDER_UNAVAILABLE, code="PaymentProviderError") from exc
             if hold.state == "authorized":
                 row = await self._authorized(row) or await self.store.read(q.get, row["id"])
             elif hold.state == "canceled":
@@ -465,15 +466,16 @@ class PublicCharging:
         if row["status"] in ("stopping", "settling") or row["status"] in q.FINAL and row["transaction_id"]:
             return await self.data(row)  # already stopping or stopped: nothing to do
         if row["status"] != "charging":
-            raise Problem(409, "NotCharging", f"the session is {row['status']}, not charging")
+            raise Conflict(f"the session is {row['status']}, not charging", code="NotCharging")
         try:
             await self.transactions.remote_stop(row["transaction_id"])
         except StorageUnavailable:
             raise  # 503 with Retry-After: the driver tries again
         except NotInTransaction:
             return await self.data(await self.store.read(q.get, row["id"]))  # the charger stopped first
-        except DomainError:
-            raise Problem(400, "ChargerRefused", "the charger did not accept the stop; it may be offline") from None
+        except DomainError as exc:
+            raise ChargerRejected("the charger did not accept the stop; it may be offline",
+                                  code="ChargerRefused") from exc
         changed = await self.store.write(q.update, row["id"], ("charging",), status="stopping")
         return await self.data(changed or await self.store.read(q.get, row["id"]))
 
@@ -482,7 +484,7 @@ class PublicCharging:
         changed = await self.store.write(q.update, row["id"], CANCELLABLE, status="failed",
                                          failure_reason="cancelled")
         if changed is None:
-            raise Problem(409, "NotCancellable", f"the session is {row['status']} and can no longer be cancelled")
+            raise Conflict(f"the session is {row['status']} and can no longer be cancelled", code="NotCancellable")
         self._after_change(changed)
         log.info("public session %s cancelled by the driver", row["id"])
         return await self.data(changed)
@@ -498,7 +500,7 @@ class PublicCharging:
     async def resolve(self, session_id: int, status: str) -> dict:
         allowed = self.RESOLUTIONS.get(status)
         if allowed is None:
-            raise Problem(422, "InvalidRequest", f"body field 'status': one of {sorted(self.RESOLUTIONS)}")
+            raise Invalid(f"body field 'status': one of {sorted(self.RESOLUTIONS)}")
         fields: dict = {"status": status}
         if status == "settling":
             fields.update(capture_attempts=0, ended_at=None)
@@ -506,9 +508,9 @@ class PublicCharging:
         if changed is None:
             row = await self.store.read(q.get, session_id)
             if row is None:
-                raise Problem(404, "SessionNotFound", f"public session {session_id} not found")
-            raise Problem(409, "InvalidTransition", f"session {session_id} is {row['status']}; "
-                                                    f"{status} needs one of {', '.join(allowed)}")
+                raise NotFound("Session", session_id, f"public session {session_id} not found")
+            raise Conflict(f"session {session_id} is {row['status']}; {status} needs one of {', '.join(allowed)}",
+                           code="InvalidTransition")
         self._retry_at.pop(session_id, None)
         self._after_change(changed)
         return await self.admin_view(changed)
@@ -516,7 +518,7 @@ class PublicCharging:
     async def admin_get(self, session_id: int) -> dict:
         row = await self.store.read(q.get, session_id)
         if row is None:
-            raise Problem(404, "SessionNotFound", f"public session {session_id} not found")
+            raise NotFound("Session", session_id, f"public session {session_id} not found")
         return await self.admin_view(row)
 
     async def admin_page(self, status: str | None, limit: int, offset: int) -> dict:
