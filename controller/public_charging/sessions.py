@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("evedge.public_charging")
 
 CANCELLABLE = ("created", "authorized", "starting")
-STARTABLE = ("Available", "Preparing")  # connector statuses a new session may begin on
 CAPTURE_ATTEMPTS = 5
 RETRY_BACKOFF_S = (5.0, 15.0, 60.0, 300.0)
 WORKER_TICK_S = 0.25
@@ -199,7 +198,7 @@ class PublicCharging:
             status = row["status"]
             if status == "authorized":
                 state = self.chargers.get(row["charger_id"])
-                if state is None or not state.online or state.connector(row["connector_id"]).status != "Preparing":
+                if state is None or not state.online or not state.connector(row["connector_id"]).ready_to_start:
                     self._retry_at[sid] = now + CONNECTOR_POLL_S  # wait for the car to be plugged in
                     continue
                 self._spawn(self._start_charging, row)
@@ -375,9 +374,10 @@ class PublicCharging:
             raise ChargerOffline(cfg.id, "the charger is offline")
         if not 1 <= connector_id <= cfg.connectors:
             raise Invalid(f"the charger has no connector {connector_id}", code="ConnectorNotValid")
-        status = state.connector(connector_id).status
-        if status not in STARTABLE:
-            raise Conflict(f"connector {connector_id} is {status or 'in an unknown state'}", code="ConnectorUnavailable")
+        connector = state.connector(connector_id)
+        if not connector.can_start:
+            raise Conflict(f"connector {connector_id} is {connector.status or 'in an unknown state'}",
+                           code="ConnectorUnavailable")
         since = iso(utcnow() - timedelta(hours=1))
         token = new_token()
         uid = secrets.token_hex(12)
