@@ -27,6 +27,7 @@ from quart_trio import QuartTrio
 from controller.api import errors, openapi
 from controller.api.errors import domain_problem
 from controller.errors import ChargerOffline, ChargerRejected, DomainError, RateLimited
+from controller.public_charging.statuses import STATUSES
 
 if TYPE_CHECKING:
     from controller.site import Site
@@ -46,8 +47,6 @@ STATUS: dict[type[DomainError], int] = {
     ChargerOffline: 400,   # creating a session on an offline charger: the driver picks another one
     ChargerRejected: 400,  # a stop the charger did not take (ChargerRefused)
 }
-STATUSES = ("created", "authorized", "starting", "charging", "stopping", "settling", "captured", "no_charge",
-            "expired", "failed", "abandoned", "capture_failed", "requires_review", "refunded", "written_off")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$")
 
 
