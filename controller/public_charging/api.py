@@ -27,6 +27,7 @@ from quart_trio import QuartTrio
 from controller.api import errors, openapi
 from controller.api.errors import domain_problem
 from controller.errors import ChargerOffline, ChargerRejected, DomainError, RateLimited
+from controller.public_charging.lifecycle import RESOLUTIONS
 from controller.public_charging.statuses import STATUSES
 
 if TYPE_CHECKING:
@@ -276,7 +277,7 @@ SCHEMAS = {
     },
     "PublicSessionResolve": {
         "type": "object", "additionalProperties": False, "required": ["status"],
-        "properties": {"status": {"type": "string", "enum": ["refunded", "written_off", "settling"]}},
+        "properties": {"status": {"type": "string", "enum": list(RESOLUTIONS)}},
     },
 }
 

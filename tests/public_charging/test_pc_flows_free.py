@@ -189,7 +189,7 @@ async def test_restart_in_every_state_free(tmp_path, state):
                 response = await h.public.post(f"/api/v1/public-charging/sessions/{token}/stop")
                 assert response.json()["data"]["status"] == "stopping"
             if state == "settling":
-                h.site.public_charging._busy.add(1)  # hold the worker off this session
+                h.site.public_charging.lifecycle.busy.add(1)  # hold the worker off this session
                 await sim.stop(1, meterStop=3000)
                 await h.wait_status(token, "settling")
             if state == "captured":

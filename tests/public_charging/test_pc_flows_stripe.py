@@ -8,7 +8,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from controller.public_charging import sessions as sessions_module
+from controller.public_charging.payments import CAPTURE_ATTEMPTS
 from tests.public_charging.fake_stripe import PUBLISHABLE, BreakingProxy, FakeStripe
 from tests.public_charging.helpers import (
     charger, make_config, problem, public_site, transaction_started, wait_connector,
@@ -156,7 +156,7 @@ async def test_provider_down_for_good_requires_review(tmp_path, clock):
             def captures_tried() -> int:
                 return sum(1 for r in server.requests if r[1].endswith("/capture"))
 
-            for attempt in range(1, sessions_module.CAPTURE_ATTEMPTS + 1):
+            for attempt in range(1, CAPTURE_ATTEMPTS + 1):
                 # each attempt is ATTEMPTS requests (the provider's own retries); then the session backs off
                 await eventually(lambda: captures_tried() >= attempt * 3, what=f"capture attempt {attempt}")
                 await trio.sleep(0.1)

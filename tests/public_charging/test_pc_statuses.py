@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.public_charging import api
+from controller.public_charging import api, lifecycle
 from controller.public_charging.statuses import MOVES, OPERATOR_EVENTS, STATUSES, TRANSITIONS, sources, target
 from controller.store import public_sessions as q
 
@@ -43,6 +43,11 @@ def test_the_moves_the_code_relies_on():
         "written_off": ("capture_failed", "requires_review"),
         "settling": ("capture_failed", "requires_review"),
     }
+
+
+def test_timers_and_resolutions_are_moves_of_the_table():
+    assert set(lifecycle.DEADLINES) <= set(MOVES)
+    assert lifecycle.RESOLUTIONS == {target(event): event for event in OPERATOR_EVENTS}
 
 
 def test_the_api_documents_the_table():
