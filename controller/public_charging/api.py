@@ -4,7 +4,7 @@ credential), the operator's keyed API and the driver page at /charge/{code}.
     register(app, site)
 
 The sessions raise domain errors (controller/errors.py); every route here renders them through
-`domain_problem` with STATUS, the few statuses this API answers differently from the rest.
+`domain_problem` with STATUS_OVERRIDES, the few statuses this API answers differently from the rest.
 
 Rate limits are per client address (the peer of the TCP connection; a reverse proxy in front
 would need its own limits) and per endpoint, in a sliding one-minute window on Trio's clock.
@@ -44,7 +44,7 @@ LIMITS = {  # bucket -> requests per minute per client
     "cancel": 10,
 }
 WINDOW_S = 60.0
-STATUS: dict[type[DomainError], int] = {
+STATUS_OVERRIDES: dict[type[DomainError], int] = {
     ChargerOffline: 400,   # creating a session on an offline charger: the driver picks another one
     ChargerRejected: 400,  # a stop the charger did not take (ChargerRefused)
 }
@@ -112,7 +112,7 @@ def _answering_problems(view: View) -> View:
         try:
             return await view(*args, **kwargs)
         except DomainError as exc:
-            raise domain_problem(exc, STATUS) from exc
+            raise domain_problem(exc, STATUS_OVERRIDES) from exc
 
     return answered
 
