@@ -3,16 +3,21 @@ credential), the operator's keyed API and the driver page at /charge/{code}.
 
     register(app, site)
 
+The sessions raise domain errors (controller/errors.py); every route here renders them through
+`domain_problem` with STATUS_OVERRIDES, the few statuses this API answers differently from the rest.
+
 Rate limits are per client address (the peer of the TCP connection; a reverse proxy in front
 would need its own limits) and per endpoint, in a sliding one-minute window on Trio's clock.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import deque
+from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import trio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -20,7 +25,10 @@ from quart import Response, jsonify, request
 from quart_trio import QuartTrio
 
 from controller.api import errors, openapi
-from controller.api.errors import Problem
+from controller.api.errors import domain_problem
+from controller.errors import ChargerOffline, ChargerRejected, DomainError, RateLimited
+from controller.public_charging.lifecycle import RESOLUTIONS
+from controller.public_charging.statuses import STATUSES
 
 if TYPE_CHECKING:
     from controller.site import Site
@@ -36,8 +44,10 @@ LIMITS = {  # bucket -> requests per minute per client
     "cancel": 10,
 }
 WINDOW_S = 60.0
-STATUSES = ("created", "authorized", "starting", "charging", "stopping", "settling", "captured", "no_charge",
-            "expired", "failed", "abandoned", "capture_failed", "requires_review", "refunded", "written_off")
+STATUS_OVERRIDES: dict[type[DomainError], int] = {
+    ChargerOffline: 400,   # creating a session on an offline charger: the driver picks another one
+    ChargerRejected: 400,  # a stop the charger did not take (ChargerRefused)
+}
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$")
 
 
@@ -54,8 +64,7 @@ class RateLimiter:
             hits.popleft()
         if len(hits) >= self.limits[bucket]:
             retry = max(1, int(hits[0] + self.window_s - now + 0.999))
-            raise Problem(429, "TooManyRequests", "rate limit exceeded; try again later",
-                          headers={"Retry-After": str(retry)})
+            raise RateLimited("rate limit exceeded; try again later", retry_after_s=retry)
         hits.append(now)
         if len(self._hits) > 10_000:  # forget idle clients
             for key in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window_s]:
@@ -92,10 +101,30 @@ def _page_html() -> str:
     return resources.files("controller.public_charging").joinpath("static/charge.html").read_text("utf-8")
 
 
+View = Callable[..., Awaitable[Any]]
+
+
+def _answering_problems(view: View) -> View:
+    """The view with its domain errors turned into this API's problems: the one place they are mapped."""
+
+    @functools.wraps(view)
+    async def answered(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await view(*args, **kwargs)
+        except DomainError as exc:
+            raise domain_problem(exc, STATUS_OVERRIDES) from exc
+
+    return answered
+
+
 def register(app: QuartTrio, site: Site) -> None:
     pc = site.public_charging
     limiter = RateLimiter(LIMITS)
     page = _page_html()
+
+    def route(method: str, rule: str) -> Callable[[View], View]:
+        """Like `@app.get(rule)`, for a view whose domain errors answer with this API's statuses."""
+        return lambda view: app.route(rule, methods=[method])(_answering_problems(view))
 
     def limit(bucket: str) -> None:
         limiter.check(bucket, request.remote_addr or "?")
@@ -106,40 +135,40 @@ def register(app: QuartTrio, site: Site) -> None:
             out["payment"] = payment
         return out
 
-    @app.get(f"{PREFIX}/chargers/<code>")
+    @route("GET", f"{PREFIX}/chargers/<code>")
     async def public_charger(code: str) -> Response:
         limit("charger")
         return jsonify({"data": pc.charger_info(code)})
 
-    @app.post(f"{PREFIX}/sessions")
+    @route("POST", f"{PREFIX}/sessions")
     async def public_create() -> tuple[Response, int]:
         limit("create")
         parsed = await errors.json_body(CreateBody)
         token, data, payment = await pc.create(parsed.code, parsed.connector_id, parsed.email)
         return jsonify({"session_token": token, "data": data, "payment": payment}), 201
 
-    @app.get(f"{PREFIX}/sessions/<token>")
+    @route("GET", f"{PREFIX}/sessions/<token>")
     async def public_get(token: str) -> Response:
         limit("get")
         data, payment = await pc.get(token)
         return jsonify(envelope(data, payment))
 
-    @app.post(f"{PREFIX}/sessions/<token>/confirm")
+    @route("POST", f"{PREFIX}/sessions/<token>/confirm")
     async def public_confirm(token: str) -> Response:
         limit("confirm")
         return jsonify({"data": await pc.confirm(token)})
 
-    @app.post(f"{PREFIX}/sessions/<token>/stop")
+    @route("POST", f"{PREFIX}/sessions/<token>/stop")
     async def public_stop(token: str) -> Response:
         limit("stop")
         return jsonify({"data": await pc.stop(token)})
 
-    @app.post(f"{PREFIX}/sessions/<token>/cancel")
+    @route("POST", f"{PREFIX}/sessions/<token>/cancel")
     async def public_cancel(token: str) -> Response:
         limit("cancel")
         return jsonify({"data": await pc.cancel(token)})
 
-    @app.get("/charge/<code>")
+    @route("GET", "/charge/<code>")
     async def driver_page(code: str) -> Response:
         response = Response(page, content_type="text/html; charset=utf-8")
         response.headers["Cache-Control"] = "no-store"
@@ -148,7 +177,7 @@ def register(app: QuartTrio, site: Site) -> None:
 
     # -- keyed (operator) ------------------------------------------------------------------
 
-    @app.get("/api/v1/public-sessions")
+    @route("GET", "/api/v1/public-sessions")
     async def admin_list() -> Response:
         try:
             query = AdminListQuery.model_validate(request.args.to_dict())
@@ -159,11 +188,11 @@ def register(app: QuartTrio, site: Site) -> None:
     def session_id(text: str) -> int:
         return errors.int_param("sessionId", text)
 
-    @app.get("/api/v1/public-sessions/<sid>")
+    @route("GET", "/api/v1/public-sessions/<sid>")
     async def admin_get(sid: str) -> Response:
         return jsonify(await pc.admin_get(session_id(sid)))
 
-    @app.post("/api/v1/public-sessions/<sid>/resolve")
+    @route("POST", "/api/v1/public-sessions/<sid>/resolve")
     async def admin_resolve(sid: str) -> Response:
         parsed = await errors.json_body(ResolveBody)
         return jsonify(await pc.resolve(session_id(sid), parsed.status))
@@ -248,7 +277,7 @@ SCHEMAS = {
     },
     "PublicSessionResolve": {
         "type": "object", "additionalProperties": False, "required": ["status"],
-        "properties": {"status": {"type": "string", "enum": ["refunded", "written_off", "settling"]}},
+        "properties": {"status": {"type": "string", "enum": list(RESOLUTIONS)}},
     },
 }
 

@@ -14,6 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,12 @@ class Price:
     start_fee: int
     tax_rate: str  # a decimal string, "0.21"
     amount_authorized: int
+
+    @classmethod
+    def of_session(cls, row: sqlite3.Row) -> Price:
+        """The price a session was started at (copied into it then, so a later tariff change
+        does not change a running charge)."""
+        return cls(row["currency"], row["price_per_kwh"], row["start_fee"], row["tax_rate"], row["amount_authorized"])
 
 
 def _round_half_up(value: Fraction) -> int:

@@ -140,6 +140,13 @@ async def charger(site, connectors: int = 2, boot: bool = True) -> AsyncIterator
         yield sim
 
 
+def problem(response: httpx.Response, status: int, code: str) -> dict:
+    """The error body of `response`, after checking its status and error code."""
+    body = response.json()
+    assert (response.status_code, body.get("error")) == (status, code), response.text
+    return body
+
+
 async def wait_connector(site, connector: int, status: str) -> None:
     await eventually(lambda: site.chargers.get(CHARGER).connector(connector).status == status,
                      what=f"connector {connector} {status}")

@@ -8,7 +8,9 @@ import pytest
 from trio.testing import MockClock
 
 from controller.store import public_sessions as q
-from tests.public_charging.helpers import CODE, charger, make_config, public_site, transaction_started, wait_connector
+from tests.public_charging.helpers import (
+    CODE, charger, make_config, problem, public_site, transaction_started, wait_connector,
+)
 
 SESSIONS = "/api/v1/public-charging/sessions"
 
@@ -21,21 +23,22 @@ def clock() -> MockClock:
 async def test_create_errors(tmp_path, clock):
     async with public_site(make_config(tmp_path)) as h:
         post = lambda body: h.public.post(SESSIONS, json=body)  # noqa: E731
-        assert (await post({"code": "NOPE", "connector_id": 1})).status_code == 404
+        problem(await post({"code": "NOPE", "connector_id": 1}), 404, "ChargerNotFound")
         offline = await post({"code": CODE, "connector_id": 1})
-        assert offline.status_code == 400 and offline.json()["error"] == "ChargerOffline"
+        assert problem(offline, 400, "ChargerOffline")["message"] == "the charger is offline"
         await h.jump(clock, 61)
         async with charger(h.site) as sim:
             unknown = await post({"code": CODE, "connector_id": 3})
-            assert unknown.status_code == 422 and unknown.json()["error"] == "ConnectorNotValid"
+            assert problem(unknown, 422, "ConnectorNotValid")["message"] == "the charger has no connector 3"
             await sim.status(1, "Faulted")
             await wait_connector(h.site, 1, "Faulted")
             busy = await post({"code": CODE, "connector_id": 1})
-            assert busy.status_code == 409 and busy.json()["error"] == "ConnectorUnavailable"
+            assert problem(busy, 409, "ConnectorUnavailable")["message"] == "connector 1 is Faulted"
             ok = await post({"code": CODE, "connector_id": 2})  # the third this minute
             assert ok.status_code == 201
             limited = await post({"code": CODE, "connector_id": 2})
-            assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+            problem(limited, 429, "TooManyRequests")
+            assert int(limited.headers["Retry-After"]) >= 1
             await h.jump(clock, 61)
             assert (await post({"code": CODE, "connector_id": 101})).status_code == 422
             assert (await post({"code": CODE, "connector_id": "1"})).status_code == 422
@@ -44,14 +47,14 @@ async def test_create_errors(tmp_path, clock):
             bad = await h.public.post(SESSIONS, content=b"[1]", headers={"Content-Type": "application/json"})
             assert bad.status_code == 400
             taken = await post({"code": CODE, "connector_id": 2})
-            assert taken.status_code == 409  # one open session per connector
+            assert problem(taken, 409, "ConnectorUnavailable")["message"] == "connector 2 is in use"  # one a connector
 
 
 async def test_public_charging_off_is_404(tmp_path):
     async with public_site(make_config(tmp_path, enabled=False)) as h, charger(h.site):
         response = await h.public.post(SESSIONS, json={"code": CODE, "connector_id": 1})
-        assert response.status_code == 404
-        assert (await h.public.get(f"/api/v1/public-charging/chargers/{CODE}")).status_code == 404
+        problem(response, 404, "ChargerNotFound")
+        problem(await h.public.get(f"/api/v1/public-charging/chargers/{CODE}"), 404, "ChargerNotFound")
 
 
 async def test_per_charger_cap(tmp_path, clock):
@@ -61,8 +64,8 @@ async def test_per_charger_cap(tmp_path, clock):
             assert (await h.public.post(f"{SESSIONS}/{token}/cancel")).status_code == 200
         await h.jump(clock, 61)
         capped = await h.public.post(SESSIONS, json={"code": CODE, "connector_id": 1})
-        assert capped.status_code == 429 and capped.json()["error"] == "TooManySessions"
-        assert "Retry-After" in capped.headers
+        problem(capped, 429, "TooManySessions")
+        assert capped.headers["Retry-After"] == "600"
 
 
 async def test_tokens_and_unknown_tokens(tmp_path):
@@ -86,10 +89,12 @@ async def test_tokens_and_unknown_tokens(tmp_path):
         ]
         assert {r.status_code for r in responses} == {404}
         assert len({r.text for r in responses}) == 1  # the same answer whatever the token
+        assert problem(responses[0], 404, "SessionNotFound")["message"] == "unknown or expired session token"
         ok = await h.public.get(f"{SESSIONS}/{token}")
         assert ok.status_code == 200 and ok.json()["data"]["charger"] == {
             "public_code": CODE, "name": "Bay 1", "online": True}
-        assert (await h.public.post(f"{SESSIONS}/{token}/stop")).status_code == 409  # not charging yet
+        stop = await h.public.post(f"{SESSIONS}/{token}/stop")
+        assert problem(stop, 409, "NotCharging")["message"] == "the session is authorized, not charging"
 
 
 async def test_rate_limits_per_endpoint(tmp_path, clock):
@@ -124,6 +129,23 @@ async def test_charger_info_and_page(tmp_path):
         assert (await h.public.get("/api/v1/public-sessions")).status_code == 401
         listing = (await h.admin.get("/api/v1/public-sessions", params={"status": "captured"})).json()
         assert listing["sessions"] == []
+
+
+async def test_operator_api_errors(tmp_path):
+    async with public_site(make_config(tmp_path)) as h, charger(h.site):
+        missing = await h.admin.get("/api/v1/public-sessions/999")
+        assert problem(missing, 404, "SessionNotFound")["message"] == "public session 999 not found"
+        problem(await h.admin.post("/api/v1/public-sessions/999/resolve", json={"status": "refunded"}),
+                404, "SessionNotFound")
+        token, _ = await h.create(1)
+        assert (await h.public.post(f"{SESSIONS}/{token}/cancel")).status_code == 200
+        sid = (await h.session(token))["id"]
+        wrong = await h.admin.post(f"/api/v1/public-sessions/{sid}/resolve", json={"status": "refunded"})
+        assert problem(wrong, 409, "InvalidTransition")["message"] == (
+            f"session {sid} is failed; refunded needs one of captured")
+        unknown = await h.admin.post(f"/api/v1/public-sessions/{sid}/resolve", json={"status": "open"})
+        assert problem(unknown, 422, "InvalidRequest")["message"] == (
+            "body field 'status': one of ['refunded', 'settling', 'written_off']")
 
 
 async def test_driver_stop_then_charger_stop_race(tmp_path):

@@ -9,7 +9,7 @@ from trio.testing import MockClock
 
 from controller.store import public_sessions as q
 from tests.public_charging.helpers import (
-    CHARGER, Harness, charger, make_config, public_site, transaction_started, wait_connector,
+    CHARGER, Harness, charger, make_config, problem, public_site, transaction_started, wait_connector,
 )
 from controller.timefmt import now_iso
 from tests.support import eventually, raw_charger
@@ -109,7 +109,8 @@ async def test_cancel_before_start_and_409_after(tmp_path):
         assert response.json()["data"]["status"] == "failed"
         assert response.json()["data"]["failure_reason"] == "cancelled"
         again = await h.public.post(f"/api/v1/public-charging/sessions/{token}/cancel")
-        assert again.status_code == 409
+        assert problem(again, 409, "NotCancellable")["message"] == (
+            "the session is failed and can no longer be cancelled")
         # the connector is free again for the next driver
         await sim.status(1, "Preparing")
         await wait_connector(h.site, 1, "Preparing")
@@ -138,7 +139,7 @@ async def test_stop_refused_by_charger_is_400(tmp_path):
         await h.wait_status(token, "charging")
         await sim.respond("RemoteStopTransaction", payload={"status": "Rejected"})
         response = await h.public.post(f"/api/v1/public-charging/sessions/{token}/stop")
-        assert response.status_code == 400
+        problem(response, 400, "ChargerRefused")
         assert (await h.session(token))["status"] == "charging"
 
 
@@ -188,7 +189,7 @@ async def test_restart_in_every_state_free(tmp_path, state):
                 response = await h.public.post(f"/api/v1/public-charging/sessions/{token}/stop")
                 assert response.json()["data"]["status"] == "stopping"
             if state == "settling":
-                h.site.public_charging._busy.add(1)  # hold the worker off this session
+                h.site.public_charging.lifecycle.busy.add(1)  # hold the worker off this session
                 await sim.stop(1, meterStop=3000)
                 await h.wait_status(token, "settling")
             if state == "captured":

@@ -8,10 +8,10 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from controller.public_charging import sessions as sessions_module
+from controller.public_charging.payments import CAPTURE_ATTEMPTS
 from tests.public_charging.fake_stripe import PUBLISHABLE, BreakingProxy, FakeStripe
 from tests.public_charging.helpers import (
-    charger, make_config, public_site, transaction_started, wait_connector,
+    charger, make_config, problem, public_site, transaction_started, wait_connector,
 )
 from tests.support import eventually
 
@@ -108,8 +108,8 @@ async def test_capture_failed(tmp_path):
             assert data["failure_reason"] == "insufficient_funds" and data["amount_captured"] is None
             # the operator writes it off through the keyed API
             sid = data["id"]
-            assert (await h.admin.post(f"/api/v1/public-sessions/{sid}/resolve",
-                                       json={"status": "refunded"})).status_code == 409
+            problem(await h.admin.post(f"/api/v1/public-sessions/{sid}/resolve", json={"status": "refunded"}),
+                    409, "InvalidTransition")
             response = await h.admin.post(f"/api/v1/public-sessions/{sid}/resolve", json={"status": "written_off"})
             assert response.status_code == 200 and response.json()["status"] == "written_off"
             assert (await h.public.post(f"/api/v1/public-sessions/{sid}/resolve",
@@ -156,7 +156,7 @@ async def test_provider_down_for_good_requires_review(tmp_path, clock):
             def captures_tried() -> int:
                 return sum(1 for r in server.requests if r[1].endswith("/capture"))
 
-            for attempt in range(1, sessions_module.CAPTURE_ATTEMPTS + 1):
+            for attempt in range(1, CAPTURE_ATTEMPTS + 1):
                 # each attempt is ATTEMPTS requests (the provider's own retries); then the session backs off
                 await eventually(lambda: captures_tried() >= attempt * 3, what=f"capture attempt {attempt}")
                 await trio.sleep(0.1)
