@@ -280,8 +280,8 @@ class Lifecycle:
             await self.transactions.remote_start(row["charger_id"], row["connector_id"], row["id_tag"], mode="remote")
         except AnswerLost as exc:
             # sent, answer lost: the charger may be starting; its StartTransaction or the
-            # abandonment timer decides (a second RemoteStart could start a second charge)
-            log.warning("public session %s: no answer to RemoteStartTransaction (%s)", sid, exc.code)
+            # abandonment timer decides (a second remote start could start a second charge)
+            log.warning("public session %s: no answer to the remote start (%s)", sid, exc.code)
             return None
         except (ChargerOffline, ConnectorNotReady):
             # not sent: wait for the connector again, until the abandonment timer
@@ -291,7 +291,7 @@ class Lifecycle:
             await self.move(sid, "start_rejected", failure_reason="charger_rejected")
             log.info("public session %s: charger refused the start (%s)", sid, exc.code)
             return None
-        log.info("public session %s: RemoteStartTransaction accepted", sid)
+        log.info("public session %s: remote start accepted", sid)
         return None
 
     def transaction_changed(self, conn: sqlite3.Connection, kind: str, txn: sqlite3.Row) -> sqlite3.Row | None:

@@ -26,7 +26,7 @@ TRANSITIONS: dict[str, dict[str, str]] = {
         "cancel": "failed",                # by the driver
     },
     "authorized": {
-        "start": "starting",               # the connector is ready: RemoteStartTransaction goes out
+        "start": "starting",               # the connector is ready: the remote start goes out
         "started": "charging",             # the charger's StartTransaction with the session's id tag
         "abandon": "abandoned",            # not charging within start_timeout_s
         "cancel": "failed",
@@ -34,7 +34,7 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "starting": {
         "start_not_sent": "authorized",    # charger offline or connector not ready: wait for it again
         "started": "charging",
-        "start_rejected": "failed",        # the charger refused the RemoteStartTransaction
+        "start_rejected": "failed",        # the charger refused the remote start
         "abandon": "abandoned",
         "cancel": "failed",
     },
