@@ -1,4 +1,5 @@
-"""REST resources for the upstream outbox: see, page and replay notifications."""
+"""REST resources for the upstream outbox: see, page and replay notifications (all through the
+delivery worker, the outbox's one owner)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from quart_trio import QuartTrio
 
 from controller.api import errors, openapi
 from controller.api.errors import not_found
-from controller.store import outbox
 
 if TYPE_CHECKING:
     from controller.site import Site
@@ -57,8 +57,8 @@ def register(app: QuartTrio, site: Site) -> None:
             query = NotificationQuery.model_validate(request.args.to_dict())
         except ValidationError as exc:
             raise errors.validation_problem(exc, where="query") from None
-        rows, total = await site.store.read(
-            outbox.page, query.status, query.chargeBoxId, query.type, query.limit, query.offset)
+        rows, total = await site.upstream.notifications(
+            query.status, query.chargeBoxId, query.type, query.limit, query.offset)
         return jsonify({
             "notifications": [notification_to_api(r) for r in rows],
             "pagination": {"total": total, "limit": query.limit, "offset": query.offset},
@@ -71,17 +71,16 @@ def register(app: QuartTrio, site: Site) -> None:
 
     @app.get("/api/v1/notifications/<row_id>")
     async def get_notification(row_id: str) -> Response:
-        row = await site.store.read(outbox.get, _id(row_id))
+        row = await site.upstream.notification(_id(row_id))
         if row is None:
             raise not_found("Notification", row_id)
         return jsonify(notification_to_api(row))
 
     @app.post("/api/v1/notifications/<row_id>/retry")
     async def retry_notification(row_id: str) -> Response:
-        row = await site.store.write(outbox.retry, _id(row_id))
+        row = await site.upstream.replay(_id(row_id))
         if row is None:
             raise not_found("Notification", row_id)
-        site.upstream.wake()
         return jsonify(notification_to_api(row))
 
 
