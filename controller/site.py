@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import trio
 
-from controller import metrics
+from controller import health, metrics
 from controller.api.app import serve_api
 from controller.authorization import Authorization
 from controller.chargers import ChargerRegistry
@@ -102,6 +102,4 @@ class Site:
 
     async def health(self) -> dict:
         """What /healthz answers: see controller.health (checks, and when it is 503)."""
-        from controller import health
-
-        return await health.check(self)
+        return await health.check(self.store, self.chargers, self.ocpp_port, self.health_checks)

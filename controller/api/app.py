@@ -90,7 +90,7 @@ def create_app(site: Site) -> QuartTrio:
     async def prometheus_metrics() -> Response:
         from controller import metrics
 
-        return Response(await metrics.render(site), content_type=metrics.CONTENT_TYPE)
+        return Response(await metrics.render(site.chargers, site.store), content_type=metrics.CONTENT_TYPE)
 
     @app.get("/api/v1/openapi.json")
     async def openapi() -> Response:
