@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
-from pydantic import ValidationError
 from quart import Response, jsonify, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from controller.api import auth, errors, hardware, notifications
-from controller.api.models import IdTagBody, NewIdTagBody, RemoteStartBody, TransactionQuery
+from controller.api.models import IdTagBody, NewIdTagBody, RemoteStartBody, TransactionQuery, page
 from controller.api.openapi import openapi_document
 from controller.authorization import IdTag
 from controller.chargers import ChargerState, ConnectorState
@@ -138,15 +137,9 @@ def create_app(site: Site) -> QuartTrio:
 
     @app.get("/api/v1/transactions")
     async def list_transactions() -> Response:
-        try:
-            query = TransactionQuery.model_validate(request.args.to_dict())
-        except ValidationError as exc:
-            raise errors.validation_problem(exc, where="query") from None
+        query = errors.parse_query(TransactionQuery)
         rows, total = await site.transactions.page(query.chargeBoxId, query.status, query.limit, query.offset)
-        return jsonify({
-            "transactions": [transaction_to_api(r, detail=False) for r in rows],
-            "pagination": {"total": total, "limit": query.limit, "offset": query.offset},
-        })
+        return jsonify(page("transactions", [transaction_to_api(r, detail=False) for r in rows], total, query))
 
     @app.get("/api/v1/transactions/<transaction_id>")
     async def get_transaction(transaction_id: str) -> Response:

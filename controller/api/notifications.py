@@ -7,24 +7,21 @@ import sqlite3
 from typing import TYPE_CHECKING, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from quart import Response, jsonify, request
+from quart import Response, jsonify
 from quart_trio import QuartTrio
 
 from controller.api import errors, openapi
 from controller.api.errors import not_found
+from controller.api.models import PageQuery, page
 
 if TYPE_CHECKING:
     from controller.site import Site
 
 
-class NotificationQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class NotificationQuery(PageQuery):
     status: Literal["pending", "delivered", "failed"] | None = None
     chargeBoxId: str | None = None
     type: str | None = None
-    limit: int = Field(50, ge=1, le=1000)
-    offset: int = Field(0, ge=0, le=errors.INT64_MAX)
 
 
 def notification_to_api(row: sqlite3.Row) -> dict:
@@ -53,17 +50,11 @@ def _id(text: str) -> int:
 def register(app: QuartTrio, site: Site) -> None:
     @app.get("/api/v1/notifications")
     async def list_notifications() -> Response:
-        try:
-            query = NotificationQuery.model_validate(request.args.to_dict())
-        except ValidationError as exc:
-            raise errors.validation_problem(exc, where="query") from None
+        query = errors.parse_query(NotificationQuery)
         rows, total = await site.upstream.notifications(
             query.status, query.chargeBoxId, query.type, query.limit, query.offset)
-        return jsonify({
-            "notifications": [notification_to_api(r) for r in rows],
-            "pagination": {"total": total, "limit": query.limit, "offset": query.offset},
-            "queue": await site.upstream.queue(),
-        })
+        return jsonify(page("notifications", [notification_to_api(r) for r in rows], total, query,
+                            queue=await site.upstream.queue()))
 
     @app.get("/api/v1/notifications/queue")
     async def notification_queue() -> Response:

@@ -15,12 +15,13 @@ from importlib import resources
 from typing import TYPE_CHECKING, Literal
 
 import trio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from quart import Response, jsonify, request
 from quart_trio import QuartTrio
 
-from controller.api import errors, openapi
+from controller.api import errors, models, openapi
 from controller.api.errors import Problem
+from controller.api.models import PageQuery
 
 if TYPE_CHECKING:
     from controller.site import Site
@@ -76,11 +77,8 @@ class CreateBody(BaseModel):
         return value
 
 
-class AdminListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AdminListQuery(PageQuery):
     status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
-    limit: int = Field(50, ge=1, le=1000)
-    offset: int = Field(0, ge=0, le=errors.INT64_MAX)
 
 
 class ResolveBody(BaseModel):
@@ -150,11 +148,10 @@ def register(app: QuartTrio, site: Site) -> None:
 
     @app.get("/api/v1/public-sessions")
     async def admin_list() -> Response:
-        try:
-            query = AdminListQuery.model_validate(request.args.to_dict())
-        except ValidationError as exc:
-            raise errors.validation_problem(exc, where="query") from None
-        return jsonify(await pc.admin_page(query.status, query.limit, query.offset))
+        query = errors.parse_query(AdminListQuery)
+        found = await pc.admin_page(query.status, query.limit, query.offset)
+        # the API's one envelope (the domain's page carries the same three figures)
+        return jsonify(models.page("sessions", found["sessions"], found["pagination"]["total"], query))
 
     def session_id(text: str) -> int:
         return errors.int_param("sessionId", text)
