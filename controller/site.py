@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 
 import trio
 
 from controller import health, metrics
 from controller.api.app import serve_api
+from controller.api.services import Services
 from controller.authorization import Authorization
 from controller.chargers import ChargerRegistry
 from controller.config import Config
@@ -52,6 +54,13 @@ class Site:
         self.tap_to_charge = TapToCharge(self.authorization, self.transactions)
         if any(c.meter == "connector-meter" for c in config.chargers):
             self.transactions.energy_source = self.connector_energy
+        # What the REST API may use, and nothing else of the site.
+        self.api_services = Services(
+            config=self.live, chargers=self.chargers, transactions=self.transactions,
+            authorization=self.authorization, hardware=self.hardware, tap_results=self.tap_to_charge.results,
+            delivery=self.upstream, public_charging=self.public_charging, health=self.health,
+            metrics=partial(metrics.render, self.chargers, self.store),
+        )
 
     @property
     def config(self) -> Config:
@@ -78,7 +87,7 @@ class Site:
             async with trio.open_nursery() as nursery:
                 self._cancel = nursery.cancel_scope
                 self.ocpp_port = await nursery.start(self.ocpp.run)
-                binds = await nursery.start(serve_api, self, self._stopping)
+                binds = await nursery.start(serve_api, self.api_services, self._stopping)
                 self.api_port = int(binds[0].rsplit(":", 1)[1])
                 log.info("API listening on %s", " ".join(binds))
                 nursery.start_soon(self.transactions.expire_pending_forever)

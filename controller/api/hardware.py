@@ -1,47 +1,57 @@
-"""REST resources for the site's hardware (drivers/): energy meters and card readers."""
+"""REST resources for the site's hardware (drivers/): energy meters and card readers.
+
+A meter's body is its driver state's `to_api()` (models.Meter); a reader's is its state's plus
+the outcome of its last tap (models.Reader), which tap-to-charge keeps.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from quart import Response, jsonify
 from quart_trio import QuartTrio
 
 from controller.api import openapi
 from controller.api.errors import not_found
+from drivers import Hardware, Reader
 
-if TYPE_CHECKING:
-    from controller.site import Site
+TapResults = Mapping[str, dict[str, Any]]
+"""Reader id -> its last tap's outcome in the API's shape (controller/tap_to_charge.py)."""
 
 
-def reader_to_api(site: Site, reader_id: str) -> dict[str, Any]:
-    body = site.hardware.readers[reader_id].state.to_api()
-    body["lastTapResult"] = site.tap_to_charge.results.get(reader_id)
+def reader_to_api(reader: Reader, tap_results: TapResults) -> dict[str, Any]:
+    """A card reader as models.Reader."""
+    body = reader.state.to_api()
+    body["lastTapResult"] = tap_results.get(reader.state.id)
     return body
 
 
-def register(app: QuartTrio, site: Site) -> None:
+def register(app: QuartTrio, hardware: Hardware, tap_results: TapResults) -> None:
     @app.get("/api/v1/meters")
     async def list_meters() -> Response:
-        return jsonify({"meters": [m.state.to_api() for m in site.hardware.meters.values()]})
+        return jsonify({"meters": [m.state.to_api() for m in hardware.meters.values()]})
 
     @app.get("/api/v1/meters/<meter_id>")
     async def get_meter(meter_id: str) -> Response:
-        meter = site.hardware.meters.get(meter_id)
+        meter = hardware.meters.get(meter_id)
         if meter is None:
             raise not_found("Meter", meter_id)
         return jsonify(meter.state.to_api())
 
     @app.get("/api/v1/readers")
     async def list_readers() -> Response:
-        return jsonify({"readers": [reader_to_api(site, r) for r in site.hardware.readers]})
+        return jsonify({"readers": [reader_to_api(r, tap_results) for r in hardware.readers.values()]})
 
     @app.get("/api/v1/readers/<reader_id>")
     async def get_reader(reader_id: str) -> Response:
-        if reader_id not in site.hardware.readers:
+        reader = hardware.readers.get(reader_id)
+        if reader is None:
             raise not_found("Reader", reader_id)
-        return jsonify(reader_to_api(site, reader_id))
+        return jsonify(reader_to_api(reader, tap_results))
 
+
+# -- the OpenAPI section -------------------------------------------------------------------------
 
 _NUM = {"type": ["number", "null"]}
 _PHASES = {"type": ["array", "null"], "items": _NUM}
@@ -113,24 +123,19 @@ SCHEMAS: dict[str, Any] = {
 
 METER_ID = openapi.path_param("meterId", {"type": "string"}, "The meter's id in the config")
 READER_ID = openapi.path_param("readerId", {"type": "string"}, "The reader's id in the config")
+_op, _response, _errors = openapi.operation, openapi.response, openapi.errors
 
-
-def _paths() -> openapi.Paths:
-    op, response, ref, errors = openapi.operation, openapi.response, openapi.ref, openapi.errors
-    return {
-        "/api/v1/meters": {"get": op(
-            "listMeters", "Hardware", "Energy meters ([[meters]]) with their latest readings",
-            {"200": response("The meters, in config order", ref("MeterList")), **errors()})},
-        "/api/v1/meters/{meterId}": {"get": op(
-            "getMeter", "Hardware", "One energy meter",
-            {"200": response("The meter", ref("Meter")), **errors(404)}, parameters=[METER_ID])},
-        "/api/v1/readers": {"get": op(
-            "listReaders", "Hardware", "Card readers ([[readers]]) with their state and last tap's outcome",
-            {"200": response("The readers, in config order", ref("ReaderList")), **errors()})},
-        "/api/v1/readers/{readerId}": {"get": op(
-            "getReader", "Hardware", "One card reader",
-            {"200": response("The reader", ref("Reader")), **errors(404)}, parameters=[READER_ID])},
-    }
-
-
-openapi.add_section("hardware", _paths, SCHEMAS)
+SECTION = openapi.Section({
+    "/api/v1/meters": {"get": _op(
+        "listMeters", "Hardware", "Energy meters ([[meters]]) with their latest readings",
+        {"200": _response("The meters, in config order", openapi.ref("MeterList")), **_errors()})},
+    "/api/v1/meters/{meterId}": {"get": _op(
+        "getMeter", "Hardware", "One energy meter",
+        {"200": _response("The meter", openapi.ref("Meter")), **_errors(404)}, parameters=[METER_ID])},
+    "/api/v1/readers": {"get": _op(
+        "listReaders", "Hardware", "Card readers ([[readers]]) with their state and last tap's outcome",
+        {"200": _response("The readers, in config order", openapi.ref("ReaderList")), **_errors()})},
+    "/api/v1/readers/{readerId}": {"get": _op(
+        "getReader", "Hardware", "One card reader",
+        {"200": _response("The reader", openapi.ref("Reader")), **_errors(404)}, parameters=[READER_ID])},
+}, SCHEMAS)

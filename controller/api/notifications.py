@@ -4,18 +4,16 @@ delivery worker, the outbox's one owner)."""
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
 import orjson
 from quart import Response, jsonify
 from quart_trio import QuartTrio
 
-from controller.api import errors, openapi
-from controller.api.errors import not_found
+from controller.api import openapi
+from controller.api.errors import int_param, not_found, parse_query
 from controller.api.models import PageQuery, page
-
-if TYPE_CHECKING:
-    from controller.site import Site
+from controller.upstream.delivery import Delivery
 
 
 class NotificationQuery(PageQuery):
@@ -24,7 +22,8 @@ class NotificationQuery(PageQuery):
     type: str | None = None
 
 
-def notification_to_api(row: sqlite3.Row) -> dict:
+def notification_to_api(row: sqlite3.Row) -> dict[str, Any]:
+    """An outbox row as models.Notification."""
     return {
         "id": row["id"],
         "eventId": row["event_id"],
@@ -44,32 +43,32 @@ def notification_to_api(row: sqlite3.Row) -> dict:
 
 
 def _id(text: str) -> int:
-    return errors.int_param("id", text)
+    return int_param("id", text)
 
 
-def register(app: QuartTrio, site: Site) -> None:
+def register(app: QuartTrio, delivery: Delivery) -> None:
     @app.get("/api/v1/notifications")
     async def list_notifications() -> Response:
-        query = errors.parse_query(NotificationQuery)
-        rows, total = await site.upstream.notifications(
+        query = parse_query(NotificationQuery)
+        rows, total = await delivery.notifications(
             query.status, query.chargeBoxId, query.type, query.limit, query.offset)
         return jsonify(page("notifications", [notification_to_api(r) for r in rows], total, query,
-                            queue=await site.upstream.queue()))
+                            queue=await delivery.queue()))
 
     @app.get("/api/v1/notifications/queue")
     async def notification_queue() -> Response:
-        return jsonify(await site.upstream.queue())
+        return jsonify(await delivery.queue())
 
     @app.get("/api/v1/notifications/<row_id>")
     async def get_notification(row_id: str) -> Response:
-        row = await site.upstream.notification(_id(row_id))
+        row = await delivery.notification(_id(row_id))
         if row is None:
             raise not_found("Notification", row_id)
         return jsonify(notification_to_api(row))
 
     @app.post("/api/v1/notifications/<row_id>/retry")
     async def retry_notification(row_id: str) -> Response:
-        row = await site.upstream.replay(_id(row_id))
+        row = await delivery.replay(_id(row_id))
         if row is None:
             raise not_found("Notification", row_id)
         return jsonify(notification_to_api(row))
@@ -77,11 +76,13 @@ def register(app: QuartTrio, site: Site) -> None:
 
 # -- the OpenAPI section -------------------------------------------------------------------------
 
+NOTIFICATION_ID = openapi.path_param("id", openapi.ID_SCHEMA, "The notification's row id")
+_op, _response, _errors = openapi.operation, openapi.response, openapi.errors
+
 _NSTATUS = {"type": "string", "enum": ["pending", "delivered", "failed"]}
 _NULL_STR = {"type": ["string", "null"]}
 _NULL_TIME = {"type": ["string", "null"], "format": "date-time"}
 _NULL_INT = {"type": ["integer", "null"]}
-NOTIFICATION_ID = openapi.path_param("id", openapi.ID_SCHEMA, "The notification's row id")
 
 SCHEMAS = {
     "Notification": {
@@ -120,44 +121,35 @@ SCHEMAS = {
         "required": ["notifications", "pagination", "queue"],
         "properties": {
             "notifications": {"type": "array", "items": openapi.ref("Notification")},
-            "pagination": {
-                "type": "object", "required": ["total", "limit", "offset"],
-                "properties": {"total": {"type": "integer"}, "limit": {"type": "integer"},
-                               "offset": {"type": "integer"}},
-            },
+            "pagination": openapi.PAGINATION,
             "queue": openapi.ref("NotificationQueue"),
         },
     },
 }
 
-
-def _paths() -> openapi.Paths:
-    op, response, ref, q = openapi.operation, openapi.response, openapi.ref, openapi.query_param
-    return {
-        "/api/v1/notifications": {"get": op(
-            "listNotifications", "Notifications",
-            "Upstream notifications (pending oldest first, others newest first) and the queue's state",
-            {"200": response("A page of notifications", ref("NotificationList")), **openapi.errors(422)},
-            parameters=[
-                q("status", _NSTATUS, "Filter by delivery status"),
-                q("chargeBoxId", {"type": "string"}, "Filter by charger"),
-                q("type", {"type": "string"}, "Filter by event type"),
-                q("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}, "Results per page"),
-                q("offset", openapi.OFFSET_SCHEMA, "Pagination offset"),
-            ])},
-        "/api/v1/notifications/queue": {"get": op(
-            "notificationQueue", "Notifications", "Queue depth and the age of the oldest pending notification",
-            {"200": response("The queue", ref("NotificationQueue")), **openapi.errors()})},
-        "/api/v1/notifications/{id}": {"get": op(
-            "getNotification", "Notifications", "One notification",
-            {"200": response("The notification", ref("Notification")), **openapi.errors(404, 422)},
-            parameters=[NOTIFICATION_ID])},
-        "/api/v1/notifications/{id}/retry": {"post": op(
-            "retryNotification", "Notifications",
-            "Send a notification again now (a failed one, a delivered one as a replay, or a waiting one)",
-            {"200": response("The notification, pending again", ref("Notification")), **openapi.errors(404, 422)},
-            parameters=[NOTIFICATION_ID])},
-    }
-
-
-openapi.add_section("notifications", _paths, SCHEMAS)
+SECTION = openapi.Section({
+    "/api/v1/notifications": {"get": _op(
+        "listNotifications", "Notifications",
+        "Upstream notifications (pending oldest first, others newest first) and the queue's state",
+        {"200": _response("A page of notifications", openapi.ref("NotificationList")), **_errors(422)},
+        parameters=[
+            openapi.query_param("status", _NSTATUS, "Filter by delivery status"),
+            openapi.query_param("chargeBoxId", {"type": "string"}, "Filter by charger"),
+            openapi.query_param("type", {"type": "string"}, "Filter by event type"),
+            openapi.query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
+                                "Results per page"),
+            openapi.query_param("offset", openapi.OFFSET_SCHEMA, "Pagination offset"),
+        ])},
+    "/api/v1/notifications/queue": {"get": _op(
+        "notificationQueue", "Notifications", "Queue depth and the age of the oldest pending notification",
+        {"200": _response("The queue", openapi.ref("NotificationQueue")), **_errors()})},
+    "/api/v1/notifications/{id}": {"get": _op(
+        "getNotification", "Notifications", "One notification",
+        {"200": _response("The notification", openapi.ref("Notification")), **_errors(404, 422)},
+        parameters=[NOTIFICATION_ID])},
+    "/api/v1/notifications/{id}/retry": {"post": _op(
+        "retryNotification", "Notifications",
+        "Send a notification again now (a failed one, a delivered one as a replay, or a waiting one)",
+        {"200": _response("The notification, pending again", openapi.ref("Notification")), **_errors(404, 422)},
+        parameters=[NOTIFICATION_ID])},
+}, SCHEMAS)

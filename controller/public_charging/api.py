@@ -1,7 +1,7 @@
 """HTTP routes of public charging: the driver's API (no API key: the session token is the
 credential), the operator's keyed API and the driver page at /charge/{code}.
 
-    register(app, site)
+    register(app, public_charging)
 
 Rate limits are per client address (the peer of the TCP connection; a reverse proxy in front
 would need its own limits) and per endpoint, in a sliding one-minute window on Trio's clock.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from importlib import resources
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
 import trio
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,9 +22,7 @@ from quart_trio import QuartTrio
 from controller.api import errors, models, openapi
 from controller.api.errors import Problem
 from controller.api.models import PageQuery
-
-if TYPE_CHECKING:
-    from controller.site import Site
+from controller.public_charging.sessions import PublicCharging
 
 PREFIX = "/api/v1/public-charging"
 PUBLIC_PREFIXES = (PREFIX + "/", "/charge/")
@@ -90,8 +88,7 @@ def _page_html() -> str:
     return resources.files("controller.public_charging").joinpath("static/charge.html").read_text("utf-8")
 
 
-def register(app: QuartTrio, site: Site) -> None:
-    pc = site.public_charging
+def register(app: QuartTrio, pc: PublicCharging) -> None:
     limiter = RateLimiter(LIMITS)
     page = _page_html()
 
@@ -166,7 +163,7 @@ def register(app: QuartTrio, site: Site) -> None:
         return jsonify(await pc.resolve(session_id(sid), parsed.status))
 
 
-# -- OpenAPI ------------------------------------------------------------------------------------
+# -- the OpenAPI section -------------------------------------------------------------------------
 
 _INT_OR_NULL = {"type": ["integer", "null"]}
 _STR_OR_NULL = {"type": ["string", "null"]}
@@ -241,7 +238,7 @@ SCHEMAS = {
 
     "PublicSessionList": {
         "type": "object", "required": ["sessions", "pagination"],
-        "properties": {"sessions": {"type": "array", "items": {"type": "object"}}, "pagination": {"type": "object"}},
+        "properties": {"sessions": {"type": "array", "items": {"type": "object"}}, "pagination": openapi.PAGINATION},
     },
     "PublicSessionResolve": {
         "type": "object", "additionalProperties": False, "required": ["status"],
@@ -261,60 +258,55 @@ SCHEMAS["PublicSessionAdmin"] = {
 }
 
 
-def _public_errors(*statuses: int) -> dict:
-    out = openapi.errors(*statuses, 429)
-    out.pop("401", None)
-    out["429"] = openapi.response("Rate limited (see Retry-After)", openapi.ref("Error"))
-    return out
+def _public_errors(*statuses: int) -> dict[str, Any]:
+    """The driver's endpoints take no key (no 401) and are rate limited (429)."""
+    return openapi.errors(*statuses, 429, keyed=False)
 
 
-def _paths() -> openapi.Paths:
-    op, resp, ref = openapi.operation, openapi.response, openapi.ref
-    session = resp("The session", ref("PublicSessionEnvelope"))
-    return {
-        f"{PREFIX}/chargers/{{code}}": {"get": op(
-            "getPublicCharger", "Public charging", "A public charger: connectors, price",
-            {"200": resp("The charger", ref("PublicCharger")), **_public_errors(404)},
-            parameters=[CODE], public=True)},
-        f"{PREFIX}/sessions": {"post": op(
-            "createPublicSession", "Public charging", "Start a pay-by-phone session and create the card hold",
-            {"201": resp("The session, its token and the payment context", ref("PublicSessionCreated")),
-             **_public_errors(400, 404, 409, 422, 502)},
-            body=ref("PublicSessionCreate"), public=True,
-            description="404 unknown code or public charging off; 400 charger offline; 422 unknown connector; "
-                        "409 connector unavailable; 429 rate limit (3/min per client) or per-charger cap.")},
-        f"{PREFIX}/sessions/{{token}}": {"get": op(
-            "getPublicSession", "Public charging", "Poll a session (30/min)",
-            {"200": session, **_public_errors(404)}, parameters=[TOKEN], public=True)},
-        f"{PREFIX}/sessions/{{token}}/confirm": {"post": op(
-            "confirmPublicSession", "Public charging", "Reconcile the payment after the driver paid (10/min)",
-            {"200": session, **_public_errors(404, 502)}, parameters=[TOKEN], public=True)},
-        f"{PREFIX}/sessions/{{token}}/stop": {"post": op(
-            "stopPublicSession", "Public charging", "Ask the charger to stop (10/min)",
-            {"200": session, **_public_errors(400, 404, 409)}, parameters=[TOKEN], public=True)},
-        f"{PREFIX}/sessions/{{token}}/cancel": {"post": op(
-            "cancelPublicSession", "Public charging", "Cancel before charging and release the hold (10/min)",
-            {"200": session, **_public_errors(404, 409)}, parameters=[TOKEN], public=True)},
-        "/charge/{code}": {"get": op(
-            "driverPage", "Public charging", "The driver's mobile page (HTML)",
-            {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}},
-            parameters=[CODE], public=True)},
-        "/api/v1/public-sessions": {"get": op(
-            "listPublicSessions", "Public charging", "Public sessions, newest first (operator)",
-            {"200": resp("A page of sessions", ref("PublicSessionList")), **openapi.errors(422)},
-            parameters=[openapi.query_param("status", {"type": "string", "enum": list(STATUSES)}, "Filter by status"),
-                        openapi.query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"),
-                        openapi.query_param("offset", openapi.OFFSET_SCHEMA, "Offset")])},
-        "/api/v1/public-sessions/{sessionId}": {"get": op(
-            "getPublicSessionAdmin", "Public charging", "One public session with its payment ids (operator)",
-            {"200": resp("The session", ref("PublicSessionAdmin")), **openapi.errors(404, 422)},
-            parameters=[SESSION_ID])},
-        "/api/v1/public-sessions/{sessionId}/resolve": {"post": op(
-            "resolvePublicSession", "Public charging",
-            "Mark refunded (from captured), written_off, or settling again to retry the capture",
-            {"200": resp("The session", ref("PublicSessionAdmin")), **openapi.errors(400, 404, 409, 422)},
-            body=ref("PublicSessionResolve"), parameters=[SESSION_ID])},
-    }
+_op, _resp, _ref = openapi.operation, openapi.response, openapi.ref
+_session = _resp("The session", _ref("PublicSessionEnvelope"))
 
-
-openapi.add_section("public_charging", _paths, SCHEMAS)
+SECTION = openapi.Section({
+    f"{PREFIX}/chargers/{{code}}": {"get": _op(
+        "getPublicCharger", "Public charging", "A public charger: connectors, price",
+        {"200": _resp("The charger", _ref("PublicCharger")), **_public_errors(404)},
+        parameters=[CODE], public=True)},
+    f"{PREFIX}/sessions": {"post": _op(
+        "createPublicSession", "Public charging", "Start a pay-by-phone session and create the card hold",
+        {"201": _resp("The session, its token and the payment context", _ref("PublicSessionCreated")),
+         **_public_errors(400, 404, 409, 422, 502)},
+        body=_ref("PublicSessionCreate"), public=True,
+        description="404 unknown code or public charging off; 400 charger offline; 422 unknown connector; "
+                    "409 connector unavailable; 429 rate limit (3/min per client) or per-charger cap.")},
+    f"{PREFIX}/sessions/{{token}}": {"get": _op(
+        "getPublicSession", "Public charging", "Poll a session (30/min)",
+        {"200": _session, **_public_errors(404)}, parameters=[TOKEN], public=True)},
+    f"{PREFIX}/sessions/{{token}}/confirm": {"post": _op(
+        "confirmPublicSession", "Public charging", "Reconcile the payment after the driver paid (10/min)",
+        {"200": _session, **_public_errors(404, 502)}, parameters=[TOKEN], public=True)},
+    f"{PREFIX}/sessions/{{token}}/stop": {"post": _op(
+        "stopPublicSession", "Public charging", "Ask the charger to stop (10/min)",
+        {"200": _session, **_public_errors(400, 404, 409)}, parameters=[TOKEN], public=True)},
+    f"{PREFIX}/sessions/{{token}}/cancel": {"post": _op(
+        "cancelPublicSession", "Public charging", "Cancel before charging and release the hold (10/min)",
+        {"200": _session, **_public_errors(404, 409)}, parameters=[TOKEN], public=True)},
+    "/charge/{code}": {"get": _op(
+        "driverPage", "Public charging", "The driver's mobile page (HTML)",
+        {"200": _resp("HTML page", {"type": "string"}, media="text/html")},
+        parameters=[CODE], public=True)},
+    "/api/v1/public-sessions": {"get": _op(
+        "listPublicSessions", "Public charging", "Public sessions, newest first (operator)",
+        {"200": _resp("A page of sessions", _ref("PublicSessionList")), **openapi.errors(422)},
+        parameters=[openapi.query_param("status", {"type": "string", "enum": list(STATUSES)}, "Filter by status"),
+                    openapi.query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"),
+                    openapi.query_param("offset", openapi.OFFSET_SCHEMA, "Offset")])},
+    "/api/v1/public-sessions/{sessionId}": {"get": _op(
+        "getPublicSessionAdmin", "Public charging", "One public session with its payment ids (operator)",
+        {"200": _resp("The session", _ref("PublicSessionAdmin")), **openapi.errors(404, 422)},
+        parameters=[SESSION_ID])},
+    "/api/v1/public-sessions/{sessionId}/resolve": {"post": _op(
+        "resolvePublicSession", "Public charging",
+        "Mark refunded (from captured), written_off, or settling again to retry the capture",
+        {"200": _resp("The session", _ref("PublicSessionAdmin")), **openapi.errors(400, 404, 409, 422)},
+        body=_ref("PublicSessionResolve"), parameters=[SESSION_ID])},
+}, SCHEMAS)

@@ -11,8 +11,7 @@ import re
 import jsonschema
 import pytest
 
-from controller.api.app import create_app
-from controller.api.openapi import openapi_document
+from controller.api.app import create_app, openapi_document
 from controller.site import Site
 from tests.support import API_KEY, make_config
 
@@ -32,7 +31,7 @@ def _openapi_template(path: str) -> str:
 def app_and_document(tmp_path):
     site = Site(make_config(tmp_path))
     try:
-        app = create_app(site)
+        app = create_app(site.api_services)
         yield app, openapi_document()
     finally:
         site.store.close()

@@ -1,0 +1,222 @@
+"""REST resources for chargers: list, inspect, approve or reject them, start a charge on one, and
+send any central-system operation of its protocol."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Response, jsonify
+from quart_trio import QuartTrio
+
+from controller.api import openapi
+from controller.api.errors import Problem, json_body, json_object
+from controller.api.models import RemoteStartBody
+from controller.chargers import ChargerRegistry, ChargerState, ConnectorState
+from controller.csms.frames import CENTRAL_ACTIONS
+from controller.transactions import Transactions
+
+
+def connector_to_api(c: ConnectorState) -> dict[str, Any]:
+    """A connector as models.Connector."""
+    return {
+        "connectorId": c.connector_id,
+        "status": c.status,
+        "errorCode": c.error_code,
+        "info": c.info,
+        "vendorErrorCode": c.vendor_error_code,
+        "statusUpdatedAt": c.status_at,
+        "energyWh": c.energy_wh,
+        "powerW": c.power_w,
+        "meterUpdatedAt": c.meter_at,
+    }
+
+
+def charger_to_api(s: ChargerState) -> dict[str, Any]:
+    """A charger as models.Charger, its connectors in order."""
+    return {
+        "chargeBoxId": s.id,
+        "registration": s.registration,
+        "online": s.online,
+        "connectedAt": s.connected_at,
+        "vendor": s.vendor,
+        "model": s.model,
+        "serialNumber": s.serial_number,
+        "firmwareVersion": s.firmware_version,
+        "lastBoot": s.last_boot,
+        "lastHeartbeat": s.last_heartbeat,
+        "firmwareStatus": s.firmware_status,
+        "diagnosticsStatus": s.diagnostics_status,
+        "connectors": [connector_to_api(c) for _, c in sorted(s.connectors.items())],
+    }
+
+
+def register(app: QuartTrio, chargers: ChargerRegistry, transactions: Transactions) -> None:
+    @app.get("/api/v1/chargers")
+    async def list_chargers() -> Response:
+        return jsonify({"chargers": [charger_to_api(s) for s in chargers.all()]})
+
+    @app.get("/api/v1/chargers/<charger_id>")
+    async def get_charger(charger_id: str) -> Response:
+        return jsonify(charger_to_api(chargers.require(charger_id)))
+
+    @app.post("/api/v1/chargers/<charger_id>/approve")
+    async def approve_charger(charger_id: str) -> Response:
+        return jsonify(charger_to_api(await chargers.approve(charger_id)))
+
+    @app.post("/api/v1/chargers/<charger_id>/reject")
+    async def reject_charger(charger_id: str) -> Response:
+        return jsonify(charger_to_api(await chargers.reject(charger_id)))
+
+    @app.post("/api/v1/chargers/<charger_id>/remote-start")
+    async def remote_start(charger_id: str) -> tuple[Response, int]:
+        body = await json_body(RemoteStartBody)
+        chargers.require(charger_id)  # an unknown charger is a 404 before anything else
+        started = await transactions.remote_start(charger_id, body.connectorId, body.idTag)
+        return jsonify({
+            "message": "Remote start accepted by charger",
+            **started,
+            "status": "pending",
+            "note": "Transaction will start when vehicle is connected and ready",
+        }), 202
+
+    @app.post("/api/v1/chargers/<charger_id>/operations/<action>")
+    async def operation(charger_id: str, action: str) -> Response:
+        chargers.require(charger_id)
+        payload = await json_object()
+        if payload is None:
+            raise Problem(400, "BadRequest", "the request body must be the operation's JSON object")
+        return jsonify(await chargers.operation(charger_id, action, payload))
+
+
+# -- the OpenAPI section -------------------------------------------------------------------------
+
+CHARGE_BOX_ID = openapi.path_param("chargeBoxId", {"type": "string"}, "The charger's charge box id")
+ACTION = openapi.path_param("action", {"type": "string", "enum": sorted(CENTRAL_ACTIONS)},
+                            "An OCPP 1.6 operation initiated by the central system")
+_op, _response, _errors, _ref = openapi.operation, openapi.response, openapi.errors, openapi.ref
+_NULLABLE_STR = {"type": ["string", "null"]}
+_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+SCHEMAS: dict[str, Any] = {
+    "Connector": {
+        "type": "object",
+        "required": ["connectorId", "status", "errorCode"],
+        "properties": {
+            "connectorId": {"type": "integer", "minimum": 0, "description": "0 is the charger as a whole"},
+            "status": {"type": ["string", "null"], "description": "Latest OCPP ChargePointStatus"},
+            "errorCode": {"type": ["string", "null"], "description": "Latest OCPP ChargePointErrorCode"},
+            "info": _NULLABLE_STR,
+            "vendorErrorCode": _NULLABLE_STR,
+            "statusUpdatedAt": _NULLABLE_TIME,
+            "energyWh": {"type": ["number", "null"], "description": "Latest energy register reading"},
+            "powerW": {"type": ["number", "null"], "description": "Latest active power"},
+            "meterUpdatedAt": _NULLABLE_TIME,
+        },
+    },
+    "Charger": {
+        "type": "object",
+        "required": ["chargeBoxId", "registration", "online", "connectors"],
+        "properties": {
+            "chargeBoxId": {"type": "string"},
+            "registration": {"type": "string", "enum": ["accepted", "pending", "rejected"]},
+            "online": {"type": "boolean"},
+            "connectedAt": _NULLABLE_TIME,
+            "vendor": _NULLABLE_STR,
+            "model": _NULLABLE_STR,
+            "serialNumber": _NULLABLE_STR,
+            "firmwareVersion": _NULLABLE_STR,
+            "lastBoot": _NULLABLE_TIME,
+            "lastHeartbeat": _NULLABLE_TIME,
+            "firmwareStatus": _NULLABLE_STR,
+            "diagnosticsStatus": _NULLABLE_STR,
+            "connectors": {"type": "array", "items": _ref("Connector")},
+        },
+    },
+    "ChargerList": {
+        "type": "object",
+        "required": ["chargers"],
+        "properties": {"chargers": {"type": "array", "items": _ref("Charger")}},
+    },
+    "OperationRequest": {
+        "type": "object",
+        "description": "The OCPP 1.6 request payload of the operation, validated against its schema and "
+                       "forwarded as given (key order preserved).",
+    },
+    "OperationResponse": {
+        "description": "The charger's CALLRESULT payload, as received (normally an object; a charger "
+                       "that answers something else is passed on as is).",
+    },
+    "CallErrorResponse": {
+        "allOf": [_ref("Error")],
+        "type": "object",
+        "required": ["error", "message", "callError"],
+        "properties": {
+            "error": {"const": "CallError"},
+            "callError": {
+                "type": "object",
+                "required": ["code", "description", "details"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "description": {"type": "string"},
+                    "details": {"type": "object"},
+                },
+            },
+        },
+    },
+    "RemoteStartRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["connectorId", "idTag"],
+        "properties": {
+            "connectorId": {"type": "integer", "minimum": 1, "maximum": 100,
+                            "description": "The connector to start charging on (must be Preparing)"},
+            "idTag": {"type": "string", "minLength": 1, "maxLength": 20, "description": "User/RFID identifier"},
+        },
+    },
+    "RemoteStartResponse": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["message", "transactionId", "chargeBoxId", "connectorId", "status", "note"],
+        "properties": {
+            "message": {"const": "Remote start accepted by charger"},
+            "transactionId": {"type": "integer", "description": "The id the charger gets in StartTransaction.conf"},
+            "chargeBoxId": {"type": "string"},
+            "connectorId": {"type": "integer"},
+            "status": {"const": "pending"},
+            "note": {"type": "string"},
+        },
+    },
+}
+
+SECTION = openapi.Section({
+    "/api/v1/chargers": {"get": _op(
+        "listChargers", "Chargers", "Configured chargers and chargers that have connected",
+        {"200": _response("The chargers, by id", _ref("ChargerList")), **_errors()})},
+    "/api/v1/chargers/{chargeBoxId}": {"get": _op(
+        "getCharger", "Chargers", "One charger: registration, connection, connectors",
+        {"200": _response("The charger", _ref("Charger")), **_errors(404)}, parameters=[CHARGE_BOX_ID])},
+    "/api/v1/chargers/{chargeBoxId}/approve": {"post": _op(
+        "approveCharger", "Chargers", "Accept a pending (or rejected) charger",
+        {"200": _response("The charger, now accepted", _ref("Charger")), **_errors(404)},
+        parameters=[CHARGE_BOX_ID])},
+    "/api/v1/chargers/{chargeBoxId}/reject": {"post": _op(
+        "rejectCharger", "Chargers", "Reject a charger that is not in the config file (closes its connection)",
+        {"200": _response("The charger, now rejected", _ref("Charger")), **_errors(404, 409)},
+        parameters=[CHARGE_BOX_ID])},
+    "/api/v1/chargers/{chargeBoxId}/remote-start": {"post": _op(
+        "remoteStart", "Transactions", "Start a charging session remotely on a specific connector",
+        {"202": _response("Remote start accepted by the charger", _ref("RemoteStartResponse")),
+         **_errors(400, 404, 409, 422, 504)},
+        body=_ref("RemoteStartRequest"), parameters=[CHARGE_BOX_ID],
+        description="The connector must be in Preparing status. The transactionId returned is the one "
+                    "the charger gets in StartTransaction.conf. 409: connector not Preparing, charger "
+                    "offline, or the charger rejected the request.")},
+    "/api/v1/chargers/{chargeBoxId}/operations/{action}": {"post": _op(
+        "chargerOperation", "Chargers", "Send any OCPP 1.6 central-system operation to the charger",
+        {"200": _response("The charger's answer", _ref("OperationResponse")),
+         "502": openapi.error(502, _ref("CallErrorResponse")),
+         **_errors(400, 404, 409, 422, 504)},
+        body=_ref("OperationRequest"), parameters=[CHARGE_BOX_ID, ACTION],
+        description="The body is validated against the operation's OCPP 1.6 request schema and sent "
+                    "as given.")},
+}, SCHEMAS)
