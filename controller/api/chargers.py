@@ -8,9 +8,8 @@ from typing import Any
 from quart import Response, jsonify
 from quart_trio import QuartTrio
 
-from controller.api import openapi
+from controller.api import models, openapi
 from controller.api.errors import Problem, json_body, json_object
-from controller.api.models import RemoteStartBody
 from controller.chargers import ChargerRegistry, ChargerState, ConnectorState
 from controller.csms.frames import CENTRAL_ACTIONS
 from controller.transactions import Transactions
@@ -69,7 +68,7 @@ def register(app: QuartTrio, chargers: ChargerRegistry, transactions: Transactio
 
     @app.post("/api/v1/chargers/<charger_id>/remote-start")
     async def remote_start(charger_id: str) -> tuple[Response, int]:
-        body = await json_body(RemoteStartBody)
+        body = await json_body(models.RemoteStartRequest)
         chargers.require(charger_id)  # an unknown charger is a 404 before anything else
         started = await transactions.remote_start(charger_id, body.connectorId, body.idTag)
         return jsonify({
@@ -93,130 +92,37 @@ def register(app: QuartTrio, chargers: ChargerRegistry, transactions: Transactio
 CHARGE_BOX_ID = openapi.path_param("chargeBoxId", {"type": "string"}, "The charger's charge box id")
 ACTION = openapi.path_param("action", {"type": "string", "enum": sorted(CENTRAL_ACTIONS)},
                             "An OCPP 1.6 operation initiated by the central system")
-_op, _response, _errors, _ref = openapi.operation, openapi.response, openapi.errors, openapi.ref
-_NULLABLE_STR = {"type": ["string", "null"]}
-_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-
-SCHEMAS: dict[str, Any] = {
-    "Connector": {
-        "type": "object",
-        "required": ["connectorId", "status", "errorCode"],
-        "properties": {
-            "connectorId": {"type": "integer", "minimum": 0, "description": "0 is the charger as a whole"},
-            "status": {"type": ["string", "null"], "description": "Latest OCPP ChargePointStatus"},
-            "errorCode": {"type": ["string", "null"], "description": "Latest OCPP ChargePointErrorCode"},
-            "info": _NULLABLE_STR,
-            "vendorErrorCode": _NULLABLE_STR,
-            "statusUpdatedAt": _NULLABLE_TIME,
-            "energyWh": {"type": ["number", "null"], "description": "Latest energy register reading"},
-            "powerW": {"type": ["number", "null"], "description": "Latest active power"},
-            "meterUpdatedAt": _NULLABLE_TIME,
-        },
-    },
-    "Charger": {
-        "type": "object",
-        "required": ["chargeBoxId", "registration", "online", "connectors"],
-        "properties": {
-            "chargeBoxId": {"type": "string"},
-            "registration": {"type": "string", "enum": ["accepted", "pending", "rejected"]},
-            "online": {"type": "boolean"},
-            "connectedAt": _NULLABLE_TIME,
-            "vendor": _NULLABLE_STR,
-            "model": _NULLABLE_STR,
-            "serialNumber": _NULLABLE_STR,
-            "firmwareVersion": _NULLABLE_STR,
-            "lastBoot": _NULLABLE_TIME,
-            "lastHeartbeat": _NULLABLE_TIME,
-            "firmwareStatus": _NULLABLE_STR,
-            "diagnosticsStatus": _NULLABLE_STR,
-            "connectors": {"type": "array", "items": _ref("Connector")},
-        },
-    },
-    "ChargerList": {
-        "type": "object",
-        "required": ["chargers"],
-        "properties": {"chargers": {"type": "array", "items": _ref("Charger")}},
-    },
-    "OperationRequest": {
-        "type": "object",
-        "description": "The OCPP 1.6 request payload of the operation, validated against its schema and "
-                       "forwarded as given (key order preserved).",
-    },
-    "OperationResponse": {
-        "description": "The charger's CALLRESULT payload, as received (normally an object; a charger "
-                       "that answers something else is passed on as is).",
-    },
-    "CallErrorResponse": {
-        "allOf": [_ref("Error")],
-        "type": "object",
-        "required": ["error", "message", "callError"],
-        "properties": {
-            "error": {"const": "CallError"},
-            "callError": {
-                "type": "object",
-                "required": ["code", "description", "details"],
-                "properties": {
-                    "code": {"type": "string"},
-                    "description": {"type": "string"},
-                    "details": {"type": "object"},
-                },
-            },
-        },
-    },
-    "RemoteStartRequest": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["connectorId", "idTag"],
-        "properties": {
-            "connectorId": {"type": "integer", "minimum": 1, "maximum": 100,
-                            "description": "The connector to start charging on (must be Preparing)"},
-            "idTag": {"type": "string", "minLength": 1, "maxLength": 20, "description": "User/RFID identifier"},
-        },
-    },
-    "RemoteStartResponse": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["message", "transactionId", "chargeBoxId", "connectorId", "status", "note"],
-        "properties": {
-            "message": {"const": "Remote start accepted by charger"},
-            "transactionId": {"type": "integer", "description": "The id the charger gets in StartTransaction.conf"},
-            "chargeBoxId": {"type": "string"},
-            "connectorId": {"type": "integer"},
-            "status": {"const": "pending"},
-            "note": {"type": "string"},
-        },
-    },
-}
+_op, _response, _errors = openapi.operation, openapi.response, openapi.errors
 
 SECTION = openapi.Section({
     "/api/v1/chargers": {"get": _op(
         "listChargers", "Chargers", "Configured chargers and chargers that have connected",
-        {"200": _response("The chargers, by id", _ref("ChargerList")), **_errors()})},
+        {"200": _response("The chargers, by id", models.ChargerList), **_errors()})},
     "/api/v1/chargers/{chargeBoxId}": {"get": _op(
         "getCharger", "Chargers", "One charger: registration, connection, connectors",
-        {"200": _response("The charger", _ref("Charger")), **_errors(404)}, parameters=[CHARGE_BOX_ID])},
+        {"200": _response("The charger", models.Charger), **_errors(404)}, parameters=[CHARGE_BOX_ID])},
     "/api/v1/chargers/{chargeBoxId}/approve": {"post": _op(
         "approveCharger", "Chargers", "Accept a pending (or rejected) charger",
-        {"200": _response("The charger, now accepted", _ref("Charger")), **_errors(404)},
+        {"200": _response("The charger, now accepted", models.Charger), **_errors(404)},
         parameters=[CHARGE_BOX_ID])},
     "/api/v1/chargers/{chargeBoxId}/reject": {"post": _op(
         "rejectCharger", "Chargers", "Reject a charger that is not in the config file (closes its connection)",
-        {"200": _response("The charger, now rejected", _ref("Charger")), **_errors(404, 409)},
+        {"200": _response("The charger, now rejected", models.Charger), **_errors(404, 409)},
         parameters=[CHARGE_BOX_ID])},
     "/api/v1/chargers/{chargeBoxId}/remote-start": {"post": _op(
         "remoteStart", "Transactions", "Start a charging session remotely on a specific connector",
-        {"202": _response("Remote start accepted by the charger", _ref("RemoteStartResponse")),
+        {"202": _response("Remote start accepted by the charger", models.RemoteStartResponse),
          **_errors(400, 404, 409, 422, 504)},
-        body=_ref("RemoteStartRequest"), parameters=[CHARGE_BOX_ID],
+        body=models.RemoteStartRequest, parameters=[CHARGE_BOX_ID],
         description="The connector must be in Preparing status. The transactionId returned is the one "
                     "the charger gets in StartTransaction.conf. 409: connector not Preparing, charger "
                     "offline, or the charger rejected the request.")},
     "/api/v1/chargers/{chargeBoxId}/operations/{action}": {"post": _op(
         "chargerOperation", "Chargers", "Send any OCPP 1.6 central-system operation to the charger",
-        {"200": _response("The charger's answer", _ref("OperationResponse")),
-         "502": openapi.error(502, _ref("CallErrorResponse")),
+        {"200": _response("The charger's answer", models.OperationResponse),
+         "502": openapi.error(502, models.CallErrorResponse),
          **_errors(400, 404, 409, 422, 504)},
-        body=_ref("OperationRequest"), parameters=[CHARGE_BOX_ID, ACTION],
+        body=models.OperationRequest, parameters=[CHARGE_BOX_ID, ACTION],
         description="The body is validated against the operation's OCPP 1.6 request schema and sent "
                     "as given.")},
-}, SCHEMAS)
+})

@@ -12,7 +12,7 @@ from typing import Any
 from quart import Response, jsonify
 from quart_trio import QuartTrio
 
-from controller.api import openapi
+from controller.api import models, openapi
 from controller.api.errors import not_found
 from drivers import Hardware, Reader
 
@@ -53,74 +53,6 @@ def register(app: QuartTrio, hardware: Hardware, tap_results: TapResults) -> Non
 
 # -- the OpenAPI section -------------------------------------------------------------------------
 
-_NUM = {"type": ["number", "null"]}
-_PHASES = {"type": ["array", "null"], "items": _NUM}
-_STR = {"type": ["string", "null"]}
-_INT = {"type": ["integer", "null"]}
-_TIME = {"type": ["string", "null"], "format": "date-time"}
-
-SCHEMAS: dict[str, Any] = {
-    "Meter": {
-        "type": "object",
-        "required": ["id", "model", "bus", "role", "online", "energyImportWh", "updatedAt"],
-        "properties": {
-            "id": {"type": "string"},
-            "model": {"type": "string"},
-            "bus": {"type": "string"},
-            "role": {"type": "string", "enum": ["site", "connector"]},
-            "charger": _STR,
-            "connector": _INT,
-            "online": {"type": "boolean"},
-            "lastError": _STR,
-            "energyImportWh": _NUM,
-            "energyExportWh": _NUM,
-            "powerW": _NUM,
-            "voltageV": _PHASES,
-            "currentA": _PHASES,
-            "phasePowerW": _PHASES,
-            "updatedAt": {**_TIME, "description": "When the readings were polled (kept while offline)"},
-        },
-    },
-    "MeterList": {"type": "object", "required": ["meters"],
-                  "properties": {"meters": {"type": "array", "items": openapi.ref("Meter")}}},
-    "TapResult": {
-        "type": "object",
-        "required": ["result", "message", "idTag", "at"],
-        "properties": {
-            "result": {"type": "string", "description": "Started, Stopped, Rejected (idTagStatus says why), "
-                       "InProgress, Occupied, NotAssigned, Error, or the API error code of a failed call "
-                       "(ChargerOffline, ChargerRejected, ChargerTimeout, ConnectorNotAvailable...)"},
-            "message": {"type": "string"},
-            "idTag": {"type": "string"},
-            "idTagStatus": _STR,
-            "transactionId": _INT,
-            "at": {"type": "string", "format": "date-time"},
-        },
-    },
-    "Reader": {
-        "type": "object",
-        "required": ["id", "kind", "connected", "taps", "lastTapResult"],
-        "properties": {
-            "id": {"type": "string"},
-            "kind": {"type": "string"},
-            "charger": _STR,
-            "connector": _INT,
-            "connected": {"type": "boolean"},
-            "lastError": _STR,
-            "lastTapAt": _TIME,
-            "lastIdTag": _STR,
-            "taps": {"type": "integer", "minimum": 0},
-            "badFrames": {"type": "integer", "minimum": 0},
-            "noiseBytes": {"type": "integer", "minimum": 0},
-            "reconnects": {"type": "integer", "minimum": 0},
-            "lastTapResult": {"oneOf": [openapi.ref("TapResult"), {"type": "null"}],
-                              "description": "What the last tap did (null before the first tap)"},
-        },
-    },
-    "ReaderList": {"type": "object", "required": ["readers"],
-                   "properties": {"readers": {"type": "array", "items": openapi.ref("Reader")}}},
-}
-
 METER_ID = openapi.path_param("meterId", {"type": "string"}, "The meter's id in the config")
 READER_ID = openapi.path_param("readerId", {"type": "string"}, "The reader's id in the config")
 _op, _response, _errors = openapi.operation, openapi.response, openapi.errors
@@ -128,14 +60,14 @@ _op, _response, _errors = openapi.operation, openapi.response, openapi.errors
 SECTION = openapi.Section({
     "/api/v1/meters": {"get": _op(
         "listMeters", "Hardware", "Energy meters ([[meters]]) with their latest readings",
-        {"200": _response("The meters, in config order", openapi.ref("MeterList")), **_errors()})},
+        {"200": _response("The meters, in config order", models.MeterList), **_errors()})},
     "/api/v1/meters/{meterId}": {"get": _op(
         "getMeter", "Hardware", "One energy meter",
-        {"200": _response("The meter", openapi.ref("Meter")), **_errors(404)}, parameters=[METER_ID])},
+        {"200": _response("The meter", models.Meter), **_errors(404)}, parameters=[METER_ID])},
     "/api/v1/readers": {"get": _op(
         "listReaders", "Hardware", "Card readers ([[readers]]) with their state and last tap's outcome",
-        {"200": _response("The readers, in config order", openapi.ref("ReaderList")), **_errors()})},
+        {"200": _response("The readers, in config order", models.ReaderList), **_errors()})},
     "/api/v1/readers/{readerId}": {"get": _op(
         "getReader", "Hardware", "One card reader",
-        {"200": _response("The reader", openapi.ref("Reader")), **_errors(404)}, parameters=[READER_ID])},
-}, SCHEMAS)
+        {"200": _response("The reader", models.Reader), **_errors(404)}, parameters=[READER_ID])},
+})

@@ -7,9 +7,8 @@ from typing import Any
 from quart import Response, jsonify
 from quart_trio import QuartTrio
 
-from controller.api import openapi
+from controller.api import models, openapi
 from controller.api.errors import Problem, json_body, not_found
-from controller.api.models import IdTagBody, NewIdTagBody
 from controller.authorization import Authorization, IdTag
 
 
@@ -26,7 +25,7 @@ def register(app: QuartTrio, authorization: Authorization) -> None:
 
     @app.post("/api/v1/id-tags")
     async def create_id_tag() -> tuple[Response, int]:
-        body = await json_body(NewIdTagBody)
+        body = await json_body(models.NewIdTagBody)
         if authorization.get(body.idTag) is not None:
             raise Problem(409, "IdTagExists", f"id tag {body.idTag} already exists; PUT to change it")
         tag = IdTag(body.idTag, body.status, body.expiryDate, body.parentIdTag)
@@ -42,7 +41,7 @@ def register(app: QuartTrio, authorization: Authorization) -> None:
 
     @app.put("/api/v1/id-tags/<id_tag>")
     async def put_id_tag(id_tag: str) -> Response:
-        body = await json_body(IdTagBody)
+        body = await json_body(models.IdTagBody)
         if not 1 <= len(id_tag) <= 20:
             raise Problem(422, "InvalidRequest", "path parameter 'idTag': 1 to 20 characters")
         tag = IdTag(id_tag, body.status, body.expiryDate, body.parentIdTag)
@@ -60,64 +59,23 @@ def register(app: QuartTrio, authorization: Authorization) -> None:
 
 ID_TAG = openapi.path_param("idTag", {"type": "string", "minLength": 1, "maxLength": 20},
                             "The id tag (case-insensitive)")
-_op, _response, _errors, _ref = openapi.operation, openapi.response, openapi.errors, openapi.ref
-_NULLABLE_STR = {"type": ["string", "null"]}
-_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-_TAG_STATUS = {"type": "string", "enum": ["Accepted", "Blocked", "Expired", "Invalid"]}
-
-SCHEMAS: dict[str, Any] = {
-    "IdTag": {
-        "type": "object",
-        "required": ["idTag", "status", "expiryDate", "parentIdTag"],
-        "properties": {
-            "idTag": {"type": "string"},
-            "status": {"type": "string", "enum": ["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"]},
-            "expiryDate": _NULLABLE_TIME,
-            "parentIdTag": _NULLABLE_STR,
-        },
-    },
-    "IdTagList": {
-        "type": "object",
-        "required": ["idTags"],
-        "properties": {"idTags": {"type": "array", "items": _ref("IdTag")}},
-    },
-    "IdTagBody": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "status": {**_TAG_STATUS, "default": "Accepted"},
-            "expiryDate": {"type": ["string", "null"], "format": "date-time"},
-            "parentIdTag": {"type": ["string", "null"], "minLength": 1, "maxLength": 20},
-        },
-    },
-    "NewIdTagBody": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["idTag"],
-        "properties": {
-            "idTag": {"type": "string", "minLength": 1, "maxLength": 20},
-            "status": {**_TAG_STATUS, "default": "Accepted"},
-            "expiryDate": {"type": ["string", "null"], "format": "date-time"},
-            "parentIdTag": {"type": ["string", "null"], "minLength": 1, "maxLength": 20},
-        },
-    },
-}
+_op, _response, _errors = openapi.operation, openapi.response, openapi.errors
 
 SECTION = openapi.Section({
     "/api/v1/id-tags": {
         "get": _op("listIdTags", "Id tags", "The local id-tag list",
-                   {"200": _response("Every id tag", _ref("IdTagList")), **_errors()}),
+                   {"200": _response("Every id tag", models.IdTagList), **_errors()}),
         "post": _op("createIdTag", "Id tags", "Add an id tag",
-                    {"201": _response("The new id tag", _ref("IdTag")), **_errors(400, 409, 422)},
-                    body=_ref("NewIdTagBody")),
+                    {"201": _response("The new id tag", models.IdTag), **_errors(400, 409, 422)},
+                    body=models.NewIdTagBody),
     },
     "/api/v1/id-tags/{idTag}": {
         "get": _op("getIdTag", "Id tags", "One id tag",
-                   {"200": _response("The id tag", _ref("IdTag")), **_errors(404)}, parameters=[ID_TAG]),
+                   {"200": _response("The id tag", models.IdTag), **_errors(404)}, parameters=[ID_TAG]),
         "put": _op("putIdTag", "Id tags", "Create or replace an id tag",
-                   {"200": _response("The id tag", _ref("IdTag")), **_errors(400, 422)},
-                   body=_ref("IdTagBody"), parameters=[ID_TAG]),
+                   {"200": _response("The id tag", models.IdTag), **_errors(400, 422)},
+                   body=models.IdTagBody, parameters=[ID_TAG]),
         "delete": _op("deleteIdTag", "Id tags", "Remove an id tag",
                       {"204": _response("Removed"), **_errors(404)}, parameters=[ID_TAG]),
     },
-}, SCHEMAS)
+})

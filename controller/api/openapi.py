@@ -1,43 +1,45 @@
 """The OpenAPI 3.1 document of the REST API, built from an explicit list of sections.
 
 Each resource module (controller/api/chargers.py, ...) keeps its `SECTION` beside its routes: the
-paths it serves and the component schemas they use. `build_document(sections)` adds what every
-operation shares: the key rules, the body limit, the error responses. controller/api/app.py names
-the sections; tests/api/test_openapi.py keeps them and the app's routes in step, and every
-response the tests receive is validated against the document.
+paths it serves, with pydantic models (controller/api/models.py) where a body or a response has
+a JSON shape. `build_document(sections)` turns the models into component schemas (request bodies
+as pydantic validates them, responses as they are serialized) and adds what every operation
+shares: the key rules, the body limit, the error responses. controller/api/app.py names the
+sections; tests/api/test_openapi.py keeps them and the app's routes in step, and every response
+the tests receive is validated against the document.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from controller.api.errors import INT64_MAX
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 
+from controller.api.errors import INT64_MAX
+from controller.api.models import Error
+
+Schema = dict[str, Any] | type[BaseModel]
+"""An inline JSON schema, or a model that becomes a component schema and a $ref to it."""
 Operation = dict[str, Any]
 Paths = dict[str, dict[str, Operation]]
+REF = "#/components/schemas/{model}"
 
 
 @dataclass(frozen=True)
 class Section:
-    """One area of the API: its paths (each method an `operation(...)`) and the component
-    schemas they refer to."""
+    """One area of the API: its paths, each method an `operation(...)`."""
 
     paths: Paths
-    schemas: dict[str, Any] = field(default_factory=dict)
 
 
 # -- building blocks -----------------------------------------------------------------------------
 
 
-def ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def response(description: str, schema: dict[str, Any] | None = None,
-             media: str = "application/json") -> dict[str, Any]:
+def response(description: str, schema: Schema | None = None, media: str = "application/json") -> dict[str, Any]:
     out: dict[str, Any] = {"description": description}
     if schema is not None:
         out["content"] = {media: {"schema": schema}}
@@ -60,27 +62,30 @@ _ERROR_TEXT = {
 }
 
 
-def error(status: int, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+def error(status: int, schema: Schema = Error) -> dict[str, Any]:
     """The response for one error status, with the common `Error` body unless told otherwise."""
-    return response(_ERROR_TEXT.get(status, "Error"), schema or ref("Error"))
+    return response(_ERROR_TEXT.get(status, "Error"), schema)
 
 
 def errors(*statuses: int, keyed: bool = True) -> dict[str, Any]:
     """Error responses for the given statuses, plus 401 (`keyed` operations) and a default."""
     out = {str(s): error(s) for s in sorted({*statuses, *([401] if keyed else [])})}
-    out["default"] = response("Any other error", ref("Error"))
+    out["default"] = response("Any other error", Error)
     return out
 
 
 def operation(operation_id: str, tag: str, summary: str, responses: dict[str, Any], *,
-              body: dict[str, Any] | None = None, parameters: Sequence[dict[str, Any]] = (),
-              public: bool = False, description: str | None = None) -> Operation:
-    """One operation; `public`: no API key needed."""
+              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+              parameters: Sequence[dict[str, Any]] = (), public: bool = False,
+              description: str | None = None) -> Operation:
+    """One operation. `query`: the model the route parses its query string with (its fields
+    become the query parameters); `public`: no API key needed."""
     op: dict[str, Any] = {"operationId": operation_id, "tags": [tag], "summary": summary}
     if description:
         op["description"] = description
-    if parameters:
-        op["parameters"] = list(parameters)
+    params = [*parameters, *(query_parameters(query) if query is not None else [])]
+    if params:
+        op["parameters"] = params
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     op["responses"] = responses
@@ -93,36 +98,36 @@ def path_param(name: str, schema: dict[str, Any], description: str) -> dict[str,
     return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
 
 
-def query_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The query parameters a query model accepts: one per field, never required, never null
+    (an absent parameter is the model's None)."""
+    schema = model.model_json_schema(schema_generator=_Generator)
+    out = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        description = prop.pop("description", "")
+        options = [s for s in prop.pop("anyOf", []) if s.get("type") != "null"]
+        if options:
+            prop = {**options[0], **prop}
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
+        out.append({"name": name, "in": "query", "required": False, "schema": prop, "description": description})
+    return out
 
 
 ID_SCHEMA = {"type": "integer", "format": "int64", "minimum": 1, "maximum": INT64_MAX}
 """Ids are SQLite row ids: anything else (not an integer, out of range) answers 422."""
-OFFSET_SCHEMA = {"type": "integer", "format": "int64", "minimum": 0, "maximum": INT64_MAX, "default": 0}
-PAGINATION = {
-    "type": "object",
-    "required": ["total", "limit", "offset"],
-    "properties": {
-        "total": {"type": "integer", "minimum": 0},
-        "limit": {"type": "integer", "minimum": 1},
-        "offset": {"type": "integer", "minimum": 0},
-    },
-}
-"""The pagination envelope's `pagination` object (controller/api/models.py page)."""
+
 
 # -- the document --------------------------------------------------------------------------------
 
-ERROR_SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error", "message"],
-        "properties": {
-            "error": {"type": "string", "description": "Machine-readable code, e.g. ChargerOffline"},
-            "message": {"type": "string", "description": "What went wrong, naming the field or resource"},
-        },
-    },
-}
+
+class _Generator(GenerateJsonSchema):
+    """pydantic's JSON schema without a title on every property (the names say it)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
 
 _WRITE_METHODS = ("post", "put", "patch", "delete")
 _DESCRIPTION = (
@@ -167,15 +172,35 @@ def _with_key_rules(method: str, op: Operation) -> Operation:
     return op
 
 
+def _media(op: Operation) -> Iterable[tuple[dict[str, Any], JsonSchemaMode]]:
+    """Every media object of an operation, with the mode its model is documented in: a request
+    body as pydantic validates it, a response as it is serialized."""
+    for media in op.get("requestBody", {}).get("content", {}).values():
+        yield media, "validation"
+    for answer in op["responses"].values():
+        for media in answer.get("content", {}).values():
+            yield media, "serialization"
+
+
 def build_document(sections: Iterable[Section]) -> dict[str, Any]:
-    """The whole document from `sections`."""
+    """The whole document from `sections`; models in them become component schemas."""
     paths: Paths = {}
-    schemas: dict[str, Any] = dict(ERROR_SCHEMAS)
     for section in sections:
         for path, item in section.paths.items():
             assert path not in paths, f"{path} is in two sections"
             paths[path] = {method: _with_key_rules(method, op) for method, op in item.items()}
-        schemas.update(section.schemas)
+    models: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}
+    for item in paths.values():
+        for op in item.values():
+            for media, mode in _media(op):
+                if isinstance(media["schema"], type):
+                    models[(media["schema"], mode)] = None
+    refs, top = models_json_schema(list(models), ref_template=REF, schema_generator=_Generator)
+    for item in paths.values():
+        for op in item.values():
+            for media, mode in _media(op):
+                if isinstance(media["schema"], type):
+                    media["schema"] = refs[(media["schema"], mode)]
     return {
         "openapi": "3.1.0",
         "info": {"title": "evedge", "version": "1", "description": _DESCRIPTION},
@@ -183,6 +208,6 @@ def build_document(sections: Iterable[Section]) -> dict[str, Any]:
         "paths": dict(sorted(paths.items())),
         "components": {
             "securitySchemes": SECURITY_SCHEMES,
-            "schemas": dict(sorted(schemas.items())),
+            "schemas": dict(sorted(top.get("$defs", {}).items())),
         },
     }

@@ -10,7 +10,7 @@ from quart import Response, jsonify
 from quart_trio import QuartTrio
 
 from controller import metrics as prometheus
-from controller.api import openapi
+from controller.api import models, openapi
 
 HEALTH_PATH = "/healthz"
 METRICS_PATH = "/metrics"
@@ -41,33 +41,11 @@ def register(app: QuartTrio, health: Callable[[], Awaitable[dict[str, Any]]],
 
 # -- the OpenAPI section -------------------------------------------------------------------------
 
-SCHEMAS: dict[str, Any] = {
-    "Health": {
-        "type": "object",
-        "required": ["status", "chargersOnline"],
-        "properties": {
-            "status": {"type": "string", "enum": ["ok", "degraded", "failing"],
-                       "description": "failing (answered with 503) when any check fails"},
-            "chargersOnline": {"type": "integer", "minimum": 0},
-            "transactionsOpen": {"type": "integer", "minimum": 0},
-            "checks": {
-                "type": "object",
-                "description": "One entry per part of the site (database, upstream, ocpp, eventLoop, buses...)",
-                "additionalProperties": {
-                    "type": "object",
-                    "required": ["status"],
-                    "properties": {"status": {"type": "string", "enum": ["ok", "degraded", "failing"]}},
-                },
-            },
-        },
-    },
-}
-
 SECTION = openapi.Section({
     HEALTH_PATH: {"get": openapi.operation(
         "health", "System", "Liveness and the number of connected chargers",
-        {"200": openapi.response("The controller can do its job (status ok or degraded)", openapi.ref("Health")),
-         "503": openapi.response("A check is failing", openapi.ref("Health"))}, public=True)},
+        {"200": openapi.response("The controller can do its job (status ok or degraded)", models.Health),
+         "503": openapi.response("A check is failing", models.Health)}, public=True)},
     METRICS_PATH: {"get": openapi.operation(
         "metrics", "System", "Prometheus metrics (text exposition format)",
         {"200": openapi.response("Metrics", {"type": "string"}, media="text/plain"), **openapi.errors()},
@@ -75,4 +53,4 @@ SECTION = openapi.Section({
     OPENAPI_PATH: {"get": openapi.operation(
         "openapi", "System", "This document",
         {"200": openapi.response("The OpenAPI 3.1 document", {"type": "object"})}, public=True)},
-}, SCHEMAS)
+})

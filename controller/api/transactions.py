@@ -9,9 +9,8 @@ from typing import Any
 from quart import Response, jsonify
 from quart_trio import QuartTrio
 
-from controller.api import openapi
+from controller.api import models, openapi
 from controller.api.errors import int_param, parse_query
-from controller.api.models import TransactionQuery, page
 from controller.timefmt import parse_iso, utcnow
 from controller.transactions import Transactions
 
@@ -51,9 +50,9 @@ def _transaction_id(text: str) -> int:
 def register(app: QuartTrio, transactions: Transactions) -> None:
     @app.get("/api/v1/transactions")
     async def list_transactions() -> Response:
-        query = parse_query(TransactionQuery)
+        query = parse_query(models.TransactionQuery)
         rows, total = await transactions.page(query.chargeBoxId, query.status, query.limit, query.offset)
-        return jsonify(page("transactions", [transaction_to_api(r, detail=False) for r in rows], total, query))
+        return jsonify(models.page("transactions", [transaction_to_api(r, detail=False) for r in rows], total, query))
 
     @app.get("/api/v1/transactions/<transaction_id>")
     async def get_transaction(transaction_id: str) -> Response:
@@ -73,83 +72,20 @@ def register(app: QuartTrio, transactions: Transactions) -> None:
 # -- the OpenAPI section -------------------------------------------------------------------------
 
 TRANSACTION_ID = openapi.path_param("transactionId", openapi.ID_SCHEMA, "The OCPP transaction id")
-_op, _response, _errors, _ref = openapi.operation, openapi.response, openapi.errors, openapi.ref
-_NULLABLE_STR = {"type": ["string", "null"]}
-_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
-_TX_STATUS = {"type": "string", "enum": ["pending", "active", "stopping", "completed", "failed"]}
-
-SCHEMAS: dict[str, Any] = {
-    "RemoteStopResponse": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["message", "transactionId", "chargeBoxId", "status", "note"],
-        "properties": {
-            "message": {"const": "Remote stop accepted by charger"},
-            "transactionId": {"type": "integer"},
-            "chargeBoxId": {"type": "string"},
-            "status": {"const": "stopping"},
-            "note": {"type": "string"},
-        },
-    },
-    "TransactionSummary": {
-        "type": "object",
-        "required": ["id", "transactionId", "chargeBoxId", "connectorId", "idTag", "status",
-                     "energyDelivered", "durationMinutes", "startTime", "stopTime"],
-        "properties": {
-            "id": {"type": "string", "pattern": "^txn_[0-9]+$"},
-            "transactionId": {"type": "integer"},
-            "chargeBoxId": {"type": "string"},
-            "connectorId": {"type": "integer", "minimum": 0},
-            "idTag": {"type": "string"},
-            "status": _TX_STATUS,
-            "energyDelivered": {"type": ["number", "null"], "description": "kWh"},
-            "durationMinutes": {"type": ["integer", "null"], "minimum": 0},
-            "startTime": _NULLABLE_TIME,
-            "stopTime": _NULLABLE_TIME,
-        },
-    },
-    "Transaction": {
-        "allOf": [_ref("TransactionSummary")],
-        "type": "object",
-        "required": ["meterStart", "meterStop", "stopReason", "remoteStarted"],
-        "properties": {
-            "meterStart": {"type": ["integer", "null"], "description": "Wh"},
-            "meterStop": {"type": ["integer", "null"], "description": "Wh"},
-            "stopReason": _NULLABLE_STR,
-            "remoteStarted": {"type": "boolean"},
-            "mode": {"type": "string", "enum": ["local", "api", "remote"]},
-            "idTagStatus": _NULLABLE_STR,
-            "paymentAmount": _NULLABLE_STR,
-        },
-    },
-    "TransactionList": {
-        "type": "object",
-        "required": ["transactions", "pagination"],
-        "properties": {
-            "transactions": {"type": "array", "items": _ref("TransactionSummary")},
-            "pagination": openapi.PAGINATION,
-        },
-    },
-}
+_op, _response, _errors = openapi.operation, openapi.response, openapi.errors
 
 SECTION = openapi.Section({
     "/api/v1/transactions": {"get": _op(
         "listTransactions", "Transactions", "Transactions, newest first, with optional filters",
-        {"200": _response("A page of transactions", _ref("TransactionList")), **_errors(422)},
-        parameters=[
-            openapi.query_param("chargeBoxId", {"type": "string"}, "Filter by charger"),
-            openapi.query_param("status", _TX_STATUS, "Filter by status"),
-            openapi.query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
-                                "Results per page"),
-            openapi.query_param("offset", openapi.OFFSET_SCHEMA, "Pagination offset"),
-        ])},
+        {"200": _response("A page of transactions", models.TransactionList), **_errors(422)},
+        query=models.TransactionQuery)},
     "/api/v1/transactions/{transactionId}": {"get": _op(
         "getTransaction", "Transactions", "Full details of one transaction",
-        {"200": _response("The transaction", _ref("Transaction")), **_errors(404, 422)},
+        {"200": _response("The transaction", models.Transaction), **_errors(404, 422)},
         parameters=[TRANSACTION_ID])},
     "/api/v1/transactions/{transactionId}/stop": {"post": _op(
         "remoteStop", "Transactions", "Stop an active charging session",
-        {"202": _response("Remote stop accepted by the charger", _ref("RemoteStopResponse")),
+        {"202": _response("Remote stop accepted by the charger", models.RemoteStopResponse),
          **_errors(404, 409, 422, 504)},
         parameters=[TRANSACTION_ID])},
-}, SCHEMAS)
+})

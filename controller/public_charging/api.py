@@ -21,7 +21,7 @@ from quart_trio import QuartTrio
 
 from controller.api import errors, models, openapi
 from controller.api.errors import Problem
-from controller.api.models import PageQuery
+from controller.api.models import PageQuery, Pagination, ResponseBody, Timestamp
 from controller.public_charging.sessions import PublicCharging
 
 PREFIX = "/api/v1/public-charging"
@@ -61,7 +61,10 @@ class RateLimiter:
                 del self._hits[key]
 
 
-class CreateBody(BaseModel):
+# -- requests ------------------------------------------------------------------------------------
+
+
+class PublicSessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=10)
     connector_id: int = Field(ge=1, le=100, strict=True)
@@ -75,13 +78,104 @@ class CreateBody(BaseModel):
         return value
 
 
-class AdminListQuery(PageQuery):
-    status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
+class PublicSessionQuery(PageQuery):
+    status: Literal[STATUSES] | None = Field(None, description="Filter by status")  # type: ignore[valid-type]
 
 
-class ResolveBody(BaseModel):
+class PublicSessionResolve(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    status: str
+    # Checked by PublicCharging.resolve, which names the allowed ones in its 422.
+    status: str = Field(json_schema_extra={"enum": list(PublicCharging.RESOLUTIONS)})
+
+
+# -- responses (seed 002) ------------------------------------------------------------------------
+
+
+class PublicPricing(ResponseBody):
+    currency: str
+    price_per_kwh: int
+    start_fee: int
+
+
+class PublicConnector(ResponseBody):
+    connector_id: int
+    status: str | None
+
+
+class PublicChargerInfo(ResponseBody):
+    public_code: str
+    name: str
+    online: bool
+    connectors: list[PublicConnector]
+    pricing: PublicPricing
+    amount_authorized: int
+    payment_provider: str
+
+
+class PublicCharger(ResponseBody):
+    data: PublicChargerInfo
+
+
+class PublicPayment(ResponseBody):
+    """What the driver's page needs to collect the card (stripe: client_secret, publishable_key)."""
+
+    provider: Literal["stripe", "none"]
+    payment_intent_id: str | None = None
+    client_secret: str | None = None
+    publishable_key: str | None = None
+
+
+class PublicSessionCharger(ResponseBody):
+    public_code: str | None
+    name: str
+    online: bool
+
+
+class PublicSession(ResponseBody):
+    status: Literal[STATUSES]  # type: ignore[valid-type]
+    failure_reason: str | None
+    connector_id: int
+    connector_status: str | None
+    charger: PublicSessionCharger
+    pricing: PublicPricing
+    amount_authorized: int | None
+    energy_kwh: str | None = Field(pattern=r"^[0-9]+\.[0-9]{3}$")
+    cost_amount: int | None
+    amount_captured: int | None
+    tax_amount: int | None
+    driver_email: str | None
+    created_at: Timestamp | None
+    authorized_at: Timestamp | None
+    charging_started_at: Timestamp | None
+    completed_at: Timestamp | None
+    captured_at: Timestamp | None
+
+
+class PublicSessionAdmin(PublicSession):
+    """A public session with what the operator needs to find it at the payment provider."""
+
+    id: int
+    charger_id: str
+    transaction_id: int | None
+    provider: str
+    payment_id: str | None
+    hold_released: bool
+
+
+class PublicSessionCreated(ResponseBody):
+    session_token: str
+    data: PublicSession
+    payment: PublicPayment
+
+
+class PublicSessionEnvelope(ResponseBody):
+    data: PublicSession
+    payment: PublicPayment | None = Field(None, description="Present while the card is still to be collected")
+
+
+class PublicSessionList(ResponseBody):
+    sessions: list[PublicSessionAdmin]
+    pagination: Pagination
 
 
 def _page_html() -> str:
@@ -109,7 +203,7 @@ def register(app: QuartTrio, pc: PublicCharging) -> None:
     @app.post(f"{PREFIX}/sessions")
     async def public_create() -> tuple[Response, int]:
         limit("create")
-        parsed = await errors.json_body(CreateBody)
+        parsed = await errors.json_body(PublicSessionCreate)
         token, data, payment = await pc.create(parsed.code, parsed.connector_id, parsed.email)
         return jsonify({"session_token": token, "data": data, "payment": payment}), 201
 
@@ -145,7 +239,7 @@ def register(app: QuartTrio, pc: PublicCharging) -> None:
 
     @app.get("/api/v1/public-sessions")
     async def admin_list() -> Response:
-        query = errors.parse_query(AdminListQuery)
+        query = errors.parse_query(PublicSessionQuery)
         found = await pc.admin_page(query.status, query.limit, query.offset)
         # the API's one envelope (the domain's page carries the same three figures)
         return jsonify(models.page("sessions", found["sessions"], found["pagination"]["total"], query))
@@ -159,103 +253,15 @@ def register(app: QuartTrio, pc: PublicCharging) -> None:
 
     @app.post("/api/v1/public-sessions/<sid>/resolve")
     async def admin_resolve(sid: str) -> Response:
-        parsed = await errors.json_body(ResolveBody)
+        parsed = await errors.json_body(PublicSessionResolve)
         return jsonify(await pc.resolve(session_id(sid), parsed.status))
 
 
 # -- the OpenAPI section -------------------------------------------------------------------------
 
-_INT_OR_NULL = {"type": ["integer", "null"]}
-_STR_OR_NULL = {"type": ["string", "null"]}
-_TIME = {"type": ["string", "null"], "format": "date-time"}
 TOKEN = openapi.path_param("token", {"type": "string"}, "The session token returned when the session was created")
 CODE = openapi.path_param("code", {"type": "string", "maxLength": 10}, "The charger's public code (case-insensitive)")
 SESSION_ID = openapi.path_param("sessionId", openapi.ID_SCHEMA, "The public session's id")
-
-SCHEMAS = {
-    "PublicSession": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["status", "failure_reason", "connector_id", "connector_status", "charger", "pricing",
-                     "amount_authorized", "energy_kwh", "cost_amount", "amount_captured", "tax_amount",
-                     "driver_email", "created_at", "authorized_at", "charging_started_at", "completed_at",
-                     "captured_at"],
-        "properties": {
-            "status": {"type": "string", "enum": list(STATUSES)},
-            "failure_reason": _STR_OR_NULL,
-            "connector_id": {"type": "integer"},
-            "connector_status": _STR_OR_NULL,
-            "charger": {"type": "object", "required": ["public_code", "name", "online"], "properties": {
-                "public_code": _STR_OR_NULL, "name": {"type": "string"}, "online": {"type": "boolean"}}},
-            "pricing": openapi.ref("PublicPricing"),
-            "amount_authorized": _INT_OR_NULL,
-            "energy_kwh": {"type": ["string", "null"], "pattern": "^[0-9]+\\.[0-9]{3}$"},
-            "cost_amount": _INT_OR_NULL,
-            "amount_captured": _INT_OR_NULL,
-            "tax_amount": _INT_OR_NULL,
-            "driver_email": _STR_OR_NULL,
-            "created_at": _TIME, "authorized_at": _TIME, "charging_started_at": _TIME,
-            "completed_at": _TIME, "captured_at": _TIME,
-        },
-    },
-    "PublicPricing": {
-        "type": "object", "required": ["currency", "price_per_kwh", "start_fee"],
-        "properties": {"currency": {"type": "string"}, "price_per_kwh": {"type": "integer"},
-                       "start_fee": {"type": "integer"}},
-    },
-    "PublicPayment": {
-        "type": "object", "required": ["provider"],
-        "description": "What the driver's page needs to collect the card (stripe: client_secret, publishable_key)",
-        "properties": {"provider": {"type": "string", "enum": ["stripe", "none"]},
-                       "payment_intent_id": {"type": "string"}, "client_secret": {"type": "string"},
-                       "publishable_key": {"type": "string"}},
-    },
-    "PublicSessionCreated": {
-        "type": "object", "required": ["session_token", "data", "payment"],
-        "properties": {"session_token": {"type": "string"}, "data": openapi.ref("PublicSession"),
-                       "payment": openapi.ref("PublicPayment")},
-    },
-    "PublicSessionEnvelope": {
-        "type": "object", "required": ["data"],
-        "properties": {"data": openapi.ref("PublicSession"), "payment": openapi.ref("PublicPayment")},
-    },
-    "PublicSessionCreate": {
-        "type": "object", "additionalProperties": False, "required": ["code", "connector_id"],
-        "properties": {"code": {"type": "string", "minLength": 1, "maxLength": 10},
-                       "connector_id": {"type": "integer", "minimum": 1, "maximum": 100},
-                       "email": {"type": "string", "maxLength": 254}},
-    },
-    "PublicCharger": {
-        "type": "object", "required": ["data"],
-        "properties": {"data": {"type": "object", "required": ["public_code", "name", "online", "connectors", "pricing"],
-                                "properties": {"public_code": {"type": "string"}, "name": {"type": "string"},
-                                               "online": {"type": "boolean"},
-                                               "connectors": {"type": "array", "items": {"type": "object"}},
-                                               "pricing": openapi.ref("PublicPricing"),
-                                               "amount_authorized": {"type": "integer"},
-                                               "payment_provider": {"type": "string"}}}},
-    },
-
-    "PublicSessionList": {
-        "type": "object", "required": ["sessions", "pagination"],
-        "properties": {"sessions": {"type": "array", "items": {"type": "object"}}, "pagination": openapi.PAGINATION},
-    },
-    "PublicSessionResolve": {
-        "type": "object", "additionalProperties": False, "required": ["status"],
-        "properties": {"status": {"type": "string", "enum": ["refunded", "written_off", "settling"]}},
-    },
-}
-
-
-SCHEMAS["PublicSessionAdmin"] = {
-    **SCHEMAS["PublicSession"],
-    "description": "A public session with what the operator needs to find it at the payment provider",
-    "required": ["id", "charger_id", "transaction_id", "provider", "payment_id", "hold_released",
-                 *SCHEMAS["PublicSession"]["required"]],
-    "properties": {"id": {"type": "integer"}, "charger_id": {"type": "string"}, "transaction_id": _INT_OR_NULL,
-                   "provider": {"type": "string"}, "payment_id": _STR_OR_NULL, "hold_released": {"type": "boolean"},
-                   **SCHEMAS["PublicSession"]["properties"]},
-}
 
 
 def _public_errors(*statuses: int) -> dict[str, Any]:
@@ -263,19 +269,19 @@ def _public_errors(*statuses: int) -> dict[str, Any]:
     return openapi.errors(*statuses, 429, keyed=False)
 
 
-_op, _resp, _ref = openapi.operation, openapi.response, openapi.ref
-_session = _resp("The session", _ref("PublicSessionEnvelope"))
+_op, _resp = openapi.operation, openapi.response
+_session = _resp("The session", PublicSessionEnvelope)
 
 SECTION = openapi.Section({
     f"{PREFIX}/chargers/{{code}}": {"get": _op(
         "getPublicCharger", "Public charging", "A public charger: connectors, price",
-        {"200": _resp("The charger", _ref("PublicCharger")), **_public_errors(404)},
+        {"200": _resp("The charger", PublicCharger), **_public_errors(404)},
         parameters=[CODE], public=True)},
     f"{PREFIX}/sessions": {"post": _op(
         "createPublicSession", "Public charging", "Start a pay-by-phone session and create the card hold",
-        {"201": _resp("The session, its token and the payment context", _ref("PublicSessionCreated")),
+        {"201": _resp("The session, its token and the payment context", PublicSessionCreated),
          **_public_errors(400, 404, 409, 422, 502)},
-        body=_ref("PublicSessionCreate"), public=True,
+        body=PublicSessionCreate, public=True,
         description="404 unknown code or public charging off; 400 charger offline; 422 unknown connector; "
                     "409 connector unavailable; 429 rate limit (3/min per client) or per-charger cap.")},
     f"{PREFIX}/sessions/{{token}}": {"get": _op(
@@ -296,17 +302,15 @@ SECTION = openapi.Section({
         parameters=[CODE], public=True)},
     "/api/v1/public-sessions": {"get": _op(
         "listPublicSessions", "Public charging", "Public sessions, newest first (operator)",
-        {"200": _resp("A page of sessions", _ref("PublicSessionList")), **openapi.errors(422)},
-        parameters=[openapi.query_param("status", {"type": "string", "enum": list(STATUSES)}, "Filter by status"),
-                    openapi.query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"),
-                    openapi.query_param("offset", openapi.OFFSET_SCHEMA, "Offset")])},
+        {"200": _resp("A page of sessions", PublicSessionList), **openapi.errors(422)},
+        query=PublicSessionQuery)},
     "/api/v1/public-sessions/{sessionId}": {"get": _op(
         "getPublicSessionAdmin", "Public charging", "One public session with its payment ids (operator)",
-        {"200": _resp("The session", _ref("PublicSessionAdmin")), **openapi.errors(404, 422)},
+        {"200": _resp("The session", PublicSessionAdmin), **openapi.errors(404, 422)},
         parameters=[SESSION_ID])},
     "/api/v1/public-sessions/{sessionId}/resolve": {"post": _op(
         "resolvePublicSession", "Public charging",
         "Mark refunded (from captured), written_off, or settling again to retry the capture",
-        {"200": _resp("The session", _ref("PublicSessionAdmin")), **openapi.errors(400, 404, 409, 422)},
-        body=_ref("PublicSessionResolve"), parameters=[SESSION_ID])},
-}, SCHEMAS)
+        {"200": _resp("The session", PublicSessionAdmin), **openapi.errors(400, 404, 409, 422)},
+        body=PublicSessionResolve, parameters=[SESSION_ID])},
+})
