@@ -109,6 +109,15 @@ def test_seed_examples_validate():
         check("Error", {"message": "no code"})
 
 
+def test_document_is_built_from_the_sections_alone():
+    """The same document every time, whatever was imported: building it changes no section."""
+    from controller.api.app import SECTIONS
+
+    first = openapi_document()
+    assert openapi_document() == first
+    assert first["paths"].keys() == {path for section in SECTIONS for path in section.paths}
+
+
 async def test_served_document_is_public_and_complete(site, api):
     response = await api.get("/api/v1/openapi.json", headers={"X-API-Key": ""})
     assert response.status_code == 200
