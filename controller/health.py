@@ -9,15 +9,16 @@ behind, a meter bus is silent) or "failing" (the controller cannot do its job: t
 no writes, the OCPP listener is down). Any failing check makes the whole answer "failing" and
 /healthz answers 503, so a load balancer, a monitoring probe or an installer sees it at once.
 
-Other parts (the Modbus buses and card readers in drivers/) add their own checks with
-`site.health_checks[name] = fn`, where `fn()` returns a dict with at least "status".
+Other parts (the Modbus buses and card readers in drivers/) add their own checks to the site's
+`health_checks` (passed here as `checks`): name -> fn, where `fn()` returns a dict with at least
+"status".
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import trio
@@ -27,7 +28,8 @@ from controller.store import stats
 from controller.timefmt import iso
 
 if TYPE_CHECKING:
-    from controller.site import Site
+    from controller.chargers import ChargerRegistry
+    from controller.store import Store
 
 HealthCheck = Callable[[], dict]
 DB_PROBE_TIMEOUT_S = 1.0
@@ -36,14 +38,14 @@ OUTBOX_BEHIND_S = 900.0  # oldest undelivered notification older than this: upst
 _RANK = {"ok": 0, "degraded": 1, "failing": 2}
 
 
-async def _database(site: Site) -> dict:
-    path = site.store.path
-    if site.store.write_failure is not None:
+async def _database(store: Store) -> dict:
+    path = store.path
+    if store.write_failure is not None:
         # A write was refused (disk full, read-only, I/O error): failing until a write (or this
         # probe write) goes through again. The lock probe below cannot see these: it writes nothing.
         with trio.move_on_after(DB_PROBE_TIMEOUT_S * 5):
-            await site.store.probe()  # clears write_failure if the database takes writes again
-        failure = site.store.write_failure
+            await store.probe()  # clears write_failure if the database takes writes again
+        failure = store.write_failure
         if failure is not None:
             return {"status": "failing", "error": f"database refuses writes: {failure.error}",
                     "lastWriteErrorAt": iso(failure.at)}
@@ -59,8 +61,8 @@ async def _database(site: Site) -> dict:
     return {"status": "ok"}
 
 
-async def _books(site: Site) -> tuple[dict, dict]:
-    snap = await site.store.read(stats.snapshot)
+async def _books(store: Store) -> tuple[dict, dict]:
+    snap = await store.read(stats.snapshot)
     upstream = {"status": "ok", "outboxPending": snap.outbox_pending,
                 "oldestPendingAgeS": round(snap.outbox_oldest_age_s, 1)}
     if snap.outbox_oldest_age_s > OUTBOX_BEHIND_S:
@@ -68,28 +70,31 @@ async def _books(site: Site) -> tuple[dict, dict]:
     return upstream, {"open": snap.transactions_open}
 
 
-async def check(site: Site) -> dict:
-    checks: dict[str, dict] = {"database": await _database(site)}
-    if checks["database"]["status"] == "ok":
+async def check(store: Store, chargers: ChargerRegistry, ocpp_port: int | None,
+                checks: Mapping[str, HealthCheck]) -> dict:
+    """The /healthz body: the database, the upstream's backlog, the OCPP listener (`ocpp_port`
+    None: not listening), the event loop, then each of `checks`."""
+    results: dict[str, dict] = {"database": await _database(store)}
+    if results["database"]["status"] == "ok":
         try:
-            checks["upstream"], transactions = await _books(site)
+            results["upstream"], transactions = await _books(store)
         except Exception as exc:  # a read that fails is as bad as a write that does
-            checks["database"] = {"status": "failing", "error": f"read failed: {exc}"}
+            results["database"] = {"status": "failing", "error": f"read failed: {exc}"}
             transactions = None
     else:
         transactions = None
-    checks["ocpp"] = {"status": "ok" if site.ocpp_port else "failing", "port": site.ocpp_port}
+    results["ocpp"] = {"status": "ok" if ocpp_port else "failing", "port": ocpp_port}
     lag = metrics.last_loop_lag()
-    checks["eventLoop"] = {"status": "ok" if lag < 1.0 else "degraded", "lagS": round(lag, 4)}
-    for name, fn in sorted(getattr(site, "health_checks", {}).items()):
+    results["eventLoop"] = {"status": "ok" if lag < 1.0 else "degraded", "lagS": round(lag, 4)}
+    for name, fn in sorted(checks.items()):
         try:
             result = dict(fn())
         except Exception as exc:
             result = {"status": "degraded", "error": f"health check failed: {exc}"}
         result.setdefault("status", "degraded")
-        checks[name] = result
-    status = max((c["status"] for c in checks.values()), key=lambda s: _RANK.get(s, 1))
-    body = {"status": status, "chargersOnline": site.chargers.online_count(), "checks": checks}
+        results[name] = result
+    status = max((c["status"] for c in results.values()), key=lambda s: _RANK.get(s, 1))
+    body = {"status": status, "chargersOnline": chargers.online_count(), "checks": results}
     if transactions is not None:
         body["transactionsOpen"] = transactions["open"]
     return body

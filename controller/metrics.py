@@ -21,7 +21,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 
 
 if TYPE_CHECKING:
-    from controller.site import Site
+    from controller.chargers import ChargerRegistry
+    from controller.store import Store
     from drivers import Hardware
 
 # The classic text format every Prometheus (and the Pi's Debian one) reads; our names need nothing newer.
@@ -174,18 +175,19 @@ def collect_drivers(hardware: Hardware) -> None:
         _count(CARD_TAPS, (reader_id,), reader, reader.state.taps)
 
 
-async def render(site: Site) -> bytes:
-    """Refresh the state gauges and the drivers' counters from `site`; return the text exposition."""
+async def render(chargers: ChargerRegistry, store: Store, hardware: Hardware) -> bytes:
+    """Refresh the state gauges (the chargers' connections and registrations, the books in
+    `store`) and the drivers' counters; return the text exposition."""
     from controller.store import stats
 
-    collect_drivers(site.hardware)
-    CHARGERS_CONNECTED.set(site.chargers.online_count())
+    collect_drivers(hardware)
+    CHARGERS_CONNECTED.set(chargers.online_count())
     registrations = {"accepted": 0, "pending": 0, "rejected": 0}
-    for state in site.chargers.chargers.values():
+    for state in chargers.chargers.values():
         registrations[state.registration] = registrations.get(state.registration, 0) + 1
     for registration, count in registrations.items():
         CHARGERS_KNOWN.labels(registration).set(count)
-    snapshot = await site.store.read(stats.snapshot)
+    snapshot = await store.read(stats.snapshot)
     TRANSACTIONS_ACTIVE.set(snapshot.transactions_open)
     OUTBOX_PENDING.set(snapshot.outbox_pending)
     OUTBOX_OLDEST_AGE.set(snapshot.outbox_oldest_age_s)

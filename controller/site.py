@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 
 import trio
 
-from controller import metrics
+from controller import health, metrics
 from controller.api.app import serve_api
+from controller.api.services import Services
 from controller.authorization import Authorization
 from controller.chargers import ChargerRegistry
 from controller.config import Config
@@ -51,6 +53,13 @@ class Site:
         self.hardware = Hardware(config.buses, config.meters, config.readers)
         self.health_checks.update(self.hardware.health_checks())
         self.tap_to_charge = TapToCharge(self.authorization, self.transactions)
+        # What the REST API may use, and nothing else of the site.
+        self.api_services = Services(
+            config=self.live, chargers=self.chargers, transactions=self.transactions,
+            authorization=self.authorization, hardware=self.hardware, tap_results=self.tap_to_charge.results,
+            delivery=self.upstream, public_charging=self.public_charging, health=self.health,
+            metrics=partial(metrics.render, self.chargers, self.store, self.hardware),
+        )
 
     @property
     def config(self) -> Config:
@@ -77,7 +86,7 @@ class Site:
             async with trio.open_nursery() as nursery:
                 self._cancel = nursery.cancel_scope
                 self.ocpp_port = await nursery.start(self.ocpp.run)
-                binds = await nursery.start(serve_api, self, self._stopping)
+                binds = await nursery.start(serve_api, self.api_services, self._stopping)
                 self.api_port = int(binds[0].rsplit(":", 1)[1])
                 log.info("API listening on %s", " ".join(binds))
                 nursery.start_soon(self.transactions.expire_pending_forever)
@@ -101,6 +110,4 @@ class Site:
 
     async def health(self) -> dict:
         """What /healthz answers: see controller.health (checks, and when it is 503)."""
-        from controller import health
-
-        return await health.check(self)
+        return await health.check(self.store, self.chargers, self.ocpp_port, self.health_checks)

@@ -10,7 +10,7 @@ project root on sys.path). The fixtures in tests/conftest.py are thin wrappers a
         response = await api.get("/api/v1/chargers")
 
 Every response the `api_client` receives is validated against the OpenAPI document
-(controller/api/openapi.py): an undocumented path, method, status or body shape fails the test.
+(controller/api/app.py openapi_document): an undocumented path, method, status or body shape fails the test.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from controller.api.openapi import openapi_document  # noqa: E402
+from controller.api.app import openapi_document  # noqa: E402
 from controller.config import Config, load_config  # noqa: E402
 from controller.site import Site  # noqa: E402
 

@@ -1,24 +1,26 @@
 """REST resources for the site's hardware (drivers/): energy meters and card readers.
 
 The drivers hand out plain states (snake_case fields, datetimes, tuples); the API's shape
-(camelCase keys, ISO 8601 timestamps via `controller.timefmt`, lists) is made here, next to the
-schemas that document it, so that the drivers know nothing of the API.
+(camelCase keys, ISO 8601 timestamps via `controller.timefmt`, lists: models.Meter and
+models.Reader) is made here, so that the drivers know nothing of the API. A reader's body adds the
+outcome of its last tap, which tap-to-charge keeps.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from quart import Response, jsonify
 from quart_trio import QuartTrio
 
-from controller.api import openapi
+from controller.api import models, openapi
 from controller.api.errors import not_found
 from controller.timefmt import iso
-from drivers import MeterState, ReaderState
+from drivers import Hardware, MeterState, ReaderState
 
-if TYPE_CHECKING:
-    from controller.site import Site
+TapResults = Mapping[str, dict[str, Any]]
+"""Reader id -> its last tap's outcome in the API's shape (controller/tap_to_charge.py)."""
 
 
 def _phases(values: tuple[float | None, ...] | None) -> list[float | None] | None:
@@ -65,120 +67,47 @@ def reader_to_api(state: ReaderState, last_tap_result: dict[str, Any] | None) ->
     }
 
 
-def register(app: QuartTrio, site: Site) -> None:
-    def reader(reader_id: str) -> dict[str, Any]:
-        return reader_to_api(site.hardware.readers[reader_id].state, site.tap_to_charge.results.get(reader_id))
-
+def register(app: QuartTrio, hardware: Hardware, tap_results: TapResults) -> None:
     @app.get("/api/v1/meters")
     async def list_meters() -> Response:
-        return jsonify({"meters": [meter_to_api(m.state) for m in site.hardware.meters.values()]})
+        return jsonify({"meters": [meter_to_api(m.state) for m in hardware.meters.values()]})
 
     @app.get("/api/v1/meters/<meter_id>")
     async def get_meter(meter_id: str) -> Response:
-        meter = site.hardware.meters.get(meter_id)
+        meter = hardware.meters.get(meter_id)
         if meter is None:
             raise not_found("Meter", meter_id)
         return jsonify(meter_to_api(meter.state))
 
     @app.get("/api/v1/readers")
     async def list_readers() -> Response:
-        return jsonify({"readers": [reader(r) for r in site.hardware.readers]})
+        return jsonify({"readers": [reader_to_api(r.state, tap_results.get(r.state.id)) for r in hardware.readers.values()]})
 
     @app.get("/api/v1/readers/<reader_id>")
     async def get_reader(reader_id: str) -> Response:
-        if reader_id not in site.hardware.readers:
+        reader = hardware.readers.get(reader_id)
+        if reader is None:
             raise not_found("Reader", reader_id)
-        return jsonify(reader(reader_id))
+        return jsonify(reader_to_api(reader.state, tap_results.get(reader.state.id)))
 
 
-_NUM = {"type": ["number", "null"]}
-_PHASES = {"type": ["array", "null"], "items": _NUM}
-_STR = {"type": ["string", "null"]}
-_INT = {"type": ["integer", "null"]}
-_TIME = {"type": ["string", "null"], "format": "date-time"}
-
-SCHEMAS: dict[str, Any] = {
-    "Meter": {
-        "type": "object",
-        "required": ["id", "model", "bus", "role", "online", "energyImportWh", "updatedAt"],
-        "properties": {
-            "id": {"type": "string"},
-            "model": {"type": "string"},
-            "bus": {"type": "string"},
-            "role": {"type": "string", "enum": ["site", "connector"]},
-            "charger": _STR,
-            "connector": _INT,
-            "online": {"type": "boolean"},
-            "lastError": _STR,
-            "energyImportWh": _NUM,
-            "energyExportWh": _NUM,
-            "powerW": _NUM,
-            "voltageV": _PHASES,
-            "currentA": _PHASES,
-            "phasePowerW": _PHASES,
-            "updatedAt": {**_TIME, "description": "When the readings were polled (kept while offline)"},
-        },
-    },
-    "MeterList": {"type": "object", "required": ["meters"],
-                  "properties": {"meters": {"type": "array", "items": openapi.ref("Meter")}}},
-    "TapResult": {
-        "type": "object",
-        "required": ["result", "message", "idTag", "at"],
-        "properties": {
-            "result": {"type": "string", "description": "Started, Stopped, Rejected (idTagStatus says why), "
-                       "InProgress, Occupied, NotAssigned, Error, or the API error code of a failed call "
-                       "(ChargerOffline, ChargerRejected, ChargerTimeout, ConnectorNotAvailable...)"},
-            "message": {"type": "string"},
-            "idTag": {"type": "string"},
-            "idTagStatus": _STR,
-            "transactionId": _INT,
-            "at": {"type": "string", "format": "date-time"},
-        },
-    },
-    "Reader": {
-        "type": "object",
-        "required": ["id", "kind", "connected", "taps", "lastTapResult"],
-        "properties": {
-            "id": {"type": "string"},
-            "kind": {"type": "string"},
-            "charger": _STR,
-            "connector": _INT,
-            "connected": {"type": "boolean"},
-            "lastError": _STR,
-            "lastTapAt": _TIME,
-            "lastIdTag": _STR,
-            "taps": {"type": "integer", "minimum": 0},
-            "badFrames": {"type": "integer", "minimum": 0},
-            "noiseBytes": {"type": "integer", "minimum": 0},
-            "reconnects": {"type": "integer", "minimum": 0},
-            "lastTapResult": {"oneOf": [openapi.ref("TapResult"), {"type": "null"}],
-                              "description": "What the last tap did (null before the first tap)"},
-        },
-    },
-    "ReaderList": {"type": "object", "required": ["readers"],
-                   "properties": {"readers": {"type": "array", "items": openapi.ref("Reader")}}},
-}
+# -- the OpenAPI section -------------------------------------------------------------------------
 
 METER_ID = openapi.path_param("meterId", {"type": "string"}, "The meter's id in the config")
 READER_ID = openapi.path_param("readerId", {"type": "string"}, "The reader's id in the config")
+_op, _response, _errors = openapi.operation, openapi.response, openapi.errors
 
-
-def _paths() -> openapi.Paths:
-    op, response, ref, errors = openapi.operation, openapi.response, openapi.ref, openapi.errors
-    return {
-        "/api/v1/meters": {"get": op(
-            "listMeters", "Hardware", "Energy meters ([[meters]]) with their latest readings",
-            {"200": response("The meters, in config order", ref("MeterList")), **errors()})},
-        "/api/v1/meters/{meterId}": {"get": op(
-            "getMeter", "Hardware", "One energy meter",
-            {"200": response("The meter", ref("Meter")), **errors(404)}, parameters=[METER_ID])},
-        "/api/v1/readers": {"get": op(
-            "listReaders", "Hardware", "Card readers ([[readers]]) with their state and last tap's outcome",
-            {"200": response("The readers, in config order", ref("ReaderList")), **errors()})},
-        "/api/v1/readers/{readerId}": {"get": op(
-            "getReader", "Hardware", "One card reader",
-            {"200": response("The reader", ref("Reader")), **errors(404)}, parameters=[READER_ID])},
-    }
-
-
-openapi.add_section("hardware", _paths, SCHEMAS)
+SECTION = openapi.Section({
+    "/api/v1/meters": {"get": _op(
+        "listMeters", "Hardware", "Energy meters ([[meters]]) with their latest readings",
+        {"200": _response("The meters, in config order", models.MeterList), **_errors()})},
+    "/api/v1/meters/{meterId}": {"get": _op(
+        "getMeter", "Hardware", "One energy meter",
+        {"200": _response("The meter", models.Meter), **_errors(404)}, parameters=[METER_ID])},
+    "/api/v1/readers": {"get": _op(
+        "listReaders", "Hardware", "Card readers ([[readers]]) with their state and last tap's outcome",
+        {"200": _response("The readers, in config order", models.ReaderList), **_errors()})},
+    "/api/v1/readers/{readerId}": {"get": _op(
+        "getReader", "Hardware", "One card reader",
+        {"200": _response("The reader", models.Reader), **_errors(404)}, parameters=[READER_ID])},
+})

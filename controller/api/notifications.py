@@ -1,33 +1,22 @@
-"""REST resources for the upstream outbox: see, page and replay notifications."""
+"""REST resources for the upstream outbox: see, page and replay notifications (all through the
+delivery worker, the outbox's one owner)."""
 
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING, Literal
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from quart import Response, jsonify, request
+from quart import Response, jsonify
 from quart_trio import QuartTrio
 
-from controller.api import errors, openapi
-from controller.api.errors import not_found
-from controller.store import outbox
-
-if TYPE_CHECKING:
-    from controller.site import Site
+from controller.api import models, openapi
+from controller.api.errors import int_param, not_found, parse_query
+from controller.upstream.delivery import Delivery
 
 
-class NotificationQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    status: Literal["pending", "delivered", "failed"] | None = None
-    chargeBoxId: str | None = None
-    type: str | None = None
-    limit: int = Field(50, ge=1, le=1000)
-    offset: int = Field(0, ge=0, le=errors.INT64_MAX)
-
-
-def notification_to_api(row: sqlite3.Row) -> dict:
+def notification_to_api(row: sqlite3.Row) -> dict[str, Any]:
+    """An outbox row as models.Notification."""
     return {
         "id": row["id"],
         "eventId": row["event_id"],
@@ -47,127 +36,58 @@ def notification_to_api(row: sqlite3.Row) -> dict:
 
 
 def _id(text: str) -> int:
-    return errors.int_param("id", text)
+    return int_param("id", text)
 
 
-def register(app: QuartTrio, site: Site) -> None:
+def register(app: QuartTrio, delivery: Delivery) -> None:
     @app.get("/api/v1/notifications")
     async def list_notifications() -> Response:
-        try:
-            query = NotificationQuery.model_validate(request.args.to_dict())
-        except ValidationError as exc:
-            raise errors.validation_problem(exc, where="query") from None
-        rows, total = await site.store.read(
-            outbox.page, query.status, query.chargeBoxId, query.type, query.limit, query.offset)
-        return jsonify({
-            "notifications": [notification_to_api(r) for r in rows],
-            "pagination": {"total": total, "limit": query.limit, "offset": query.offset},
-            "queue": await site.upstream.queue(),
-        })
+        query = parse_query(models.NotificationQuery)
+        rows, total = await delivery.notifications(
+            query.status, query.chargeBoxId, query.type, query.limit, query.offset)
+        return jsonify(models.page("notifications", [notification_to_api(r) for r in rows], total, query,
+                                   queue=await delivery.queue()))
 
     @app.get("/api/v1/notifications/queue")
     async def notification_queue() -> Response:
-        return jsonify(await site.upstream.queue())
+        return jsonify(await delivery.queue())
 
     @app.get("/api/v1/notifications/<row_id>")
     async def get_notification(row_id: str) -> Response:
-        row = await site.store.read(outbox.get, _id(row_id))
+        row = await delivery.notification(_id(row_id))
         if row is None:
             raise not_found("Notification", row_id)
         return jsonify(notification_to_api(row))
 
     @app.post("/api/v1/notifications/<row_id>/retry")
     async def retry_notification(row_id: str) -> Response:
-        row = await site.store.write(outbox.retry, _id(row_id))
+        row = await delivery.replay(_id(row_id))
         if row is None:
             raise not_found("Notification", row_id)
-        site.upstream.wake()
         return jsonify(notification_to_api(row))
 
 
 # -- the OpenAPI section -------------------------------------------------------------------------
 
-_NSTATUS = {"type": "string", "enum": ["pending", "delivered", "failed"]}
-_NULL_STR = {"type": ["string", "null"]}
-_NULL_TIME = {"type": ["string", "null"], "format": "date-time"}
-_NULL_INT = {"type": ["integer", "null"]}
 NOTIFICATION_ID = openapi.path_param("id", openapi.ID_SCHEMA, "The notification's row id")
+_op, _response, _errors = openapi.operation, openapi.response, openapi.errors
 
-SCHEMAS = {
-    "Notification": {
-        "type": "object",
-        "required": ["id", "eventId", "type", "chargeBoxId", "transactionId", "status", "attempts", "lastStatus",
-                     "lastError", "lastAttemptAt", "nextAttemptAt", "createdAt", "deliveredAt", "payload"],
-        "properties": {
-            "id": {"type": "integer", "description": "Row id: the delivery order within one charger"},
-            "eventId": {"type": "string", "description": "Sent as X-Evedge-Event-Id; stable across retries"},
-            "type": {"type": "string", "description": "start | stop_transaction | status | connection"},
-            "chargeBoxId": {"type": "string"},
-            "transactionId": _NULL_INT,
-            "status": _NSTATUS,
-            "attempts": {"type": "integer", "minimum": 0},
-            "lastStatus": {**_NULL_INT, "description": "HTTP status of the last attempt (null: no answer)"},
-            "lastError": _NULL_STR,
-            "lastAttemptAt": _NULL_TIME,
-            "nextAttemptAt": _NULL_TIME,
-            "createdAt": {"type": "string", "format": "date-time"},
-            "deliveredAt": _NULL_TIME,
-            "payload": {"type": "object", "description": "The JSON body POSTed to the upstream"},
-        },
-    },
-    "NotificationQueue": {
-        "type": "object",
-        "required": ["pending", "delivered", "failed", "oldestPendingAgeSeconds"],
-        "properties": {
-            "pending": {"type": "integer", "minimum": 0, "description": "Queue depth"},
-            "delivered": {"type": "integer", "minimum": 0},
-            "failed": {"type": "integer", "minimum": 0},
-            "oldestPendingAgeSeconds": {"type": ["number", "null"], "minimum": 0},
-        },
-    },
-    "NotificationList": {
-        "type": "object",
-        "required": ["notifications", "pagination", "queue"],
-        "properties": {
-            "notifications": {"type": "array", "items": openapi.ref("Notification")},
-            "pagination": {
-                "type": "object", "required": ["total", "limit", "offset"],
-                "properties": {"total": {"type": "integer"}, "limit": {"type": "integer"},
-                               "offset": {"type": "integer"}},
-            },
-            "queue": openapi.ref("NotificationQueue"),
-        },
-    },
-}
-
-
-def _paths() -> openapi.Paths:
-    op, response, ref, q = openapi.operation, openapi.response, openapi.ref, openapi.query_param
-    return {
-        "/api/v1/notifications": {"get": op(
-            "listNotifications", "Notifications",
-            "Upstream notifications (pending oldest first, others newest first) and the queue's state",
-            {"200": response("A page of notifications", ref("NotificationList")), **openapi.errors(422)},
-            parameters=[
-                q("status", _NSTATUS, "Filter by delivery status"),
-                q("chargeBoxId", {"type": "string"}, "Filter by charger"),
-                q("type", {"type": "string"}, "Filter by event type"),
-                q("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}, "Results per page"),
-                q("offset", openapi.OFFSET_SCHEMA, "Pagination offset"),
-            ])},
-        "/api/v1/notifications/queue": {"get": op(
-            "notificationQueue", "Notifications", "Queue depth and the age of the oldest pending notification",
-            {"200": response("The queue", ref("NotificationQueue")), **openapi.errors()})},
-        "/api/v1/notifications/{id}": {"get": op(
-            "getNotification", "Notifications", "One notification",
-            {"200": response("The notification", ref("Notification")), **openapi.errors(404, 422)},
-            parameters=[NOTIFICATION_ID])},
-        "/api/v1/notifications/{id}/retry": {"post": op(
-            "retryNotification", "Notifications",
-            "Send a notification again now (a failed one, a delivered one as a replay, or a waiting one)",
-            {"200": response("The notification, pending again", ref("Notification")), **openapi.errors(404, 422)},
-            parameters=[NOTIFICATION_ID])},
-    }
-
-
-openapi.add_section("notifications", _paths, SCHEMAS)
+SECTION = openapi.Section({
+    "/api/v1/notifications": {"get": _op(
+        "listNotifications", "Notifications",
+        "Upstream notifications (pending oldest first, others newest first) and the queue's state",
+        {"200": _response("A page of notifications", models.NotificationList), **_errors(422)},
+        query=models.NotificationQuery)},
+    "/api/v1/notifications/queue": {"get": _op(
+        "notificationQueue", "Notifications", "Queue depth and the age of the oldest pending notification",
+        {"200": _response("The queue", models.NotificationQueue), **_errors()})},
+    "/api/v1/notifications/{id}": {"get": _op(
+        "getNotification", "Notifications", "One notification",
+        {"200": _response("The notification", models.Notification), **_errors(404, 422)},
+        parameters=[NOTIFICATION_ID])},
+    "/api/v1/notifications/{id}/retry": {"post": _op(
+        "retryNotification", "Notifications",
+        "Send a notification again now (a failed one, a delivered one as a replay, or a waiting one)",
+        {"200": _response("The notification, pending again", models.Notification), **_errors(404, 422)},
+        parameters=[NOTIFICATION_ID])},
+})

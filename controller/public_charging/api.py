@@ -1,10 +1,10 @@
 """HTTP routes of public charging: the driver's API (no API key: the session token is the
 credential), the operator's keyed API and the driver page at /charge/{code}.
 
-    register(app, site)
-
 The sessions raise domain errors (controller/errors.py); every route here renders them through
 `domain_problem` with STATUS_OVERRIDES, the few statuses this API answers differently from the rest.
+
+    register(app, public_charging)
 
 Rate limits are per client address (the peer of the TCP connection; a reverse proxy in front
 would need its own limits) and per endpoint, in a sliding one-minute window on Trio's clock.
@@ -17,21 +17,20 @@ import re
 from collections import deque
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import trio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from quart import Response, jsonify, request
 from quart_trio import QuartTrio
 
-from controller.api import errors, openapi
+from controller.api import errors, models, openapi
 from controller.api.errors import domain_problem
+from controller.api.models import PageQuery, Pagination, ResponseBody, Timestamp
 from controller.errors import ChargerOffline, ChargerRejected, DomainError, RateLimited
 from controller.public_charging.lifecycle import RESOLUTIONS
+from controller.public_charging.sessions import PublicCharging
 from controller.public_charging.statuses import STATUSES
-
-if TYPE_CHECKING:
-    from controller.site import Site
 
 PREFIX = "/api/v1/public-charging"
 PUBLIC_PREFIXES = (PREFIX + "/", "/charge/")
@@ -71,7 +70,10 @@ class RateLimiter:
                 del self._hits[key]
 
 
-class CreateBody(BaseModel):
+# -- requests ------------------------------------------------------------------------------------
+
+
+class PublicSessionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=10)
     connector_id: int = Field(ge=1, le=100, strict=True)
@@ -85,16 +87,104 @@ class CreateBody(BaseModel):
         return value
 
 
-class AdminListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
-    limit: int = Field(50, ge=1, le=1000)
-    offset: int = Field(0, ge=0, le=errors.INT64_MAX)
+class PublicSessionQuery(PageQuery):
+    status: Literal[STATUSES] | None = Field(None, description="Filter by status")  # type: ignore[valid-type]
 
 
-class ResolveBody(BaseModel):
+class PublicSessionResolve(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    status: str
+    # Checked by PublicCharging.resolve, which names the allowed ones in its 422.
+    status: str = Field(json_schema_extra={"enum": list(RESOLUTIONS)})
+
+
+# -- responses (seed 002) ------------------------------------------------------------------------
+
+
+class PublicPricing(ResponseBody):
+    currency: str
+    price_per_kwh: int
+    start_fee: int
+
+
+class PublicConnector(ResponseBody):
+    connector_id: int
+    status: str | None
+
+
+class PublicChargerInfo(ResponseBody):
+    public_code: str
+    name: str
+    online: bool
+    connectors: list[PublicConnector]
+    pricing: PublicPricing
+    amount_authorized: int
+    payment_provider: str
+
+
+class PublicCharger(ResponseBody):
+    data: PublicChargerInfo
+
+
+class PublicPayment(ResponseBody):
+    """What the driver's page needs to collect the card (stripe: client_secret, publishable_key)."""
+
+    provider: Literal["stripe", "none"]
+    payment_intent_id: str | None = None
+    client_secret: str | None = None
+    publishable_key: str | None = None
+
+
+class PublicSessionCharger(ResponseBody):
+    public_code: str | None
+    name: str
+    online: bool
+
+
+class PublicSession(ResponseBody):
+    status: Literal[STATUSES]  # type: ignore[valid-type]
+    failure_reason: str | None
+    connector_id: int
+    connector_status: str | None
+    charger: PublicSessionCharger
+    pricing: PublicPricing
+    amount_authorized: int | None
+    energy_kwh: str | None = Field(pattern=r"^[0-9]+\.[0-9]{3}$")
+    cost_amount: int | None
+    amount_captured: int | None
+    tax_amount: int | None
+    driver_email: str | None
+    created_at: Timestamp | None
+    authorized_at: Timestamp | None
+    charging_started_at: Timestamp | None
+    completed_at: Timestamp | None
+    captured_at: Timestamp | None
+
+
+class PublicSessionAdmin(PublicSession):
+    """A public session with what the operator needs to find it at the payment provider."""
+
+    id: int
+    charger_id: str
+    transaction_id: int | None
+    provider: str
+    payment_id: str | None
+    hold_released: bool
+
+
+class PublicSessionCreated(ResponseBody):
+    session_token: str
+    data: PublicSession
+    payment: PublicPayment
+
+
+class PublicSessionEnvelope(ResponseBody):
+    data: PublicSession
+    payment: PublicPayment | None = Field(None, description="Present while the card is still to be collected")
+
+
+class PublicSessionList(ResponseBody):
+    sessions: list[PublicSessionAdmin]
+    pagination: Pagination
 
 
 def _page_html() -> str:
@@ -117,8 +207,7 @@ def _answering_problems(view: View) -> View:
     return answered
 
 
-def register(app: QuartTrio, site: Site) -> None:
-    pc = site.public_charging
+def register(app: QuartTrio, pc: PublicCharging) -> None:
     limiter = RateLimiter(LIMITS)
     page = _page_html()
 
@@ -143,7 +232,7 @@ def register(app: QuartTrio, site: Site) -> None:
     @route("POST", f"{PREFIX}/sessions")
     async def public_create() -> tuple[Response, int]:
         limit("create")
-        parsed = await errors.json_body(CreateBody)
+        parsed = await errors.json_body(PublicSessionCreate)
         token, data, payment = await pc.create(parsed.code, parsed.connector_id, parsed.email)
         return jsonify({"session_token": token, "data": data, "payment": payment}), 201
 
@@ -179,11 +268,10 @@ def register(app: QuartTrio, site: Site) -> None:
 
     @route("GET", "/api/v1/public-sessions")
     async def admin_list() -> Response:
-        try:
-            query = AdminListQuery.model_validate(request.args.to_dict())
-        except ValidationError as exc:
-            raise errors.validation_problem(exc, where="query") from None
-        return jsonify(await pc.admin_page(query.status, query.limit, query.offset))
+        query = errors.parse_query(PublicSessionQuery)
+        found = await pc.admin_page(query.status, query.limit, query.offset)
+        # the API's one envelope (the domain's page carries the same three figures)
+        return jsonify(models.page("sessions", found["sessions"], found["pagination"]["total"], query))
 
     def session_id(text: str) -> int:
         return errors.int_param("sessionId", text)
@@ -194,159 +282,64 @@ def register(app: QuartTrio, site: Site) -> None:
 
     @route("POST", "/api/v1/public-sessions/<sid>/resolve")
     async def admin_resolve(sid: str) -> Response:
-        parsed = await errors.json_body(ResolveBody)
+        parsed = await errors.json_body(PublicSessionResolve)
         return jsonify(await pc.resolve(session_id(sid), parsed.status))
 
 
-# -- OpenAPI ------------------------------------------------------------------------------------
+# -- the OpenAPI section -------------------------------------------------------------------------
 
-_INT_OR_NULL = {"type": ["integer", "null"]}
-_STR_OR_NULL = {"type": ["string", "null"]}
-_TIME = {"type": ["string", "null"], "format": "date-time"}
 TOKEN = openapi.path_param("token", {"type": "string"}, "The session token returned when the session was created")
 CODE = openapi.path_param("code", {"type": "string", "maxLength": 10}, "The charger's public code (case-insensitive)")
 SESSION_ID = openapi.path_param("sessionId", openapi.ID_SCHEMA, "The public session's id")
 
-SCHEMAS = {
-    "PublicSession": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["status", "failure_reason", "connector_id", "connector_status", "charger", "pricing",
-                     "amount_authorized", "energy_kwh", "cost_amount", "amount_captured", "tax_amount",
-                     "driver_email", "created_at", "authorized_at", "charging_started_at", "completed_at",
-                     "captured_at"],
-        "properties": {
-            "status": {"type": "string", "enum": list(STATUSES)},
-            "failure_reason": _STR_OR_NULL,
-            "connector_id": {"type": "integer"},
-            "connector_status": _STR_OR_NULL,
-            "charger": {"type": "object", "required": ["public_code", "name", "online"], "properties": {
-                "public_code": _STR_OR_NULL, "name": {"type": "string"}, "online": {"type": "boolean"}}},
-            "pricing": openapi.ref("PublicPricing"),
-            "amount_authorized": _INT_OR_NULL,
-            "energy_kwh": {"type": ["string", "null"], "pattern": "^[0-9]+\\.[0-9]{3}$"},
-            "cost_amount": _INT_OR_NULL,
-            "amount_captured": _INT_OR_NULL,
-            "tax_amount": _INT_OR_NULL,
-            "driver_email": _STR_OR_NULL,
-            "created_at": _TIME, "authorized_at": _TIME, "charging_started_at": _TIME,
-            "completed_at": _TIME, "captured_at": _TIME,
-        },
-    },
-    "PublicPricing": {
-        "type": "object", "required": ["currency", "price_per_kwh", "start_fee"],
-        "properties": {"currency": {"type": "string"}, "price_per_kwh": {"type": "integer"},
-                       "start_fee": {"type": "integer"}},
-    },
-    "PublicPayment": {
-        "type": "object", "required": ["provider"],
-        "description": "What the driver's page needs to collect the card (stripe: client_secret, publishable_key)",
-        "properties": {"provider": {"type": "string", "enum": ["stripe", "none"]},
-                       "payment_intent_id": {"type": "string"}, "client_secret": {"type": "string"},
-                       "publishable_key": {"type": "string"}},
-    },
-    "PublicSessionCreated": {
-        "type": "object", "required": ["session_token", "data", "payment"],
-        "properties": {"session_token": {"type": "string"}, "data": openapi.ref("PublicSession"),
-                       "payment": openapi.ref("PublicPayment")},
-    },
-    "PublicSessionEnvelope": {
-        "type": "object", "required": ["data"],
-        "properties": {"data": openapi.ref("PublicSession"), "payment": openapi.ref("PublicPayment")},
-    },
-    "PublicSessionCreate": {
-        "type": "object", "additionalProperties": False, "required": ["code", "connector_id"],
-        "properties": {"code": {"type": "string", "minLength": 1, "maxLength": 10},
-                       "connector_id": {"type": "integer", "minimum": 1, "maximum": 100},
-                       "email": {"type": "string", "maxLength": 254}},
-    },
-    "PublicCharger": {
-        "type": "object", "required": ["data"],
-        "properties": {"data": {"type": "object", "required": ["public_code", "name", "online", "connectors", "pricing"],
-                                "properties": {"public_code": {"type": "string"}, "name": {"type": "string"},
-                                               "online": {"type": "boolean"},
-                                               "connectors": {"type": "array", "items": {"type": "object"}},
-                                               "pricing": openapi.ref("PublicPricing"),
-                                               "amount_authorized": {"type": "integer"},
-                                               "payment_provider": {"type": "string"}}}},
-    },
 
-    "PublicSessionList": {
-        "type": "object", "required": ["sessions", "pagination"],
-        "properties": {"sessions": {"type": "array", "items": {"type": "object"}}, "pagination": {"type": "object"}},
-    },
-    "PublicSessionResolve": {
-        "type": "object", "additionalProperties": False, "required": ["status"],
-        "properties": {"status": {"type": "string", "enum": list(RESOLUTIONS)}},
-    },
-}
+def _public_errors(*statuses: int) -> dict[str, Any]:
+    """The driver's endpoints take no key (no 401) and are rate limited (429)."""
+    return openapi.errors(*statuses, 429, keyed=False)
 
 
-SCHEMAS["PublicSessionAdmin"] = {
-    **SCHEMAS["PublicSession"],
-    "description": "A public session with what the operator needs to find it at the payment provider",
-    "required": ["id", "charger_id", "transaction_id", "provider", "payment_id", "hold_released",
-                 *SCHEMAS["PublicSession"]["required"]],
-    "properties": {"id": {"type": "integer"}, "charger_id": {"type": "string"}, "transaction_id": _INT_OR_NULL,
-                   "provider": {"type": "string"}, "payment_id": _STR_OR_NULL, "hold_released": {"type": "boolean"},
-                   **SCHEMAS["PublicSession"]["properties"]},
-}
+_op, _resp = openapi.operation, openapi.response
+_session = _resp("The session", PublicSessionEnvelope)
 
-
-def _public_errors(*statuses: int) -> dict:
-    out = openapi.errors(*statuses, 429)
-    out.pop("401", None)
-    out["429"] = openapi.response("Rate limited (see Retry-After)", openapi.ref("Error"))
-    return out
-
-
-def _paths() -> openapi.Paths:
-    op, resp, ref = openapi.operation, openapi.response, openapi.ref
-    session = resp("The session", ref("PublicSessionEnvelope"))
-    return {
-        f"{PREFIX}/chargers/{{code}}": {"get": op(
-            "getPublicCharger", "Public charging", "A public charger: connectors, price",
-            {"200": resp("The charger", ref("PublicCharger")), **_public_errors(404)},
-            parameters=[CODE], public=True)},
-        f"{PREFIX}/sessions": {"post": op(
-            "createPublicSession", "Public charging", "Start a pay-by-phone session and create the card hold",
-            {"201": resp("The session, its token and the payment context", ref("PublicSessionCreated")),
-             **_public_errors(400, 404, 409, 422, 502)},
-            body=ref("PublicSessionCreate"), public=True,
-            description="404 unknown code or public charging off; 400 charger offline; 422 unknown connector; "
-                        "409 connector unavailable; 429 rate limit (3/min per client) or per-charger cap.")},
-        f"{PREFIX}/sessions/{{token}}": {"get": op(
-            "getPublicSession", "Public charging", "Poll a session (30/min)",
-            {"200": session, **_public_errors(404)}, parameters=[TOKEN], public=True)},
-        f"{PREFIX}/sessions/{{token}}/confirm": {"post": op(
-            "confirmPublicSession", "Public charging", "Reconcile the payment after the driver paid (10/min)",
-            {"200": session, **_public_errors(404, 502)}, parameters=[TOKEN], public=True)},
-        f"{PREFIX}/sessions/{{token}}/stop": {"post": op(
-            "stopPublicSession", "Public charging", "Ask the charger to stop (10/min)",
-            {"200": session, **_public_errors(400, 404, 409)}, parameters=[TOKEN], public=True)},
-        f"{PREFIX}/sessions/{{token}}/cancel": {"post": op(
-            "cancelPublicSession", "Public charging", "Cancel before charging and release the hold (10/min)",
-            {"200": session, **_public_errors(404, 409)}, parameters=[TOKEN], public=True)},
-        "/charge/{code}": {"get": op(
-            "driverPage", "Public charging", "The driver's mobile page (HTML)",
-            {"200": {"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}},
-            parameters=[CODE], public=True)},
-        "/api/v1/public-sessions": {"get": op(
-            "listPublicSessions", "Public charging", "Public sessions, newest first (operator)",
-            {"200": resp("A page of sessions", ref("PublicSessionList")), **openapi.errors(422)},
-            parameters=[openapi.query_param("status", {"type": "string", "enum": list(STATUSES)}, "Filter by status"),
-                        openapi.query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"),
-                        openapi.query_param("offset", openapi.OFFSET_SCHEMA, "Offset")])},
-        "/api/v1/public-sessions/{sessionId}": {"get": op(
-            "getPublicSessionAdmin", "Public charging", "One public session with its payment ids (operator)",
-            {"200": resp("The session", ref("PublicSessionAdmin")), **openapi.errors(404, 422)},
-            parameters=[SESSION_ID])},
-        "/api/v1/public-sessions/{sessionId}/resolve": {"post": op(
-            "resolvePublicSession", "Public charging",
-            "Mark refunded (from captured), written_off, or settling again to retry the capture",
-            {"200": resp("The session", ref("PublicSessionAdmin")), **openapi.errors(400, 404, 409, 422)},
-            body=ref("PublicSessionResolve"), parameters=[SESSION_ID])},
-    }
-
-
-openapi.add_section("public_charging", _paths, SCHEMAS)
+SECTION = openapi.Section({
+    f"{PREFIX}/chargers/{{code}}": {"get": _op(
+        "getPublicCharger", "Public charging", "A public charger: connectors, price",
+        {"200": _resp("The charger", PublicCharger), **_public_errors(404)},
+        parameters=[CODE], public=True)},
+    f"{PREFIX}/sessions": {"post": _op(
+        "createPublicSession", "Public charging", "Start a pay-by-phone session and create the card hold",
+        {"201": _resp("The session, its token and the payment context", PublicSessionCreated),
+         **_public_errors(400, 404, 409, 422, 502)},
+        body=PublicSessionCreate, public=True,
+        description="404 unknown code or public charging off; 400 charger offline; 422 unknown connector; "
+                    "409 connector unavailable; 429 rate limit (3/min per client) or per-charger cap.")},
+    f"{PREFIX}/sessions/{{token}}": {"get": _op(
+        "getPublicSession", "Public charging", "Poll a session (30/min)",
+        {"200": _session, **_public_errors(404)}, parameters=[TOKEN], public=True)},
+    f"{PREFIX}/sessions/{{token}}/confirm": {"post": _op(
+        "confirmPublicSession", "Public charging", "Reconcile the payment after the driver paid (10/min)",
+        {"200": _session, **_public_errors(404, 502)}, parameters=[TOKEN], public=True)},
+    f"{PREFIX}/sessions/{{token}}/stop": {"post": _op(
+        "stopPublicSession", "Public charging", "Ask the charger to stop (10/min)",
+        {"200": _session, **_public_errors(400, 404, 409)}, parameters=[TOKEN], public=True)},
+    f"{PREFIX}/sessions/{{token}}/cancel": {"post": _op(
+        "cancelPublicSession", "Public charging", "Cancel before charging and release the hold (10/min)",
+        {"200": _session, **_public_errors(404, 409)}, parameters=[TOKEN], public=True)},
+    "/charge/{code}": {"get": _op(
+        "driverPage", "Public charging", "The driver's mobile page (HTML)",
+        {"200": _resp("HTML page", {"type": "string"}, media="text/html")},
+        parameters=[CODE], public=True)},
+    "/api/v1/public-sessions": {"get": _op(
+        "listPublicSessions", "Public charging", "Public sessions, newest first (operator)",
+        {"200": _resp("A page of sessions", PublicSessionList), **openapi.errors(422)},
+        query=PublicSessionQuery)},
+    "/api/v1/public-sessions/{sessionId}": {"get": _op(
+        "getPublicSessionAdmin", "Public charging", "One public session with its payment ids (operator)",
+        {"200": _resp("The session", PublicSessionAdmin), **openapi.errors(404, 422)},
+        parameters=[SESSION_ID])},
+    "/api/v1/public-sessions/{sessionId}/resolve": {"post": _op(
+        "resolvePublicSession", "Public charging",
+        "Mark refunded (from captured), written_off, or settling again to retry the capture",
+        {"200": _resp("The session", PublicSessionAdmin), **openapi.errors(400, 404, 409, 422)},
+        body=PublicSessionResolve, parameters=[SESSION_ID])},
+})

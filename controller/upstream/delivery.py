@@ -299,7 +299,24 @@ class Delivery:
                     row["charger_id"], attempt, error, delay)
         return "retry"
 
-    # -- the operator's view ---------------------------------------------------------------------
+    # -- the operator's view: the outbox is read and replayed through here only -------------------
+
+    async def notifications(self, status: str | None, charger_id: str | None, event_type: str | None,
+                            limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
+        """One page of notifications (pending oldest first, the others newest first) and how many
+        match in all."""
+        return await self.store.read(outbox.page, status, charger_id, event_type, limit, offset)
+
+    async def notification(self, row_id: int) -> sqlite3.Row | None:
+        return await self.store.read(outbox.get, row_id)
+
+    async def replay(self, row_id: int) -> sqlite3.Row | None:
+        """Send a notification again now (a failed one, a delivered one as a replay, or one waiting
+        for its next attempt); None if there is no such row."""
+        row = await self.store.write(outbox.retry, row_id)
+        if row is not None:
+            self.wake()
+        return row
 
     async def queue(self) -> dict:
         stats = await self.store.read(outbox.stats)

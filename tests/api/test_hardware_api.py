@@ -6,18 +6,18 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-import jsonschema
-
-from controller.api.hardware import SCHEMAS, meter_to_api, reader_to_api
+from controller.api import models
+from controller.api.hardware import meter_to_api, reader_to_api
 from drivers import MeterState, ReaderState
 
 ISO_MS_Z = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
 def _validate(body: dict, schema: str) -> None:
-    """Against the schema the OpenAPI document publishes; its `#/components/schemas/...` refs
-    resolve inside this root."""
-    jsonschema.validate(body, {**SCHEMAS[schema], "components": {"schemas": SCHEMAS}})
+    """Exactly the model the OpenAPI document publishes: every field, nothing else."""
+    model = getattr(models, schema)
+    assert set(body) == set(model.model_fields), set(body) ^ set(model.model_fields)
+    model.model_validate(body)
 
 
 def test_meter_shape() -> None:
@@ -62,7 +62,8 @@ def test_reader_shape_with_its_last_tap_result() -> None:
     state = ReaderState(id="bay-1", kind="rdm6300", charger="CP-1", connector=2, connected=True,
                         last_tap_at=datetime(2026, 2, 6, 12, 0, 1, tzinfo=timezone.utc), last_id_tag="0A00B1C2D3",
                         taps=2, bad_frames=1, noise_bytes=25, reconnects=3)
-    result = {"result": "Started", "message": "started", "idTag": "0A00B1C2D3", "at": "2026-02-06T12:00:01.000Z"}
+    result = {"result": "Started", "message": "started", "idTag": "0A00B1C2D3", "idTagStatus": "Accepted",
+              "transactionId": 7, "at": "2026-02-06T12:00:01.000Z"}
     api = reader_to_api(state, result)
     assert api == {
         "id": "bay-1",

@@ -11,8 +11,7 @@ import re
 import jsonschema
 import pytest
 
-from controller.api.app import create_app
-from controller.api.openapi import openapi_document
+from controller.api.app import create_app, openapi_document
 from controller.site import Site
 from tests.support import API_KEY, make_config
 
@@ -32,7 +31,7 @@ def _openapi_template(path: str) -> str:
 def app_and_document(tmp_path):
     site = Site(make_config(tmp_path))
     try:
-        app = create_app(site)
+        app = create_app(site.api_services)
         yield app, openapi_document()
     finally:
         site.store.close()
@@ -108,6 +107,15 @@ def test_seed_examples_validate():
     check("RemoteStartRequest", {"connectorId": 1, "idTag": "USER123"})
     with pytest.raises(jsonschema.ValidationError):
         check("Error", {"message": "no code"})
+
+
+def test_document_is_built_from_the_sections_alone():
+    """The same document every time, whatever was imported: building it changes no section."""
+    from controller.api.app import SECTIONS
+
+    first = openapi_document()
+    assert openapi_document() == first
+    assert first["paths"].keys() == {path for section in SECTIONS for path in section.paths}
 
 
 async def test_served_document_is_public_and_complete(site, api):

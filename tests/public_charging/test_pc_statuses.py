@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from controller.public_charging import api, lifecycle
+from controller.api.app import openapi_document
+from controller.public_charging import lifecycle
 from controller.public_charging.statuses import MOVES, OPERATOR_EVENTS, STATUSES, TRANSITIONS, sources, target
 from controller.store import public_sessions as q
 
@@ -51,6 +52,6 @@ def test_timers_and_resolutions_are_moves_of_the_table():
 
 
 def test_the_api_documents_the_table():
-    schemas = api.SCHEMAS
+    schemas = openapi_document()["components"]["schemas"]
     assert schemas["PublicSession"]["properties"]["status"]["enum"] == list(STATUSES)
     assert schemas["PublicSessionResolve"]["properties"]["status"]["enum"] == ["refunded", "written_off", "settling"]

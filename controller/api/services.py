@@ -1,0 +1,38 @@
+"""What the REST API works with, handed to it explicitly (controller/site.py builds it).
+
+The API reads nothing else of the site: each resource module's `register` takes the few parts it
+uses from here, so what a route can touch is visible in its signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from controller.authorization import Authorization
+from controller.chargers import ChargerRegistry
+from controller.live_config import LiveConfig
+from controller.public_charging.sessions import PublicCharging
+from controller.transactions import Transactions
+from controller.upstream.delivery import Delivery
+from drivers import Hardware
+
+
+@dataclass(frozen=True)
+class Services:
+    config: LiveConfig
+    """Read `.current` per request: a SIGHUP reload swaps it (keys, CORS origins, /metrics access)."""
+    chargers: ChargerRegistry
+    transactions: Transactions
+    authorization: Authorization
+    hardware: Hardware
+    tap_results: Mapping[str, dict[str, Any]]
+    """Reader id -> its last tap's outcome (controller/tap_to_charge.py keeps it up to date)."""
+    delivery: Delivery
+    """The upstream outbox's owner: notifications are listed and replayed through it."""
+    public_charging: PublicCharging
+    health: Callable[[], Awaitable[dict[str, Any]]]
+    """GET /healthz's body (controller/health.py check, bound to the site's parts)."""
+    metrics: Callable[[], Awaitable[bytes]]
+    """GET /metrics's text (controller/metrics.py render, bound to the site's parts)."""
