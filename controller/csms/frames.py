@@ -1,7 +1,6 @@
 """OCPP-J 1.6 frames: decoding, schema validation and compact encoding.
 
-Built on the `ocpp` library's shipped JSON schemas (through its cached validators): compiled by
-fastjsonschema to check payloads, and jsonschema to word the errors of invalid ones. The error
+Built on the `ocpp` library's shipped JSON schemas (through its cached validators); the error
 codes are OCPP 1.6's own names (`FormationViolation`, not 2.0's `FormatViolation`).
 """
 
@@ -12,9 +11,7 @@ from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
 
-import fastjsonschema
 import orjson
-from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 from ocpp.messages import get_validator
 
@@ -123,21 +120,22 @@ def _code_for(err: SchemaError) -> str:
 def validate(kind: int, action: str, payload: Any) -> None:
     """Check a payload against the OCPP 1.6 schema; raise OcppError with the 1.6 error code.
 
-    A valid payload passes a check compiled from the same schema by fastjsonschema
-    (`_fast_check`, 20-50x faster than jsonschema walking the schema); anything it does not pass
-    goes to the library's jsonschema validator, which decides and words the error. The compiled
-    check says "valid" exactly where jsonschema does (tests/test_frames_schema_validation.py),
-    so the verdicts and the errors are those of jsonschema.
+    A valid payload passes a check compiled from the same schema (`_fast_check`, ~20x faster
+    than walking the schema); anything it does not pass (or a schema it cannot compile) goes to
+    the library's jsonschema validator, which decides and words the error. The compiled check
+    only ever says "valid" for what jsonschema accepts, so the verdicts and the errors are the same.
     """
     check = _FAST.get((kind, action), _UNCOMPILED)
     if check is _UNCOMPILED:
         check = _FAST[(kind, action)] = _fast_check(kind, action)
     if check is not None and check(payload):
         return
-    validator = _validator(kind, action)
     if (kind, action) in _DECIMAL_SCHEMAS:
+        validator = get_validator(kind, action, "1.6", parse_float=decimal.Decimal)
         payload = orjson.loads(orjson.dumps(payload)) if payload is not None else payload
         payload = _decimals(payload)
+    else:
+        validator = get_validator(kind, action, "1.6")
     try:
         validator.validate(payload)
     except SchemaError as err:
@@ -145,52 +143,134 @@ def validate(kind: int, action: str, payload: Any) -> None:
         raise OcppError(_code_for(err), f"{where}: {err.message}") from None
 
 
-def _validator(kind: int, action: str) -> Draft4Validator:
-    """The `ocpp` library's (cached) jsonschema validator for the action's 1.6 schema.
-
-    The library caches one validator per schema whatever `parse_float`, and itself loads the
-    `multipleOf: 0.1` schemas with Decimal: those are always asked for with Decimal here too.
-    """
-    if (kind, action) in _DECIMAL_SCHEMAS:
-        return get_validator(kind, action, "1.6", parse_float=decimal.Decimal)
-    return get_validator(kind, action, "1.6")
-
-
 _UNCOMPILED = object()
 _FAST: dict[tuple[int, str], Callable[[Any], bool] | None] = {}
 
 
-def _fast_check(kind: int, action: str) -> Callable[[Any], bool] | None:
-    """The action's schema compiled by fastjsonschema, as a function saying whether a payload is valid.
+class _Unsupported(Exception):
+    """A schema keyword the compiler does not handle: that schema stays with jsonschema."""
 
-    The schemas are Draft 4 (their `$schema`, which fastjsonschema follows as jsonschema's
-    Draft4Validator does): bools are neither integers nor numbers, 1.0 is not an integer.
-    Options as the library's validator: no format checks (it has no format checker), and no
-    defaults written into the payload. `multipleOf` is checked on Decimal(repr(number)) by
-    fastjsonschema, as jsonschema does on the Decimal payload (`_decimals`). Anything other
-    than a clean pass (an invalid payload, or an exception in the generated code) is "not
-    valid here" and goes to jsonschema. None for a schema that cannot be loaded or compiled.
+
+# Keywords with no effect on a Draft 4 validator without a format checker (as the library's).
+_IGNORED = frozenset({"$schema", "$id", "id", "title", "description", "definitions", "javaType", "format",
+                      "additionalItems"})
+_TYPE_TESTS = {
+    # Draft 4 semantics, as jsonschema's draft-4 type checker: bools are neither integers nor numbers.
+    "object": "isinstance({v}, dict)",
+    "array": "isinstance({v}, list)",
+    "string": "isinstance({v}, str)",
+    "boolean": "isinstance({v}, bool)",
+    "integer": "(isinstance({v}, int) and not isinstance({v}, bool))",
+    "number": "(isinstance({v}, (int, float)) and not isinstance({v}, bool))",
+    "null": "({v} is None)",
+}
+
+
+def _fast_check(kind: int, action: str) -> Callable[[Any], bool] | None:
+    """Compile the action's schema into a Python function that says whether a payload is valid.
+
+    It may say False for a valid payload (then jsonschema decides); it never says True for an
+    invalid one. Schemas that need Decimal numbers, or use a keyword not handled here, get None.
     """
+    if (kind, action) in _DECIMAL_SCHEMAS:
+        return None
     try:
-        schema = _validator(kind, action).schema
+        schema = get_validator(kind, action, "1.6").schema
     except (OSError, ValueError):
         return None
-    # fastjsonschema wants multipleOf as a float (it takes Decimal(repr()) of both sides itself).
-    schema = orjson.loads(orjson.dumps(schema, default=float))
+    consts: dict[str, Any] = {}
+    lines = ["def check(x0):", " try:"]
+    counter = [0]
+
+    def const(value: Any) -> str:
+        name = f"_c{len(consts)}"
+        consts[name] = value
+        return name
+
+    def resolve(node: dict, depth: int) -> dict:
+        while "$ref" in node:  # Draft 4: siblings of $ref are ignored
+            ref = node["$ref"]
+            if not ref.startswith("#/") or depth > 20:
+                raise _Unsupported(ref)
+            node = schema
+            for part in ref[2:].split("/"):
+                node = node[part]
+            depth += 1
+        return node
+
+    def emit(node: Any, v: str, ind: str, depth: int) -> None:
+        if not isinstance(node, dict):
+            raise _Unsupported(repr(node))
+        node = resolve(node, depth)
+        unknown = set(node) - _IGNORED - {"type", "properties", "required", "additionalProperties", "enum",
+                                          "maxLength", "items", "minItems"}
+        if unknown:
+            raise _Unsupported(", ".join(sorted(unknown)))
+        kind_ = node.get("type")
+        if kind_ is not None:
+            if not isinstance(kind_, str) or kind_ not in _TYPE_TESTS:
+                raise _Unsupported(f"type {kind_!r}")
+            lines.append(f"{ind}if not {_TYPE_TESTS[kind_].format(v=v)}: return False")
+        if "enum" in node:
+            if not all(isinstance(e, str) for e in node["enum"]):
+                raise _Unsupported("enum of non-strings")
+            # (an unhashable value raises TypeError: caught below, it means "not valid here")
+            lines.append(f"{ind}if {v} not in {const(frozenset(node['enum']))}: return False")
+        if "maxLength" in node:
+            lines.append(f"{ind}if isinstance({v}, str) and len({v}) > {int(node['maxLength'])}: return False")
+        object_keys = {"properties", "required", "additionalProperties"} & set(node)
+        if object_keys:
+            inner = ind
+            if kind_ != "object":
+                lines.append(f"{ind}if isinstance({v}, dict):")
+                inner = ind + " "
+            props = node.get("properties", {})
+            if node.get("additionalProperties", True) is not True:
+                if node["additionalProperties"] is not False:
+                    raise _Unsupported("additionalProperties schema")
+                lines.append(f"{inner}if not {const(frozenset(props))}.issuperset({v}): return False")
+            for name in node.get("required", []):
+                lines.append(f"{inner}if {name!r} not in {v}: return False")
+            for name, sub in props.items():
+                counter[0] += 1
+                x = f"x{counter[0]}"
+                lines.append(f"{inner}{x} = {v}.get({name!r}, _missing)")
+                lines.append(f"{inner}if {x} is not _missing:")
+                before = len(lines)
+                emit(sub, x, inner + " ", depth)
+                if len(lines) == before:
+                    lines.append(f"{inner} pass")
+            if lines[-1].endswith(":"):
+                lines.append(f"{inner}pass")
+        if "items" in node or "minItems" in node:
+            inner = ind
+            if kind_ != "array":
+                lines.append(f"{ind}if isinstance({v}, list):")
+                inner = ind + " "
+            if "minItems" in node:
+                lines.append(f"{inner}if len({v}) < {int(node['minItems'])}: return False")
+            items = node.get("items")
+            if items is not None:
+                if not isinstance(items, dict):
+                    raise _Unsupported("items as a list")
+                counter[0] += 1
+                x = f"x{counter[0]}"
+                lines.append(f"{inner}for {x} in {v}:")
+                before = len(lines)
+                emit(items, x, inner + " ", depth)
+                if len(lines) == before:
+                    lines.append(f"{inner} pass")
+            if lines[-1].endswith(":"):
+                lines.append(f"{inner}pass")
+
     try:
-        compiled = fastjsonschema.compile(schema, use_default=False, use_formats=False,
-                                          detailed_exceptions=False)
-    except fastjsonschema.JsonSchemaDefinitionException:
+        emit(schema, "x0", "  ", 0)
+    except _Unsupported:
         return None
-
-    def check(payload: Any) -> bool:
-        try:
-            compiled(payload)
-        except Exception:  # noqa: BLE001 - jsonschema decides, and words the error
-            return False
-        return True
-
-    return check
+    lines += ["  return True", " except TypeError:", "  return False"]
+    namespace: dict[str, Any] = {"_missing": _UNCOMPILED, **consts}
+    exec(compile("\n".join(lines), f"<ocpp16 {action} {kind}>", "exec"), namespace)  # noqa: S102
+    return namespace["check"]
 
 
 def _decimals(value: Any) -> Any:
