@@ -203,10 +203,11 @@ def tags_import(args: argparse.Namespace, api: Api) -> None:
 
 
 def operations_list(args: argparse.Namespace, api: Api | None) -> None:
-    from controller.csms.frames import CENTRAL_ACTIONS
+    """The operations of each OCPP version (a charger gets those of the version it speaks)."""
+    from controller.csms.server import PROTOCOLS
 
-    actions = sorted(CENTRAL_ACTIONS)
-    _print(args, actions, "\n".join(actions))
+    actions = {name: sorted(protocol.operations) for name, protocol in PROTOCOLS.items()}
+    _print(args, actions, "\n".join(f"{name}: {' '.join(names)}" for name, names in actions.items()))
 
 
 def operations_send(args: argparse.Namespace, api: Api) -> None:
@@ -310,7 +311,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run(tags_import))
 
     op = group("operations", "send an OCPP operation to a charger")
-    op.add_parser("list", help="the operations a central system can send",
+    op.add_parser("list", help="the operations a central system can send, per OCPP version",
                   parents=[common]).set_defaults(func=_run(operations_list, needs_api=False))
     p = op.add_parser("send", help="send one, print the charger's answer", parents=[common])
     p.add_argument("charger")

@@ -1,4 +1,4 @@
-"""The compiled schema checks in frames.validate agree with jsonschema (the library's validator).
+"""The compiled schema checks (controller/csms/schemas.py) agree with jsonschema (the library's validator).
 
 For every OCPP 1.6 action, CALL and CALLRESULT: payloads generated from the schema (hypothesis)
 and thousands of random mutations of valid samples. The compiled check must say "valid" exactly
@@ -19,9 +19,11 @@ from hypothesis import strategies as st
 from ocpp.messages import get_validator
 
 from controller.csms import frames
+from controller.csms.schemas import decimals
+from controller.csms.v16 import schemas as schemas16
 
-ACTIONS = sorted({(frames.CALL, a) for a in frames.CHARGER_ACTIONS | frames.CENTRAL_ACTIONS}
-                 | {(frames.CALLRESULT, a) for a in frames.CHARGER_ACTIONS | frames.CENTRAL_ACTIONS})
+ACTIONS = sorted({(frames.CALL, a) for a in schemas16.CHARGER_ACTIONS | schemas16.CENTRAL_ACTIONS}
+                 | {(frames.CALLRESULT, a) for a in schemas16.CHARGER_ACTIONS | schemas16.CENTRAL_ACTIONS})
 
 _PROFILE = {"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
             "chargingProfileKind": "Absolute", "transactionId": 3,
@@ -69,9 +71,9 @@ def jsonschema_is_valid(kind: int, action: str, payload) -> bool | None:
     (A `multipleOf: 0.1` check on a number of 10**27 or more overflows Decimal's 28 digits:
     jsonschema raises decimal.InvalidOperation, and so does validate() for those three schemas.)
     """
-    if (kind, action) in frames._DECIMAL_SCHEMAS:
+    if (kind, action) in schemas16.DECIMAL_SCHEMAS:
         validator = get_validator(kind, action, "1.6", parse_float=decimal.Decimal)
-        payload = frames._decimals(payload)
+        payload = decimals(payload)
     else:
         validator = get_validator(kind, action, "1.6")
     try:
@@ -82,13 +84,13 @@ def jsonschema_is_valid(kind: int, action: str, payload) -> bool | None:
 
 def _check(kind: int, action: str):
     """The compiled check; for a schema left to jsonschema, validate()'s verdict."""
-    check = frames._fast_check(kind, action)
+    check = schemas16.VALIDATOR.compiled(kind, action)
     if check is not None:
         return check
 
     def through_validate(payload) -> bool:
         try:
-            frames.validate(kind, action, payload)
+            schemas16.validate(kind, action, payload)
         except frames.OcppError:
             return False
         return True
@@ -97,14 +99,14 @@ def _check(kind: int, action: str):
 
 
 def _schema(kind: int, action: str) -> dict:
-    if (kind, action) in frames._DECIMAL_SCHEMAS:
+    if (kind, action) in schemas16.DECIMAL_SCHEMAS:
         return get_validator(kind, action, "1.6", parse_float=decimal.Decimal).schema
     return get_validator(kind, action, "1.6").schema
 
 
 def test_every_schema_is_compiled_but_the_decimal_ones() -> None:
-    uncompiled = {(kind, action) for kind, action in ACTIONS if frames._fast_check(kind, action) is None}
-    assert uncompiled == frames._DECIMAL_SCHEMAS
+    uncompiled = {(kind, action) for kind, action in ACTIONS if schemas16.VALIDATOR.compiled(kind, action) is None}
+    assert uncompiled == schemas16.DECIMAL_SCHEMAS
 
 
 def _mutate(value, rng: random.Random, depth: int = 0):
@@ -241,8 +243,8 @@ def test_sample_payloads_take_the_fast_path() -> None:
     for (kind, action), payload in SAMPLES.items():
         assert _check(kind, action)(payload), action
         assert jsonschema_is_valid(kind, action, payload), action
-        if (kind, action) not in frames._DECIMAL_SCHEMAS:
-            assert frames._fast_check(kind, action)(payload), action
+        if (kind, action) not in schemas16.DECIMAL_SCHEMAS:
+            assert schemas16.VALIDATOR.compiled(kind, action)(payload), action
 
 
 def test_draft4_types_bools_and_integral_floats() -> None:
@@ -272,8 +274,8 @@ def test_formats_are_not_checked_as_by_the_library() -> None:
 def test_the_librarys_decimal_validators_stay_decimal() -> None:
     # the ocpp library caches one validator per schema whatever parse_float, and validates these
     # actions with Decimal itself: validating them must not have cached a float version
-    for kind, action in frames._DECIMAL_SCHEMAS:
-        frames._fast_check(kind, action)
+    for kind, action in schemas16.DECIMAL_SCHEMAS:
+        schemas16.VALIDATOR.compiled(kind, action)
         _check(kind, action)(SAMPLES[(kind, action)])
         schema = get_validator(kind, action, "1.6", parse_float=decimal.Decimal).schema
         assert "Decimal('0.1')" in repr(schema), action
@@ -282,23 +284,23 @@ def test_the_librarys_decimal_validators_stay_decimal() -> None:
 def test_errors_unchanged() -> None:
     bad = dict(SAMPLES[(2, "MeterValues")], extra=1)
     with pytest.raises(frames.OcppError) as exc:
-        frames.validate(frames.CALL, "MeterValues", bad)
+        schemas16.validate(frames.CALL, "MeterValues", bad)
     assert exc.value.code == "FormationViolation"
     assert exc.value.description == "payload: Additional properties are not allowed ('extra' was unexpected)"
     with pytest.raises(frames.OcppError) as exc:
-        frames.validate(frames.CALL, "Heartbeat", [])
+        schemas16.validate(frames.CALL, "Heartbeat", [])
     assert exc.value.code == "FormationViolation"
     with pytest.raises(frames.OcppError) as exc:
-        frames.validate(frames.CALL, "Authorize", {"idTag": "x" * 21})
+        schemas16.validate(frames.CALL, "Authorize", {"idTag": "x" * 21})
     assert exc.value.code == "TypeConstraintViolation"
     assert exc.value.description == f"idTag: '{'x' * 21}' is too long"
     with pytest.raises(frames.OcppError) as exc:
-        frames.validate(frames.CALL, "StatusNotification", {"connectorId": 1, "errorCode": "NoError"})
+        schemas16.validate(frames.CALL, "StatusNotification", {"connectorId": 1, "errorCode": "NoError"})
     assert exc.value.code == "ProtocolError"
     profile = {**_PROFILE, "chargingSchedule": {"chargingRateUnit": "A",
                                                 "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.35}]}}
     with pytest.raises(frames.OcppError) as exc:
-        frames.validate(frames.CALL, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": profile})
+        schemas16.validate(frames.CALL, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": profile})
     assert exc.value.code == "PropertyConstraintViolation"
     assert exc.value.description.startswith(
         "csChargingProfiles/chargingSchedule/chargingSchedulePeriod/0/limit: Decimal('16.35') is not a multiple of")

@@ -231,13 +231,14 @@ CS_OPERATIONS = {
 
 async def test_every_cs_operation_is_forwarded(site, api, sim):
     from controller.csms import frames
+    from controller.csms.v16 import schemas as schemas16
 
-    assert set(CS_OPERATIONS) == frames.CENTRAL_ACTIONS
+    assert set(CS_OPERATIONS) == schemas16.CENTRAL_ACTIONS
     await sim.cmd("auto", enabled=False)
     for action, payload in CS_OPERATIONS.items():
         response = await api.post(f"/api/v1/chargers/{CHARGER}/operations/{action}", json=payload)
         assert response.status_code == 200, (action, response.text)
-        frames.validate(frames.CALLRESULT, action, response.json())
+        schemas16.validate(frames.CALLRESULT, action, response.json())
         call = await sim.next_event("call", action=action)
         assert call["payload"] == payload
 

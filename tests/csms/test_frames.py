@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.csms import frames
+from controller.csms.v16 import schemas as schemas16
 from controller.csms.frames import Call, CallError, CallResult, FrameError, OcppError
 
 
@@ -53,22 +54,22 @@ def test_decode_errors(text, code, unique_id):
 )
 def test_validate_maps_schema_errors_to_ocpp16_codes(action, payload, code):
     with pytest.raises(OcppError) as info:
-        frames.validate(frames.CALL, action, payload)
+        schemas16.validate(frames.CALL, action, payload)
     assert info.value.code == code
 
 
 def test_validate_accepts_valid_payloads():
-    frames.validate(frames.CALL, "Heartbeat", {})
-    frames.validate(frames.CALL, "BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"})
-    frames.validate(frames.CALLRESULT, "Heartbeat", {"currentTime": "2026-02-06T12:00:00.000Z"})
+    schemas16.validate(frames.CALL, "Heartbeat", {})
+    schemas16.validate(frames.CALL, "BootNotification", {"chargePointVendor": "v", "chargePointModel": "m"})
+    schemas16.validate(frames.CALLRESULT, "Heartbeat", {"currentTime": "2026-02-06T12:00:00.000Z"})
     # multipleOf 0.1 needs decimals: 0.3 is not a float multiple of 0.1, yet valid
     profile = {
         "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
         "chargingProfileKind": "Absolute",
         "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.3}]},
     }
-    frames.validate(frames.CALL, "RemoteStartTransaction", {"idTag": "A", "chargingProfile": profile})
-    frames.validate(frames.CALL, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": profile})
+    schemas16.validate(frames.CALL, "RemoteStartTransaction", {"idTag": "A", "chargingProfile": profile})
+    schemas16.validate(frames.CALL, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": profile})
 
 
 def test_encoding_is_compact_and_ordered():
@@ -79,9 +80,9 @@ def test_encoding_is_compact_and_ordered():
 
 
 def test_action_sets_are_ocpp16_and_disjoint_except_data_transfer():
-    assert frames.CHARGER_ACTIONS & frames.CENTRAL_ACTIONS == {"DataTransfer"}
-    assert len(frames.CENTRAL_ACTIONS) == 19
-    assert len(frames.CHARGER_ACTIONS) == 10
+    assert schemas16.CHARGER_ACTIONS & schemas16.CENTRAL_ACTIONS == {"DataTransfer"}
+    assert len(schemas16.CENTRAL_ACTIONS) == 19
+    assert len(schemas16.CHARGER_ACTIONS) == 10
 
 
 from hypothesis import given, settings

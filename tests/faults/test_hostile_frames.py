@@ -24,6 +24,7 @@ from ocpp.messages import get_validator
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from controller.csms import frames
+from controller.csms.v16 import schemas as schemas16
 from tests.support import CHARGER, CHARGER_2, RawCharger, api_client, make_config, ocpp_url, running_site
 
 OCPP16_CODES = {"NotImplemented", "NotSupported", "InternalError", "ProtocolError", "SecurityError",
@@ -43,7 +44,7 @@ VALID: dict[str, dict] = {
     "StatusNotification": {"connectorId": 1, "errorCode": "NoError", "status": "Available"},
     "StopTransaction": {"transactionId": 1, "meterStop": 10, "timestamp": TS},
 }
-assert set(VALID) == frames.CHARGER_ACTIONS
+assert set(VALID) == schemas16.CHARGER_ACTIONS
 
 
 def schema(action: str) -> dict:
@@ -148,10 +149,10 @@ CATEGORIES = [  # each gets its share of the examples, so rare shapes are not cr
                               st.sampled_from(["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]))),
     # unknown and central-system actions
     st.builds(lambda i, a, p: Example("unknown action", [_call(i, a, p)], i, {"NotImplemented"}),
-              _ids, st.text(max_size=40).filter(lambda a: a not in frames.CHARGER_ACTIONS | frames.CENTRAL_ACTIONS),
+              _ids, st.text(max_size=40).filter(lambda a: a not in schemas16.CHARGER_ACTIONS | schemas16.CENTRAL_ACTIONS),
               _json),
     st.builds(lambda i, a, p: Example("central action", [_call(i, a, p)], i, {"NotSupported"}),
-              _ids, st.sampled_from(sorted(frames.CENTRAL_ACTIONS - frames.CHARGER_ACTIONS)), _json),
+              _ids, st.sampled_from(sorted(schemas16.CENTRAL_ACTIONS - schemas16.CHARGER_ACTIONS)), _json),
     # frames whose unique id cannot be recovered: ignored, or answered with id "-1"
     st.builds(lambda t: Example("not JSON", [t]), st.text(max_size=60).filter(_not_json)),
     st.builds(lambda v: Example("not an array", [orjson.dumps(v).decode()]),

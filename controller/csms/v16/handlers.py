@@ -10,7 +10,8 @@ import orjson
 
 from controller.authorization import Verdict
 from controller.chargers import Availability, BootInfo, ChargerRegistry, ChargerState, StatusReport
-from controller.csms.frames import CENTRAL_ACTIONS, OcppError
+from controller.csms.frames import OcppError
+from controller.csms.v16.schemas import CENTRAL_ACTIONS
 from controller.csms.v16.meter_values import latest_energy_and_power, timestamp, transaction_begin
 from controller.live_config import LiveConfig
 from controller.transactions import MeterReport, StartReport, StopReport, Transactions

@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from jsonschema.exceptions import ValidationError as SchemaError
-from ocpp.messages import get_validator
 
-from controller.csms.frames import OcppError
+from controller.csms.schemas import SchemaValidator
 
 VERSION = "2.0.1"
 
@@ -49,19 +48,14 @@ _CODES = {
 }
 
 
-def _code_for(err: SchemaError) -> str:
+def code_for(err: SchemaError) -> str:
     if err.validator == "type":
         return "TypeConstraintViolation" if err.path else "FormatViolation"
     return _CODES.get(str(err.validator), "FormatViolation")
 
 
-def validate(kind: int, action: str, payload: Any) -> None:
-    """Check a payload against its 2.0.1 schema; raise OcppError with 2.0.1's error code."""
-    try:
-        get_validator(kind, action, VERSION).validate(payload)
-    except SchemaError as err:
-        where = "/".join(str(p) for p in err.absolute_path) or "payload"
-        raise OcppError(_code_for(err), f"{where}: {err.message}") from None
+VALIDATOR = SchemaValidator(VERSION, code_for)
+validate = VALIDATOR.validate
 
 
 class _Dialect:
