@@ -34,6 +34,7 @@ def charger_to_api(s: ChargerState) -> dict[str, Any]:
     return {
         "chargeBoxId": s.id,
         "registration": s.registration,
+        "protocol": s.protocol,
         "online": s.online,
         "connectedAt": s.connected_at,
         "vendor": s.vendor,
@@ -44,6 +45,7 @@ def charger_to_api(s: ChargerState) -> dict[str, Any]:
         "lastHeartbeat": s.last_heartbeat,
         "firmwareStatus": s.firmware_status,
         "diagnosticsStatus": s.diagnostics_status,
+        "logStatus": s.log_status,
         "connectors": [connector_to_api(c) for _, c in sorted(s.connectors.items())],
     }
 

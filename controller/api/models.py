@@ -143,8 +143,9 @@ class Health(ResponseBody):
 
 class Connector(ResponseBody):
     connectorId: int = Field(ge=0, description="0 is the charger as a whole")
-    status: str | None = Field(description="Latest OCPP ChargePointStatus")
-    errorCode: str | None = Field(description="Latest OCPP ChargePointErrorCode")
+    status: str | None = Field(description="Latest status as the charger reported it (1.6 ChargePointStatus, "
+                                           "2.0.1 ConnectorStatus; in 2.0.1 a connector is an EVSE)")
+    errorCode: str | None = Field(description="Latest 1.6 ChargePointErrorCode (2.0.1 reports none)")
     info: str | None
     vendorErrorCode: str | None
     statusUpdatedAt: Timestamp | None
@@ -156,6 +157,7 @@ class Connector(ResponseBody):
 class Charger(ResponseBody):
     chargeBoxId: str
     registration: Literal["accepted", "pending", "rejected"]
+    protocol: Literal["ocpp1.6", "ocpp2.0.1"] = Field(description="The OCPP version it speaks (its last connection)")
     online: bool
     connectedAt: Timestamp | None
     vendor: str | None
@@ -165,7 +167,8 @@ class Charger(ResponseBody):
     lastBoot: Timestamp | None
     lastHeartbeat: Timestamp | None
     firmwareStatus: str | None
-    diagnosticsStatus: str | None
+    diagnosticsStatus: str | None = Field(description="1.6 DiagnosticsStatusNotification")
+    logStatus: str | None = Field(description="2.0.1 LogStatusNotification")
     connectors: list[Connector]
 
 
@@ -221,6 +224,8 @@ class Transaction(TransactionSummary):  # seed 001, field for field (and three m
     mode: Literal["local", "api", "remote"] | None = None
     idTagStatus: str | None = None
     paymentAmount: str | None = None
+    ocppTransactionId: str | None = Field(None, description="The charger's own id of the transaction, for "
+                                                            "chargers that assign one (OCPP 2.0.1)")
 
 
 class TransactionList(ResponseBody):

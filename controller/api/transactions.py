@@ -39,7 +39,8 @@ def transaction_to_api(row: sqlite3.Row, detail: bool) -> dict[str, Any]:
                 startTime=row["start_time"], stopTime=row["stop_time"])
     if detail:
         body.update(stopReason=row["stop_reason"], remoteStarted=bool(row["remote_started"]),
-                    mode=row["mode"], idTagStatus=row["id_tag_status"], paymentAmount=row["payment_amount"])
+                    mode=row["mode"], idTagStatus=row["id_tag_status"], paymentAmount=row["payment_amount"],
+                    ocppTransactionId=row["ocpp_transaction_id"])
     return body
 
 

@@ -1,7 +1,8 @@
 """Trio-side handle on a simulated charger process (controller.simulators.charger).
 
 The simulator runs asyncio in its own process; this class speaks its JSON-lines
-protocol over the process's stdin/stdout. Usage:
+protocol over the process's stdin/stdout. `version="2.0.1"` runs the OCPP 2.0.1
+twin (controller.simulators.charger201) instead: same commands, same events. Usage:
 
     async with trio.open_nursery() as nursery:
         sim = await SimulatedCharger.start(nursery, "ws://127.0.0.1:9000/ocpp/CP1")
@@ -30,6 +31,7 @@ import trio
 
 Predicate = Callable[[dict[str, Any]], bool]
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SIMULATORS = {"1.6": "controller.simulators.charger", "2.0.1": "controller.simulators.charger201"}
 
 
 class SimulatorError(Exception):
@@ -94,16 +96,25 @@ class SimulatedCharger:
         response_timeout: float = 10.0,
         wait_connected: bool = True,
         timeout: float = 15.0,
+        version: str = "1.6",
+        compression: bool = True,
     ) -> SimulatedCharger:
         """Spawn the simulator; with wait_connected, return once its websocket is open.
 
         A rejected handshake raises SimulatorError with `.status` (the HTTP status).
         `basic_auth` ("id:password") and `ca_file` (for a wss:// url) dial like a charger
-        configured for OCPP security profile 1 / 2.
+        configured for OCPP security profile 1 / 2. `version` is the OCPP version, "1.6"
+        or "2.0.1"; compression=False (2.0.1 only) does not offer permessage-deflate.
         """
+        if version not in SIMULATORS:
+            raise ValueError(f"no simulator for OCPP {version!r} (known: {', '.join(SIMULATORS)})")
+        if not compression and version == "1.6":
+            raise ValueError("compression=False needs version='2.0.1'")
         charger_id = charger_id or url.rstrip("/").rsplit("/", 1)[-1]
-        argv = [sys.executable, "-m", "controller.simulators.charger", "--url", url, "--id", charger_id,
+        argv = [sys.executable, "-m", SIMULATORS[version], "--url", url, "--id", charger_id,
                 "--connectors", str(connectors), "--response-timeout", str(response_timeout)]
+        if not compression:
+            argv.append("--no-compression")
         if not subprotocol:
             argv.append("--no-subprotocol")
         if basic_auth:

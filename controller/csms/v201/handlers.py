@@ -57,10 +57,12 @@ def id_token_info(verdict: Verdict) -> dict:
     return info
 
 
-def _energy(meter_value: list[dict], context: str) -> float | None:
-    """The register reading of `context` (Transaction.Begin/End), else the event's last one."""
+def _energy(meter_value: list[dict], context: str) -> int | None:
+    """The register reading of `context` (Transaction.Begin/End), else the event's last one, in
+    whole Wh as the books keep a charge's start and stop."""
     wh, _ = energy_and_power(meter_value, context)
-    return wh if wh is not None else energy_and_power(meter_value)[0]
+    wh = wh if wh is not None else energy_and_power(meter_value)[0]
+    return round(wh) if wh is not None else None
 
 
 class StationHandlers:
