@@ -120,11 +120,12 @@ async def _day(site, api: httpx.AsyncClient, nursery: trio.Nursery, meter: Simul
                reader: Rdm6300Emulator, say: Narrator, pace: float) -> None:
     url = f"ws://127.0.0.1:{site.ocpp_port}/ocpp"
     one = await SimulatedCharger.start(nursery, f"{url}/DEMO-1", connectors=2)
-    two = await SimulatedCharger.start(nursery, f"{url}/DEMO-2", connectors=1)
+    two = await SimulatedCharger.start(nursery, f"{url}/DEMO-2", connectors=1, version="2.0.1")
     try:
-        for name, charger, connectors in (("DEMO-1", one, 2), ("DEMO-2", two, 1)):
+        for name, charger, connectors, version in (("DEMO-1", one, 2, "1.6"), ("DEMO-2", two, 1, "2.0.1")):
             answer = await charger.boot(vendor="Demo", model="Wallbox")
-            say(name, f"booted, controller says {answer['status']} (heartbeat every {answer['interval']} s)")
+            say(name, f"OCPP {version}: booted, controller says {answer['status']} "
+                      f"(heartbeat every {answer['interval']} s)")
             for n in range(connectors + 1):
                 await charger.status(n, "Available")
         await trio.sleep(pace)
@@ -159,22 +160,24 @@ async def _day(site, api: httpx.AsyncClient, nursery: trio.Nursery, meter: Simul
         detail = (await api.get(f"/transactions/{tx}")).json()
         say("DEMO-1", f"transaction {tx} {detail['status']}: {detail['energyDelivered']} kWh")
 
-        # Afternoon: an operator starts a charge on DEMO-2 over the REST API.
-        await two.status(1, "Preparing")
-        say("DEMO-2", "car plugged in on connector 1 (Preparing)")
+        # Afternoon: an operator starts a charge on DEMO-2 (an OCPP 2.0.1 station) over the REST API.
+        await two.status(1, "Occupied")
+        say("DEMO-2", "car plugged in on EVSE 1 (Occupied)")
         response = await api.post("/chargers/DEMO-2/remote-start", json={"connectorId": 1, "idTag": "FLEET-7"})
         say("operator", f"POST remote-start -> {response.status_code} {response.json()['status']}")
         response.raise_for_status()
         tx2 = response.json()["transactionId"]
-        await two.next_event("sent", action="StartTransaction", timeout=15)
-        say("DEMO-2", f"charging: transaction {tx2}")
+        await two.next_event("sent", action="TransactionEvent", timeout=15)
+        station_tx = (await api.get(f"/transactions/{tx2}")).json()["ocppTransactionId"]
+        say("DEMO-2", f"charging: transaction {tx2} (the station calls it {station_tx})")
         for kwh in (2, 5, 9):
             await trio.sleep(pace)
             await two.meter(1, energyWh=kwh * 1000, powerW=11000)
             say("DEMO-2", f"meter {kwh * 1000} Wh")
         response = await api.post(f"/transactions/{tx2}/stop")
         say("operator", f"POST stop -> {response.status_code} {response.json()['status']}")
-        await two.next_event("sent", action="StopTransaction", timeout=15)
+        await two.next_event(lambda e: e.get("event") == "sent" and e.get("action") == "TransactionEvent"
+                             and e["request"]["eventType"] == "Ended", timeout=15)
         await trio.sleep(0.2)
 
         listing = (await api.get("/transactions")).json()
