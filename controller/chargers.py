@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol as Interface
@@ -294,6 +295,21 @@ class ChargerRegistry:
         c = state.connector(report.connector_id)
         c.status, c.availability, c.error_code, c.info = report.status, report.availability, report.error_code, report.info
         c.vendor_error_code, c.status_at = report.vendor_error_code, at
+
+    @staticmethod
+    def book_reading(conn: sqlite3.Connection, charger_id: str, connector_id: int, energy_wh: float | None,
+                     power_w: float | None, at: str) -> None:
+        """Store a connector's latest reading; runs in the store's writer thread, inside the write
+        that stores the meter values it comes from (then `reading` updates the live picture)."""
+        q.record_meter(conn, charger_id, connector_id, energy_wh, power_w, at)
+
+    @staticmethod
+    def reading(state: ChargerState, connector_id: int, energy_wh: float | None, power_w: float | None,
+                at: str) -> None:
+        c = state.connector(connector_id)
+        c.energy_wh = energy_wh if energy_wh is not None else c.energy_wh
+        c.power_w = power_w if power_w is not None else c.power_w
+        c.meter_at = at
 
     def set_availability(self, state: ChargerState, connector_id: int, availability: Availability) -> None:
         """What a charge's start or end tells of a connector, for protocols whose status does

@@ -23,7 +23,6 @@ from controller.errors import AnswerLost, ChargerCallError, ChargerRejected, Con
 from controller.live_config import LiveConfig
 from controller.store import Store
 from controller.store import transactions as q
-from controller.store.chargers import record_meter
 from controller.store.db import StorageUnavailable
 from controller.store.outbox import insert_events
 from controller.timefmt import iso, utcnow
@@ -304,14 +303,11 @@ class Transactions:
                     booked = self.booked_energy(charger_id, connector_id, energy, at, txn["energy_source"])
             q.add_meter_values(conn, charger_id, connector_id, transaction_id, report.samples, booked)
             if live:
-                record_meter(conn, charger_id, connector_id, energy, power, at)
+                self.chargers.book_reading(conn, charger_id, connector_id, energy, power, at)
 
         await self.store.write(write)
         if state is not None and live:
-            c = state.connector(connector_id)
-            c.energy_wh = energy if energy is not None else c.energy_wh
-            c.power_w = power if power is not None else c.power_w
-            c.meter_at = at
+            self.chargers.reading(state, connector_id, energy, power, at)
 
     async def expire_pending_forever(self) -> None:
         """Mark remote starts that never became a charge as failed."""
