@@ -89,7 +89,7 @@ class BootInfo:
     raw: dict  # what the charger sent, kept as it came
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StatusReport:
     connector_id: int
     status: str  # as the charger reported it (shown as is)

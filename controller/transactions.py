@@ -34,7 +34,7 @@ log = logging.getLogger("evedge.transactions")
 LIVE_S = 120  # a charger's reading older than this is history, not the meter's present state
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StartReport:
     """A charger says a charge began. Chargers that name their transactions themselves give their
     id (`charger_transaction_id`); a start we asked for may carry our pending id (`remote_start_id`)."""
@@ -48,7 +48,7 @@ class StartReport:
     remote_start_id: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StopReport:
     """A charger says a charge ended; `begin_*` is its own record of the start, when it sent one."""
 
@@ -62,7 +62,7 @@ class StopReport:
     data_json: str | None = None  # the charger's meter data for the charge, kept as it came
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MeterReport:
     """Meter samples from a charger: each (timestamp, samples as JSON), and the latest totals."""
 

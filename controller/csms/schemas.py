@@ -51,7 +51,9 @@ class SchemaValidator:
 
     def validate(self, kind: int, action: str, payload: Any) -> None:
         """Check a payload against its schema; raise OcppError with the version's error code."""
-        check = self.compiled(kind, action)
+        check = self._compiled.get((kind, action), _MISSING)  # the hot path: one dict lookup
+        if check is _MISSING:
+            check = self.compiled(kind, action)
         if check is not None and check(payload):
             return
         if (kind, action) in self.decimal_schemas:

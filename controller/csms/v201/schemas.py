@@ -3,7 +3,6 @@ error codes (`FormatViolation`, `OccurrenceConstraintViolation`, `MessageTypeNot
 
 from __future__ import annotations
 
-from typing import Any
 
 from jsonschema.exceptions import ValidationError as SchemaError
 
@@ -64,9 +63,7 @@ class _Dialect:
     charger_actions = CHARGER_ACTIONS
     known_actions = CHARGER_ACTIONS | CENTRAL_ACTIONS
 
-    @staticmethod
-    def validate(kind: int, action: str, payload: Any) -> None:
-        validate(kind, action, payload)
+    validate = staticmethod(VALIDATOR.validate)
 
     @staticmethod
     def frame_error_code(code: str) -> str:
