@@ -14,6 +14,7 @@ from controller.config import load_config
 from controller.store import public_sessions as q
 from controller.simulators.charger_process import SimulatedCharger
 from tests.public_charging.fake_stripe import PUBLISHABLE, SECRET
+from tests.stations import booked_id, next_start
 from tests.support import API_KEY, api_client, eventually, ocpp_url, running_site
 
 CHARGER = "CHARGER-001"
@@ -131,8 +132,10 @@ async def public_site(config) -> AsyncIterator[Harness]:
 
 
 @asynccontextmanager
-async def charger(site, connectors: int = 2, boot: bool = True) -> AsyncIterator[SimulatedCharger]:
-    async with SimulatedCharger.open(ocpp_url(site, CHARGER), connectors=connectors) as sim:
+async def charger(site, connectors: int = 2, boot: bool = True,
+                  version: str = "1.6") -> AsyncIterator[SimulatedCharger]:
+    """The simulated CHARGER (OCPP `version`: "1.6" or "2.0.1"), booted, its connectors Available."""
+    async with SimulatedCharger.open(ocpp_url(site, CHARGER), connectors=connectors, version=version) as sim:
         if boot:
             await sim.boot()
             for n in range(1, connectors + 1):
@@ -152,7 +155,11 @@ async def wait_connector(site, connector: int, status: str) -> None:
                      what=f"connector {connector} {status}")
 
 
-async def transaction_started(sim: SimulatedCharger, connector: int = 1) -> int:
+async def transaction_started(sim: SimulatedCharger, connector: int = 1, site=None) -> int:
+    """Our transaction id of the charge the simulated charger starts next. A 2.0.1 station names its
+    own transactions: give the `site`, whose books tie its name to ours (any version then)."""
+    if site is not None:
+        return await booked_id(site, CHARGER, await next_start(sim, connector, timeout=15))
     event = await sim.next_event("sent", action="StartTransaction", timeout=15)
     assert event["request"]["connectorId"] == connector
     return event["response"]["transactionId"]

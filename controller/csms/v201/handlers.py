@@ -35,7 +35,7 @@ _BEFORE_ACCEPTANCE = {"BootNotification", "Heartbeat"}
 _REGISTRATION = {"accepted": "Accepted", "pending": "Pending"}
 AVAILABILITY = {
     "Available": Availability.FREE,
-    "Occupied": Availability.PLUGGED,  # a charge running on it makes it busy (TransactionEvent)
+    "Occupied": Availability.PLUGGED,  # busy while a charge runs on it, or ended with the cable in
     "Reserved": Availability.RESERVED,
     "Unavailable": Availability.UNAVAILABLE,
     "Faulted": Availability.FAULTED,
@@ -45,6 +45,12 @@ GROUP_TOKEN_TYPE = "Central"  # a parent id tag is ours, not a card's
 
 def availability(status: str | None) -> Availability | None:
     return AVAILABILITY.get(status) if status else None
+
+
+def error_code(status: str) -> str:
+    """A connector's error code in the domain's (1.6's) words: 2.0.1's StatusNotification has none
+    (a fault's details come in NotifyEvent), so a Faulted connector reads as 1.6's OtherError."""
+    return "OtherError" if status == "Faulted" else "NoError"
 
 
 def id_token_info(verdict: Verdict) -> dict:
@@ -119,12 +125,24 @@ class StationHandlers:
         return {"currentTime": self.chargers.heartbeat(self.state)}
 
     async def status_notification(self, payload: dict) -> dict:
-        status = payload["connectorStatus"]
+        status, evse_id = payload["connectorStatus"], payload["evseId"]
+        reads_as = availability(status)
+        if reads_as is Availability.PLUGGED and (
+                self.state.connector(evse_id).availability is Availability.BUSY or await self._charging(evse_id)):
+            # Occupied says a car is plugged in, not whether it is charging: the car of a charge that
+            # runs, or that ended with its cable still in (1.6's Finishing), keeps the connector busy
+            # until it is unplugged (Available), so no start goes on top of it or charges it again.
+            reads_as = Availability.BUSY
         await self.chargers.status_changed(self.state, StatusReport(
-            connector_id=payload["evseId"], status=status, availability=availability(status), error_code=None,
+            connector_id=evse_id, status=status, availability=reads_as, error_code=error_code(status),
             timestamp=timestamp(payload["timestamp"], "timestamp"),
         ))
         return {}
+
+    async def _charging(self, connector_id: int) -> bool:
+        """Whether the books have a charge running (or ending) on the connector."""
+        rows = await self.transactions.open_for_connector(self.charger_id, connector_id)
+        return any(row["status"] in ("active", "stopping") for row in rows)
 
     async def authorize(self, payload: dict) -> dict:
         verdict = await self.transactions.on_authorize(self.charger_id, payload["idToken"]["idToken"])
@@ -165,9 +183,8 @@ class StationHandlers:
             ))
             if verdict is not None and token:
                 answer["idTokenInfo"] = id_token_info(verdict)
-            connector = self.state.connector(connector_id)
-            if connector.availability is Availability.BUSY:
-                self.chargers.set_availability(self.state, connector_id, Availability.PLUGGED)
+            # The connector stays busy: the car that charged is still plugged in (1.6's Finishing)
+            # until the station reports it Available.
         return answer
 
     def _note_seq_no(self, charger_txid: str, seq_no: int, event: str) -> None:
