@@ -82,6 +82,7 @@ class Site:
         """Run until `shutdown()`; reports itself started once both listeners accept."""
         await self.chargers.load()
         await self.authorization.load()
+        await self.transactions.load()
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel = nursery.cancel_scope

@@ -17,7 +17,7 @@ from datetime import timedelta
 import trio
 
 from controller.authorization import Authorization, Verdict
-from controller.chargers import ChargerLink, ChargerRegistry
+from controller.chargers import Availability, ChargerLink, ChargerRegistry
 from controller.errors import AnswerLost, ChargerCallError, ChargerRejected, ConnectorNotReady, Invalid, NotFound, \
     NotInTransaction
 from controller.live_config import LiveConfig
@@ -184,6 +184,14 @@ class Transactions:
 
     # -- charger side -----------------------------------------------------------------------
 
+    async def load(self) -> None:
+        """After a restart: connectors with a charge on the books are busy, whatever status was
+        stored last (a 2.0.1 Occupied reads as plugged, and a start must not go on top of it)."""
+        for row in await self.store.read(q.charging):
+            state = self.chargers.get(row["charger_id"])
+            if state is not None:
+                self.chargers.set_availability(state, row["connector_id"], Availability.BUSY)
+
     async def on_authorize(self, charger_id: str, id_tag: str) -> Verdict:
         """The verdict on a tag; a tag we just asked this charger to start with is Accepted.
 
@@ -242,6 +250,8 @@ class Transactions:
             # A charge we asked for is accepted even for a tag that is not on the local list.
             asked_for = q.pending_for_connector(conn, charger_id, connector_id, id_tag) is not None
             status = "Accepted" if asked_for and not verdict.blocked else verdict.status
+            if not id_tag:
+                status = None  # no tag yet: judged when the charger names it (identified)
             meter_start, source = self.start_energy(charger_id, connector_id, report.meter_start_wh, report.timestamp)
             row, created = q.begin(
                 conn, charger_id=charger_id, connector_id=connector_id, id_tag=id_tag, id_tag_status=status,
@@ -249,16 +259,35 @@ class Transactions:
                 start_key=start_key, default_mode="local", energy_source=source,
                 ocpp_transaction_id=report.charger_transaction_id, pending_id=report.remote_start_id,
             )
-            if created:
-                payment = self.on_booked(conn, "start", row) if self.on_booked else None
-                insert_events(conn, self.events.start(row, accepted=status == "Accepted", payment=payment))
+            if created and id_tag:  # a charge without a tag yet is announced once it has one (identified)
+                self._started(conn, row)
             return row
 
         row = await self.store.write(write)
         status = row["id_tag_status"]
         log.info("charger=%s connector=%s transaction=%s started id_tag=%s status=%s",
                  charger_id, connector_id, row["id"], id_tag, status)
-        return row["id"], verdict.with_status(status)
+        return row["id"], verdict.with_status(status) if status else verdict
+
+    def _started(self, conn: sqlite3.Connection, row: sqlite3.Row) -> None:
+        """The start's bookkeeping beyond the row, inside its write: public charging, the upstream."""
+        payment = self.on_booked(conn, "start", row) if self.on_booked else None
+        insert_events(conn, self.events.start(row, accepted=row["id_tag_status"] == "Accepted", payment=payment))
+
+    async def identified(self, charger_id: str, transaction_id: int, id_tag: str) -> Verdict:
+        """A charge booked without an id tag (a station that starts its transactions when the car
+        is plugged in) learns its tag: booked with the tag's verdict and announced now."""
+        verdict = await self.on_authorize(charger_id, id_tag)
+
+        def write(conn: sqlite3.Connection) -> None:
+            row = q.get(conn, transaction_id)
+            if row is None or row["charger_id"] != charger_id or row["id_tag"]:
+                return  # not this charger's, or it has its tag already
+            q.identify(conn, transaction_id, id_tag, verdict.status)
+            self._started(conn, q.get(conn, transaction_id))
+
+        await self.store.write(write)
+        return verdict
 
     async def on_stop(self, charger_id: str, report: StopReport) -> Verdict | None:
         """Books the end of a charge; returns the verdict on the tag that stopped it, if any."""

@@ -47,6 +47,17 @@ def open_for_connector(conn: sqlite3.Connection, charger_id: str, connector_id: 
     ).fetchall()
 
 
+def charging(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """The charges running or ending (active, stopping), oldest first."""
+    return conn.execute("SELECT * FROM transactions WHERE status IN ('active', 'stopping') ORDER BY id").fetchall()
+
+
+def identify(conn: sqlite3.Connection, transaction_id: int, id_tag: str, id_tag_status: str) -> None:
+    """Give a charge booked without an id tag (a station that starts at plug-in) its tag."""
+    conn.execute("UPDATE transactions SET id_tag = ?, id_tag_status = ?, updated_at = ? WHERE id = ? AND id_tag = ''",
+                 (id_tag, id_tag_status, now_iso(), transaction_id))
+
+
 def create_pending(conn: sqlite3.Connection, charger_id: str, connector_id: int, id_tag: str, mode: str) -> int:
     """A remote start about to be sent: the id we will give the charger when it starts."""
     now = now_iso()

@@ -354,13 +354,7 @@ async def test_a_1_6_and_a_2_0_1_charger_charge_side_by_side(site, api, sim, nur
         await old.aclose()
 
 
-RESTART_BUG = pytest.mark.xfail(strict=True, reason="outside the 2.0.1 adapter: after a restart "
-                                "ChargerRegistry.load reads a stored Occupied as plugged, though the books have a "
-                                "charge running there")
-
-
-@pytest.mark.parametrize("reported", [True, pytest.param(False, marks=RESTART_BUG)],
-                         ids=["station-reports-its-status", "no-status-since"])
+@pytest.mark.parametrize("reported", [True, False], ids=["station-reports-its-status", "no-status-since"])
 async def test_a_charge_running_across_a_controller_restart_keeps_its_connector_busy(tmp_path, nursery, reported):
     config = make_config(tmp_path)
     station = None

@@ -251,3 +251,22 @@ async def test_authorize_renders_id_token_info(site, api):
 
 
 
+
+
+async def test_a_charge_started_at_plug_in_learns_its_tag_later(site, api):
+    """Stations that start a transaction when the car is plugged in (TxStartPoint EVConnected)
+    name the driver's token in a later event: the charge is booked with it then."""
+    assert (await api.post("/api/v1/id-tags", json={"idTag": "LATE-CARD", "status": "Accepted"})).status_code == 201
+    async with station(site) as st:
+        await st.boot()
+        opened = await st.event("Started", "tx-plug", 0, wh=100, context="Transaction.Begin")
+        assert opened[0] == 3 and "idTokenInfo" not in opened[2]
+        (txn,) = await books(api)
+        assert (txn["idTag"], txn["idTagStatus"], txn["status"]) == ("", None, "active")
+        named = await st.event("Updated", "tx-plug", 1, evse=None, id_tag="LATE-CARD")
+        assert named[2] == {"idTokenInfo": {"status": "Accepted"}}
+        (txn,) = await books(api)
+        assert (txn["idTag"], txn["idTagStatus"]) == ("LATE-CARD", "Accepted")
+        await st.event("Ended", "tx-plug", 2, evse=None, wh=2100, context="Transaction.End")
+    (txn,) = await books(api)
+    assert (txn["idTag"], txn["status"], txn["energyDelivered"]) == ("LATE-CARD", "completed", 2.0)

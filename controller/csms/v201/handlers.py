@@ -172,8 +172,10 @@ class StationHandlers:
                 self.chargers.set_availability(self.state, connector_id, Availability.BUSY)
         else:
             transaction_id, connector_id = known
-            if token and event != "Ended":
-                answer["idTokenInfo"] = id_token_info(await self.transactions.on_authorize(self.charger_id, id_tag))
+            if token and event != "Ended":  # (a token in an Ended is who stopped it)
+                # a station that starts at plug-in names the driver's token in a later event
+                answer["idTokenInfo"] = id_token_info(
+                    await self.transactions.identified(self.charger_id, transaction_id, id_tag))
         if meter_value:
             await self._meter(connector_id, transaction_id, meter_value)
         if event == "Ended":
