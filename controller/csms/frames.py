@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from controller.timefmt import normalize
+
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 MAX_UNIQUE_ID = 36
 
@@ -78,6 +80,14 @@ def decode(text: str | bytes) -> Call | CallResult | CallError:
     if kind not in (CALL, CALLRESULT, CALLERROR):
         raise FrameError("ProtocolError", f"unknown message type id {kind!r}", unique_id)
     raise FrameError("FormationViolation", "frame has the wrong number of elements", unique_id)
+
+
+def timestamp(text: str, field: str, code: str) -> str:
+    """A charger's date-time as our canonical UTC text; a CALLERROR `code` naming `field` if none."""
+    try:
+        return normalize(text)
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range to UTC
+        raise OcppError(code, f"{field}: not an ISO 8601 date-time") from None
 
 
 def encode_call(unique_id: str, action: str, payload: Any) -> str:

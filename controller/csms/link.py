@@ -8,7 +8,12 @@ from typing import Any
 from controller.chargers import ChargerRegistry
 from controller.csms.frames import OcppError
 from controller.csms.rpc import CallTimeout, ConnectionLost, NotConnected, RpcSession
-from controller.errors import ChargerCallError, ChargerDisconnected, ChargerOffline, ChargerTimeout
+from controller.errors import (
+    ChargerCallError,
+    ChargerDisconnected,
+    ChargerOffline,
+    ChargerTimeout,
+)
 
 
 class SessionLink:

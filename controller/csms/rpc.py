@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
@@ -28,17 +29,14 @@ log = logging.getLogger("evedge.ocpp")
 Dispatch = Callable[[str, Any], Awaitable[dict]]
 
 
-class Dialect(Protocol):
+@dataclass(frozen=True)
+class Dialect:
     """What the session needs of an OCPP version: its actions and its payload schemas."""
 
     charger_actions: frozenset[str]  # calls a charger may send (validated before dispatch)
     known_actions: frozenset[str]  # every action of the version (others count as "other" in metrics)
-
-    def validate(self, kind: int, action: str, payload: Any) -> None:
-        """Raise OcppError, with the version's error code, for a payload its schema refuses."""
-
-    def frame_error_code(self, code: str) -> str:
-        """The version's CALLERROR code for a frame `frames.decode` refused with `code` (1.6's words)."""
+    validate: Callable[[int, str, Any], None]  # raises OcppError, with the version's code
+    frame_error_code: Callable[[str], str]  # the version's code for a frame `frames.decode` refused
 
 
 INBOX_SIZE = 16  # calls queued from one charger before we stop reading its socket

@@ -17,6 +17,7 @@ from pathlib import Path
 from controller.config import Config, ConfigError
 from controller.passwords import password_matches
 
+
 class _TlsProblem(Exception):
     """The certificate or key cannot be used; the message names the config key and the file."""
 

@@ -4,23 +4,29 @@ values, the domain's answer rendered back in 1.6's words."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 import orjson
 
 from controller.authorization import Verdict
-from controller.chargers import Availability, BootInfo, ChargerRegistry, ChargerState, StatusReport
-from controller.csms.frames import OcppError
-from controller.csms.v16.schemas import CENTRAL_ACTIONS
-from controller.csms.v16.meter_values import latest_energy_and_power, timestamp, transaction_begin
+from controller.chargers import (
+    Availability,
+    BootInfo,
+    ChargerRegistry,
+    ChargerState,
+    StatusReport,
+)
+from controller.csms import adapter
+from controller.csms.v16.meter_values import (
+    latest_energy_and_power,
+    timestamp,
+    transaction_begin,
+)
+from controller.csms.v16.schemas import DIALECT
 from controller.live_config import LiveConfig
 from controller.transactions import MeterReport, StartReport, StopReport, Transactions
 
 log = logging.getLogger("evedge.ocpp")
 
-# What a charger that is not (yet) accepted may still do.
-_BEFORE_ACCEPTANCE = {"BootNotification", "Heartbeat"}
-_REGISTRATION = {"accepted": "Accepted", "pending": "Pending"}
 AVAILABILITY = {
     "Available": Availability.FREE,
     "Preparing": Availability.PLUGGED,
@@ -48,17 +54,13 @@ def id_tag_info(verdict: Verdict) -> dict:
     return info
 
 
-class ChargerHandlers:
+class ChargerHandlers(adapter.Handlers):
     """Dispatches one connected charger's calls."""
 
     def __init__(self, state: ChargerState, chargers: ChargerRegistry, transactions: Transactions,
                  config: LiveConfig) -> None:
-        self.state = state
-        self.charger_id = state.id
-        self.chargers = chargers
-        self.transactions = transactions
-        self.config = config
-        self._table: dict[str, Callable[[dict], Awaitable[dict]]] = {
+        super().__init__(state, chargers, transactions, config, DIALECT)
+        self.table = {
             "BootNotification": self.boot_notification,
             "Heartbeat": self.heartbeat,
             "StatusNotification": self.status_notification,
@@ -71,28 +73,13 @@ class ChargerHandlers:
             "DiagnosticsStatusNotification": self.diagnostics_status,
         }
 
-    async def __call__(self, action: str, payload: dict) -> dict:
-        handler = self._table.get(action)
-        if handler is None:
-            if action in CENTRAL_ACTIONS:
-                raise OcppError("NotSupported", f"{action} is sent by a central system, not to it")
-            raise OcppError("NotImplemented", f"unknown action {action!r}")
-        if self.state.registration != "accepted" and action not in _BEFORE_ACCEPTANCE:
-            raise OcppError("SecurityError", f"charger {self.charger_id} is not accepted by this site")
-        return await handler(payload)
-
     async def boot_notification(self, payload: dict) -> dict:
         boot = BootInfo(
             vendor=payload["chargePointVendor"], model=payload["chargePointModel"],
             serial_number=payload.get("chargePointSerialNumber") or payload.get("chargeBoxSerialNumber"),
             firmware_version=payload.get("firmwareVersion"), raw=payload,
         )
-        registration = await self.chargers.booted(self.state, boot)
-        return {"status": _REGISTRATION.get(registration, "Rejected"), "currentTime": self.state.last_boot,
-                "interval": self.config.current.ocpp.heartbeat_interval_s}
-
-    async def heartbeat(self, payload: dict) -> dict:
-        return {"currentTime": self.chargers.heartbeat(self.state)}
+        return await self.booted(boot)
 
     async def status_notification(self, payload: dict) -> dict:
         await self.chargers.status_changed(self.state, StatusReport(
@@ -132,14 +119,6 @@ class ChargerHandlers:
             connector_id=payload["connectorId"], transaction_id=payload.get("transactionId"),
             samples=samples, energy_wh=energy, power_w=power,
         ))
-        return {}
-
-    async def data_transfer(self, payload: dict) -> dict:
-        log.info("charger=%s DataTransfer vendor=%s ignored", self.charger_id, payload["vendorId"])
-        return {"status": "UnknownVendorId"}
-
-    async def firmware_status(self, payload: dict) -> dict:
-        self.state.firmware_status = payload["status"]
         return {}
 
     async def diagnostics_status(self, payload: dict) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.csms.frames import OcppError
+from controller.csms import frames
 from controller.timefmt import normalize
 
 ENERGY = "Energy.Active.Import.Register"
@@ -12,11 +12,8 @@ _TO_W = {"W": 1.0, "kW": 1000.0}
 
 
 def timestamp(text: str, field: str) -> str:
-    """A charger's date-time as our canonical UTC text; a CALLERROR naming `field` if it is none."""
-    try:
-        return normalize(text)
-    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted out of range to UTC
-        raise OcppError("TypeConstraintViolation", f"{field}: not an ISO 8601 date-time") from None
+    """A charger's date-time as our UTC text; TypeConstraintViolation naming `field` if it is none."""
+    return frames.timestamp(text, field, "TypeConstraintViolation")
 
 
 def latest_energy_and_power(meter_value: list[dict]) -> tuple[float | None, float | None]:

@@ -3,10 +3,10 @@ error codes (`FormationViolation`, not 2.0.1's `FormatViolation`)."""
 
 from __future__ import annotations
 
-
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from controller.csms.frames import CALL, CALLRESULT
+from controller.csms.rpc import Dialect
 from controller.csms.schemas import SchemaValidator
 
 # Actions a charger may send us, and actions we may send a charger (OCPP 1.6 core and profiles).
@@ -47,17 +47,5 @@ VALIDATOR = SchemaValidator("1.6", code_for, DECIMAL_SCHEMAS)
 validate = VALIDATOR.validate
 
 
-class _Dialect:
-    """What the RPC session needs of OCPP 1.6."""
-
-    charger_actions = CHARGER_ACTIONS
-    known_actions = CHARGER_ACTIONS | CENTRAL_ACTIONS
-
-    validate = staticmethod(VALIDATOR.validate)
-
-    @staticmethod
-    def frame_error_code(code: str) -> str:
-        return code  # the framing speaks 1.6's words
-
-
-DIALECT = _Dialect()
+DIALECT = Dialect(charger_actions=CHARGER_ACTIONS, known_actions=CHARGER_ACTIONS | CENTRAL_ACTIONS,
+                  validate=VALIDATOR.validate, frame_error_code=lambda code: code)  # framing speaks 1.6's words

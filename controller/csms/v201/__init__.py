@@ -12,34 +12,20 @@ from __future__ import annotations
 
 from trio_websocket import WebSocketConnection
 
-from controller import logs
 from controller.chargers import ChargerRegistry, ChargerState, Protocol
-from controller.csms.frames import CALL, OcppError
+from controller.csms import adapter
 from controller.csms.rpc import RpcSession
 from controller.csms.v201.handlers import StationHandlers, availability
 from controller.csms.v201.link import PROTOCOL as SUBPROTOCOL
 from controller.csms.v201.link import V201Link
-from controller.csms.v201.schemas import CENTRAL_ACTIONS, DIALECT, validate
-from controller.errors import Invalid
+from controller.csms.v201.schemas import CENTRAL_ACTIONS, validate
 from controller.live_config import LiveConfig
 from controller.transactions import Transactions
 
-
-def check_operation(action: str, payload: dict) -> None:
-    """An operator's payload for `action`, checked against 2.0.1's schema before it is sent."""
-    try:
-        validate(CALL, action, payload)
-    except OcppError as err:
-        raise Invalid(f"{action} {err.description}") from None
-
-
-PROTOCOL = Protocol(name=SUBPROTOCOL, operations=CENTRAL_ACTIONS, check_operation=check_operation,
+PROTOCOL = Protocol(name=SUBPROTOCOL, operations=CENTRAL_ACTIONS, check_operation=adapter.operation_checker(validate),
                     availability=availability)
 
 
 def open_session(ws: WebSocketConnection, state: ChargerState, chargers: ChargerRegistry,
                  transactions: Transactions, config: LiveConfig) -> tuple[RpcSession, V201Link]:
-    handlers = StationHandlers(state, chargers, transactions, config)
-    session = RpcSession(ws, state.id, handlers, config.current.ocpp.call_timeout_s, DIALECT,
-                         frame_log=logs.frame_logger(state.id))
-    return session, V201Link(session, chargers)
+    return adapter.open_session(ws, StationHandlers(state, chargers, transactions, config), V201Link, chargers)

@@ -11,7 +11,6 @@ domain recognises repeated starts, samples and stops.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 import orjson
 
@@ -23,16 +22,14 @@ from controller.chargers import (
     ChargerState,
     StatusReport,
 )
-from controller.csms.frames import OcppError
+from controller.csms import adapter
 from controller.csms.v201.meter_values import energy_and_power, samples, timestamp
-from controller.csms.v201.schemas import CENTRAL_ACTIONS, CHARGER_ACTIONS
+from controller.csms.v201.schemas import DIALECT
 from controller.live_config import LiveConfig
 from controller.transactions import MeterReport, StartReport, StopReport, Transactions
 
 log = logging.getLogger("evedge.ocpp")
 
-_BEFORE_ACCEPTANCE = {"BootNotification", "Heartbeat"}
-_REGISTRATION = {"accepted": "Accepted", "pending": "Pending"}
 AVAILABILITY = {
     "Available": Availability.FREE,
     "Occupied": Availability.PLUGGED,  # busy while a charge runs on it, or ended with the cable in
@@ -71,18 +68,14 @@ def _energy(meter_value: list[dict], context: str) -> int | None:
     return round(wh) if wh is not None else None
 
 
-class StationHandlers:
+class StationHandlers(adapter.Handlers):
     """Dispatches one connected station's calls."""
 
     def __init__(self, state: ChargerState, chargers: ChargerRegistry, transactions: Transactions,
                  config: LiveConfig) -> None:
-        self.state = state
-        self.charger_id = state.id
-        self.chargers = chargers
-        self.transactions = transactions
-        self.config = config
+        super().__init__(state, chargers, transactions, config, DIALECT)
         self.last_seq_no: dict[str, int] = {}  # transaction -> the highest seqNo seen (for the log)
-        self._table: dict[str, Callable[[dict], Awaitable[dict]]] = {
+        self.table = {
             "BootNotification": self.boot_notification,
             "Heartbeat": self.heartbeat,
             "StatusNotification": self.status_notification,
@@ -102,27 +95,12 @@ class StationHandlers:
             "NotifyEVChargingNeeds": self.charging_needs,
         }
 
-    async def __call__(self, action: str, payload: dict) -> dict:
-        handler = self._table.get(action)
-        if handler is None:
-            if action in CHARGER_ACTIONS or action in CENTRAL_ACTIONS:
-                raise OcppError("NotSupported", f"{action} is not supported by this central system")
-            raise OcppError("NotImplemented", f"unknown action {action!r}")
-        if self.state.registration != "accepted" and action not in _BEFORE_ACCEPTANCE:
-            raise OcppError("SecurityError", f"charging station {self.charger_id} is not accepted by this site")
-        return await handler(payload)
-
     async def boot_notification(self, payload: dict) -> dict:
         station = payload["chargingStation"]
         boot = BootInfo(vendor=station["vendorName"], model=station["model"],
                         serial_number=station.get("serialNumber"), firmware_version=station.get("firmwareVersion"),
                         raw=payload)
-        registration = await self.chargers.booted(self.state, boot)
-        return {"status": _REGISTRATION.get(registration, "Rejected"), "currentTime": self.state.last_boot,
-                "interval": self.config.current.ocpp.heartbeat_interval_s}
-
-    async def heartbeat(self, payload: dict) -> dict:
-        return {"currentTime": self.chargers.heartbeat(self.state)}
+        return await self.booted(boot)
 
     async def status_notification(self, payload: dict) -> dict:
         status, evse_id = payload["connectorStatus"], payload["evseId"]
@@ -209,14 +187,6 @@ class StationHandlers:
 
     async def meter_values(self, payload: dict) -> dict:
         await self._meter(payload["evseId"], None, payload["meterValue"])
-        return {}
-
-    async def data_transfer(self, payload: dict) -> dict:
-        log.info("charger=%s DataTransfer vendor=%s ignored", self.charger_id, payload["vendorId"])
-        return {"status": "UnknownVendorId"}
-
-    async def firmware_status(self, payload: dict) -> dict:
-        self.state.firmware_status = payload["status"]
         return {}
 
     async def log_status(self, payload: dict) -> dict:

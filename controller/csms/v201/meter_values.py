@@ -6,8 +6,7 @@ power-of-ten `multiplier`.
 
 from __future__ import annotations
 
-from controller.csms.frames import OcppError
-from controller.timefmt import normalize
+from controller.csms import frames
 
 ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
@@ -16,11 +15,8 @@ _TO_W = {"W": 1.0, "kW": 1000.0}
 
 
 def timestamp(text: str, field: str) -> str:
-    """A station's date-time as our canonical UTC text; a CALLERROR naming `field` if it is none."""
-    try:
-        return normalize(text)
-    except (ValueError, OverflowError):
-        raise OcppError("FormatViolation", f"{field}: not an ISO 8601 date-time") from None
+    """A charger's date-time as our canonical UTC text; FormatViolation naming `field` if it is none."""
+    return frames.timestamp(text, field, "FormatViolation")
 
 
 def _reading(sv: dict, units: dict[str, float], default_unit: str) -> float | None:

@@ -3,9 +3,9 @@ error codes (`FormatViolation`, `OccurrenceConstraintViolation`, `MessageTypeNot
 
 from __future__ import annotations
 
-
 from jsonschema.exceptions import ValidationError as SchemaError
 
+from controller.csms.rpc import Dialect
 from controller.csms.schemas import SchemaValidator
 
 VERSION = "2.0.1"
@@ -57,19 +57,11 @@ VALIDATOR = SchemaValidator(VERSION, code_for)
 validate = VALIDATOR.validate
 
 
-class _Dialect:
-    """What the RPC session needs of OCPP 2.0.1."""
-
-    charger_actions = CHARGER_ACTIONS
-    known_actions = CHARGER_ACTIONS | CENTRAL_ACTIONS
-
-    validate = staticmethod(VALIDATOR.validate)
-
-    @staticmethod
-    def frame_error_code(code: str) -> str:
-        # An unknown message type has its own code in 2.0.1; any other broken frame is not a
-        # valid RPC request at all.
-        return "MessageTypeNotSupported" if code == "ProtocolError" else "RpcFrameworkError"
+def frame_error_code(code: str) -> str:
+    """An unknown message type has its own code in 2.0.1; any other broken frame is no valid RPC
+    request at all."""
+    return "MessageTypeNotSupported" if code == "ProtocolError" else "RpcFrameworkError"
 
 
-DIALECT = _Dialect()
+DIALECT = Dialect(charger_actions=CHARGER_ACTIONS, known_actions=CHARGER_ACTIONS | CENTRAL_ACTIONS,
+                  validate=VALIDATOR.validate, frame_error_code=frame_error_code)
