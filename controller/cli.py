@@ -13,6 +13,7 @@ import trio
 
 from controller import admin_cli, logs, systemd
 from controller.config import ConfigError, load_config
+from controller.store.data_dir import DataDirRefused
 
 log = logging.getLogger("evedge")
 
@@ -65,6 +66,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     logs.setup(config.logging.level, config.logging.format, config.logging.frame_log)
     try:
         trio.run(_run, config, args.config)
+    except DataDirRefused as exc:  # another controller holds the directory, or the books are gone
+        log.critical("cannot run: %s", exc)
+        return 1
     except (OSError, ExceptionGroup) as exc:  # a port in use, a data directory we may not write
         problem = exc if isinstance(exc, OSError) else _first_os_error(exc)
         if problem is None:

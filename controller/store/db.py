@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import trio
 
 from controller import errors
+from controller.store.data_dir import DataDirLock
 from controller.store.outbox import OutboxEvent, insert_events
 from controller.store.schema import migrate
 from controller.timefmt import utcnow
@@ -99,9 +100,14 @@ class Store:
     def __init__(self, data_dir: Path, after_write: Callable[[], None] | None = None) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / DB_FILE
-        self._writer = connect(self.path)
-        self.version = migrate(self._writer)
-        self._reader = connect(self.path)
+        self._lock = DataDirLock(data_dir)  # DataDirInUse: another controller has this directory
+        try:
+            self._writer = connect(self.path)
+            self.version = migrate(self._writer)
+            self._reader = connect(self.path)
+        except BaseException:
+            self._lock.release()
+            raise
         self._queue: list[_Write] = []
         self._committing: trio.Event | None = None  # set when the commit in progress is durable
         self._read_limiter = trio.CapacityLimiter(1)
@@ -278,3 +284,4 @@ class Store:
     def close(self) -> None:
         self._reader.close()
         self._writer.close()
+        self._lock.release()
