@@ -12,7 +12,7 @@ import time
 import trio
 
 from controller import admin_cli, logs, systemd
-from controller.config import ConfigError, load_config
+from controller.config import ConfigError, load_config, lockouts
 from controller.store.data_dir import DataDirRefused
 
 log = logging.getLogger("evedge")
@@ -64,6 +64,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     logs.setup(config.logging.level, config.logging.format, config.logging.frame_log)
+    for problem in lockouts(config, args.config):
+        log.warning("%s (check-config and a reload refuse this file)", problem)
     try:
         trio.run(_run, config, args.config, args.new_books)
     except DataDirRefused as exc:  # another controller holds the directory, or the books are gone
@@ -91,6 +93,9 @@ def _first_os_error(group: BaseExceptionGroup) -> OSError | None:
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
+        return 2
+    if problems := lockouts(config, args.config):
+        print("evedge: config refused:\n" + "\n".join(problems), file=sys.stderr)
         return 2
     print(f"{args.config}: ok ({len(config.chargers)} chargers, data in {config.data_dir})")
     return 0

@@ -283,6 +283,21 @@ class Config(_Section):
         return next((c for c in self.chargers if c.id == charger_id), None)
 
 
+def lockouts(config: Config, path: str | Path) -> list[str]:
+    """What in a valid file would lock everyone out, as `FILE: KEY: problem` lines like load_config's.
+
+    An empty file is valid (every key has a default) and would be both: no operator key, and no
+    charger let in. `check-config` and a reload (SIGHUP) refuse such a file; `run` warns.
+    """
+    problems = []
+    if not config.api.api_keys:
+        problems.append(f"{path}: api.api_keys: no operator key: the API would refuse every operator")
+    if not config.chargers and config.ocpp.unknown_chargers == "reject":
+        problems.append(f'{path}: chargers: none, and [ocpp] unknown_chargers = "reject": every charger would be'
+                        " refused")
+    return problems
+
+
 _KEY = re.compile(r"[A-Za-z_]\w*(\[\d+\])*(\.[A-Za-z_]\w*(\[\d+\])*)*")
 
 

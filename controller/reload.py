@@ -11,7 +11,9 @@ Applied live (whitelist; everything else needs `systemctl restart evedge`):
 
 Needs a restart: [site] data_dir, [ocpp] listen, [api] listen, the [[chargers]] list, and any
 section not named above. A reload that changes them logs a warning naming each key and keeps
-running with the old values; an invalid file is refused as a whole and nothing changes.
+running with the old values; an invalid file is refused as a whole and nothing changes, and so is
+one that would lock everyone out (no API key; no charger while unknown ones are rejected:
+config.lockouts), such as an empty file.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from controller import logs
-from controller.config import Config, ConfigError, load_config
+from controller.config import Config, ConfigError, load_config, lockouts
 
 if TYPE_CHECKING:
     from controller.site import Site
@@ -60,6 +62,9 @@ async def reload(site: Site, path: str | Path) -> bool:
         new = load_config(path)
     except ConfigError as exc:
         log.error("reload refused, config unchanged: %s", str(exc).replace("\n", "; "))
+        return False
+    if problems := lockouts(new, path):
+        log.error("reload refused, config unchanged: %s", "; ".join(problems))
         return False
     merged, restart = merge(site.live.current, new)
     site.live.replace(merged)  # every part reads its settings through this holder
