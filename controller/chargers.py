@@ -21,6 +21,7 @@ from typing import Any, Protocol as Interface
 import orjson
 import trio
 
+from controller.config import MAX_CONNECTORS
 from controller.errors import ChargerOffline, Conflict, NotFound
 from controller.live_config import LiveConfig
 from controller.store import Store
@@ -157,6 +158,16 @@ class ChargerState:
     @property
     def online(self) -> bool:
         return self.link is not None
+
+    def connector_ids(self, charging: bool = False) -> range:
+        """The connector ids this charger has: 1 up to its count, and 0 (the charger as a whole)
+        for statuses and meter values but never for a charge. An unconfigured charger's count is
+        unknown, so up to MAX_CONNECTORS: a charger cannot grow its own entry without bound."""
+        return range(1 if charging else 0, (self.connector_count or MAX_CONNECTORS) + 1)
+
+    def accepts_connector(self, connector_id: int, charging: bool = False) -> bool:
+        """Whether the charger may name `connector_id` (`charging`: for a charge)."""
+        return connector_id in self.connector_ids(charging)
 
     def connector(self, connector_id: int) -> ConnectorState:
         if connector_id not in self.connectors:

@@ -169,9 +169,13 @@ def _check_password_hash(value: str) -> str:
     return value
 
 
+MAX_CONNECTORS = 100
+"""The most connectors a charger may have (also the bound on an unconfigured charger's ids)."""
+
+
 class ChargerConfig(_Section):
     id: str = Field(min_length=1, max_length=64)
-    connectors: int = Field(1, ge=1, le=100)
+    connectors: int = Field(1, ge=1, le=MAX_CONNECTORS)
     name: str = ""
     public_code: str | None = Field(None, pattern=r"^[A-Za-z0-9]{1,10}$")
     """The code drivers type or scan (QR to /charge/CODE); case-insensitive. Needs `pricing`."""

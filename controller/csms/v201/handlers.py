@@ -23,6 +23,7 @@ from controller.chargers import (
     ChargerState,
     StatusReport,
 )
+from controller.csms.connectors import checked_connector
 from controller.csms.frames import OcppError
 from controller.csms.v201.meter_values import energy_and_power, samples, timestamp
 from controller.csms.v201.schemas import CENTRAL_ACTIONS, CHARGER_ACTIONS
@@ -121,7 +122,8 @@ class StationHandlers:
     async def status_notification(self, payload: dict) -> dict:
         status = payload["connectorStatus"]
         await self.chargers.status_changed(self.state, StatusReport(
-            connector_id=payload["evseId"], status=status, availability=availability(status), error_code=None,
+            connector_id=checked_connector(self.state, payload["evseId"]), status=status,
+            availability=availability(status), error_code=None,
             timestamp=timestamp(payload["timestamp"], "timestamp"),
         ))
         return {}
@@ -142,7 +144,7 @@ class StationHandlers:
         known = await self.transactions.resolve(self.charger_id, charger_txid)
         if known is None:  # the first we hear of it opens it, whatever the event's type
             evse = payload.get("evse") or {}
-            connector_id = evse.get("id", 0)
+            connector_id = checked_connector(self.state, evse.get("id", 0), charging=True)
             transaction_id, verdict = await self.transactions.on_start(self.charger_id, StartReport(
                 connector_id=connector_id, id_tag=id_tag or "", meter_start_wh=_energy(meter_value, "Transaction.Begin"),
                 timestamp=at, reservation_id=payload.get("reservationId"), charger_transaction_id=charger_txid,
@@ -189,7 +191,7 @@ class StationHandlers:
         ))
 
     async def meter_values(self, payload: dict) -> dict:
-        await self._meter(payload["evseId"], None, payload["meterValue"])
+        await self._meter(checked_connector(self.state, payload["evseId"]), None, payload["meterValue"])
         return {}
 
     async def data_transfer(self, payload: dict) -> dict:
