@@ -6,7 +6,7 @@ Applied live (whitelist; everything else needs `systemctl restart evedge`):
 - [api] api_keys, read_only_api_keys, cors_allow_origins, metrics_require_api_key (checked per request)
 - [ocpp] heartbeat_interval_s (given at the charger's next BootNotification), call_timeout_s
   (connections opened after the reload), remote_start_timeout_s, accept_unknown_id_tags,
-  unknown_chargers
+  unknown_chargers, offline_after_s (also for connections already open)
 - the id-tag list is re-read from the database (it lives in SQLite, not in the file)
 
 Needs a restart: [site] data_dir, [ocpp] listen, [api] listen, the [[chargers]] list, and any
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("evedge")
 
 LIVE_OCPP = ("heartbeat_interval_s", "call_timeout_s", "remote_start_timeout_s", "accept_unknown_id_tags",
-             "unknown_chargers")
+             "unknown_chargers", "offline_after_s")
 LIVE_API = ("api_keys", "read_only_api_keys", "cors_allow_origins", "metrics_require_api_key")
 
 

@@ -41,5 +41,6 @@ def open_session(ws: WebSocketConnection, state: ChargerState, chargers: Charger
                  transactions: Transactions, config: LiveConfig) -> tuple[RpcSession, V201Link]:
     handlers = StationHandlers(state, chargers, transactions, config)
     session = RpcSession(ws, state.id, handlers, config.current.ocpp.call_timeout_s, DIALECT,
-                         frame_log=logs.frame_logger(state.id))
+                         frame_log=logs.frame_logger(state.id),
+                         offline_after=lambda: config.current.ocpp.offline_after)
     return session, V201Link(session, chargers)

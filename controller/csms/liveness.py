@@ -1,0 +1,55 @@
+"""Whether a charger is still there. A cut cable sends no FIN, so its connection looks open for
+ever, and a call to it waits out the whole call timeout.
+
+Anything the charger sends is a sign of life. When it has been quiet for a third of the limit we
+send a WebSocket ping, which every WebSocket stack answers by itself, so a charger that is quiet
+but healthy stays online whatever its heartbeat interval. When nothing at all has come for the
+limit (`[ocpp] offline_after_s`: no frame, no pong), it is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+
+class Liveness:
+    def __init__(self, ws: WebSocketConnection, offline_after: Callable[[], float]) -> None:
+        self.ws = ws
+        self.offline_after = offline_after  # read at each check: a reload may change it
+        self.last_heard = trio.current_time()
+        self._pinging = False
+
+    def heard(self) -> None:
+        """The charger sent something."""
+        self.last_heard = trio.current_time()
+
+    async def wait_silent(self) -> float:
+        """Return once nothing has come from the charger for `offline_after()` seconds: how long."""
+        async with trio.open_nursery() as nursery:
+            while True:
+                limit = self.offline_after()
+                quiet = trio.current_time() - self.last_heard
+                if quiet >= limit:
+                    nursery.cancel_scope.cancel()
+                    return quiet
+                if quiet < limit / 3:
+                    await trio.sleep_until(self.last_heard + limit / 3)
+                    continue
+                if not self._pinging:
+                    nursery.start_soon(self._ping)
+                await trio.sleep_until(self.last_heard + limit)
+
+    async def _ping(self) -> None:
+        """One ping at a time: a charger that never answers has one outstanding, not one a round
+        (trio-websocket keeps each unanswered ping)."""
+        self._pinging = True
+        try:
+            await self.ws.ping()
+            self.heard()
+        except ConnectionClosed:
+            pass  # the session's reader sees the close and ends the session
+        finally:
+            self._pinging = False
