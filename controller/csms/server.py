@@ -136,9 +136,7 @@ class OcppServer:
         else:
             ws = await request.accept(subprotocol=chosen)
         version = VERSIONS[chosen or ASSUMED]
-        state = registry.get(charger_id)
-        if state is None or (not state.configured and state.registration != registration):
-            state = await registry.set_registration(charger_id, registration)
+        state = registry.arriving(charger_id, registration)
         session, link = version.open_session(ws, state, registry, self.transactions, self.config)
         session.address = _address(remote)
         await registry.connected(state, link)

@@ -105,6 +105,8 @@ class StationHandlers:
             raise OcppError("NotImplemented", f"unknown action {action!r}")
         if self.state.registration != "accepted" and action not in _BEFORE_ACCEPTANCE:
             raise OcppError("SecurityError", f"charging station {self.charger_id} is not accepted by this site")
+        if action not in _BEFORE_ACCEPTANCE:  # an accepted charger new to us that skipped its boot
+            await self.chargers.enlist(self.state)
         return await handler(payload)
 
     async def boot_notification(self, payload: dict) -> dict:
