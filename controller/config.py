@@ -61,7 +61,7 @@ class OcppSection(_Section):
     """How long to wait for a charger's answer to one of our calls."""
     offline_after_s: float | None = Field(None, ge=1, le=172800)
     """A charger not heard from for this long (no frame, no answer to our WebSocket ping, sent
-    once it has been quiet for a third of this) is offline: its connection is closed. Default:
+    once it has been quiet for half of this) is offline: its connection is closed. Default:
     twice heartbeat_interval_s plus OFFLINE_GRACE_S."""
     remote_start_timeout_s: float = Field(180.0, gt=0, le=86400)
     """A remote start that has not become a StartTransaction by then is marked `failed`."""

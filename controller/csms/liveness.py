@@ -1,10 +1,11 @@
 """Whether a charger is still there. A cut cable sends no FIN, so its connection looks open for
 ever, and a call to it waits out the whole call timeout.
 
-Anything the charger sends is a sign of life. When it has been quiet for a third of the limit we
-send a WebSocket ping, which every WebSocket stack answers by itself, so a charger that is quiet
-but healthy stays online whatever its heartbeat interval. When nothing at all has come for the
-limit (`[ocpp] offline_after_s`: no frame, no pong), it is gone.
+Anything the charger sends is a sign of life. When it has been quiet for half the limit we send
+a WebSocket ping, which every WebSocket stack answers by itself, so a charger that is quiet but
+healthy stays online whatever its heartbeat interval (with the default limit, two heartbeat
+intervals and a grace, one that keeps its heartbeat is never pinged at all). When nothing at all
+has come for the limit (`[ocpp] offline_after_s`: no frame, no pong), it is gone.
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ class Liveness:
         """Return once nothing has come from the charger for `offline_after()` seconds: how long."""
         async with trio.open_nursery() as nursery:
             while True:
-                limit = self.offline_after()
-                quiet = trio.current_time() - self.last_heard
-                if quiet >= limit:
+                # Deadlines compared with the clock, never differences with limits: with floats,
+                # now - heard < limit does not imply heard + limit > now, and a check that says
+                # "not yet" must not wake at once, for ever.
+                limit, now = self.offline_after(), trio.current_time()
+                if now >= self.last_heard + limit:
                     nursery.cancel_scope.cancel()
-                    return quiet
-                if quiet < limit / 3:
-                    await trio.sleep_until(self.last_heard + limit / 3)
+                    return now - self.last_heard
+                if now < self.last_heard + limit / 2:
+                    await trio.sleep_until(self.last_heard + limit / 2)
                     continue
                 if not self._pinging:
                     nursery.start_soon(self._ping)
