@@ -100,12 +100,12 @@ class RpcSession:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._serve_calls, inbox_recv)
                 try:
-                    async with inbox_send:  # closed: _serve_calls ends once the inbox is empty
-                        async with trio.open_nursery() as connection:
-                            if self._liveness is not None:
-                                connection.start_soon(self._watch, self._liveness, connection.cancel_scope)
-                            await self._read(inbox_send)
-                            connection.cancel_scope.cancel()
+                    # inbox_send closed: _serve_calls ends once the inbox is empty
+                    async with inbox_send, trio.open_nursery() as connection:
+                        if self._liveness is not None:
+                            connection.start_soon(self._watch, self._liveness, connection.cancel_scope)
+                        await self._read(inbox_send)
+                        connection.cancel_scope.cancel()
                 finally:
                     self._lost()
                 nursery.cancel_scope.deadline = trio.current_time() + DRAIN_S

@@ -71,7 +71,7 @@ class CutCableCharger:
         self._messages: list[str] = []
 
     @classmethod
-    async def connect(cls, port: int, charger_id: str) -> "CutCableCharger":
+    async def connect(cls, port: int, charger_id: str) -> CutCableCharger:
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         ws = WSConnection(ConnectionType.CLIENT)
         await stream.send_all(ws.send(Request(host="127.0.0.1", target=f"/ocpp/{charger_id}",

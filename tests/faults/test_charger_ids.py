@@ -11,8 +11,8 @@ import logging
 import pytest
 from trio_websocket import ConnectionRejected, open_websocket_url
 
-from tests.support import api_client, ocpp_url, running_site
 from tests.faults.ocpp_clients import fault_config
+from tests.support import api_client, ocpp_url, running_site
 
 UNUSABLE = ["CP%2F1", "..", "%2E%2E", "CP..1", "a%2F..%2Fb", "CP%5C1"]
 

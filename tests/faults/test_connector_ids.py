@@ -13,8 +13,8 @@ import sqlite3
 
 import pytest
 
-from tests.support import CHARGER, CHARGER_2, api_client, raw_charger, running_site
 from tests.faults.ocpp_clients import fault_config, status_payload
+from tests.support import CHARGER, CHARGER_2, api_client, raw_charger, running_site
 
 NOW = "2026-02-06T12:00:00Z"
 REFUSED = "PropertyConstraintViolation"
