@@ -6,7 +6,7 @@ driven by `bench.loadgen`), so a burst of load from elsewhere hits both alike. P
 workload: the median of each tree's figures and the median of the per-round ratios B / A.
 
     python -m bench.ab TREE_A TREE_B [--workload meter4 --workload status] [--rounds 8]
-                       [--chargers 50] [--duration 4] [--mode closed]
+                       [--chargers 50] [--duration 4] [--mode closed] [--ocpp 2.0.1]
 
 A tree is a checkout (`git worktree add /tmp/base COMMIT`); both are run with this checkout's venv.
 """
@@ -53,11 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chargers", default="50")
     ap.add_argument("--duration", default="4")
     ap.add_argument("--mode", default="closed")
+    ap.add_argument("--ocpp", default="1.6", choices=("1.6", "2.0.1"), help="the simulated chargers' OCPP version")
     args = ap.parse_args(argv)
     trees = [args.tree_a.resolve(), args.tree_b.resolve()]
     for workload in args.workload or ["meter4"]:
+        version = ["--ocpp", args.ocpp] if args.ocpp != "1.6" else []
         result = ab(trees, workload, args.rounds, "--mode", args.mode, "--chargers", args.chargers,
-                    "--duration", args.duration)
+                    "--duration", args.duration, *version)
         print(" ".join(f"{k}={v}" for k, v in result.items()), flush=True)
     return 0
 

@@ -1,4 +1,12 @@
-"""Load generator: N simulated OCPP 1.6J chargers in one or more processes (asyncio + websockets).
+"""Load generator: N simulated OCPP 1.6J or 2.0.1 chargers in one or more processes (asyncio + websockets).
+
+`--ocpp 1.6` (the default): 1.6J chargers (subprotocol "ocpp1.6"). `--ocpp 2.0.1`: charging
+stations that offer "ocpp2.0.1" (no compression, as for 1.6), boot with 2.0.1's
+BootNotification and StatusNotification (evseId/connectorId/connectorStatus); their meter
+workloads run inside a transaction opened with TransactionEvent Started and report each meter
+value as TransactionEvent Updated carrying the same sampled values as the 1.6 workload (numbers
+with `unitOfMeasure`). Every frame kind of the chosen workload is checked against the version's
+schemas (the `ocpp` library's) before any connection is made.
 
 Modes:
   closed  each charger sends its next CALL as soon as the previous one is answered;
@@ -27,6 +35,8 @@ from websockets.asyncio.client import connect
 
 TS = "2026-02-06T12:00:00.000Z"
 WORKLOADS = ("heartbeat", "status", "meter4", "meter12", "transaction", "mix")
+VERSIONS = ("1.6", "2.0.1")
+SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
 
 
 def _sv(value, measurand, unit, phase=None):
@@ -47,6 +57,27 @@ def sampled_values(n: int, energy: int) -> list[dict]:
             _sv("229.8", "Voltage", "V", "L2-N"), _sv("230.4", "Voltage", "V", "L3-N"),
             _sv("2453.3", "Power.Active.Import", "W", "L1"), _sv("2451.0", "Power.Active.Import", "W", "L2"),
             _sv("2455.7", "Power.Active.Import", "W", "L3"), _sv("64", "SoC", "Percent", None)]
+    return (base + more)[:n]
+
+
+def _sv201(value, measurand, unit, phase=None, context="Sample.Periodic"):
+    sv = {"value": value, "context": context, "measurand": measurand, "location": "Outlet",
+          "unitOfMeasure": {"unit": unit}}
+    if phase:
+        sv["phase"] = phase
+    return sv
+
+
+def sampled_values_201(n: int, energy: int) -> list[dict]:
+    """The same 4 or 12 readings as `sampled_values`, in 2.0.1's words: numbers, `unitOfMeasure`."""
+    base = [_sv201(energy, "Energy.Active.Import.Register", "Wh"), _sv201(7360.0, "Power.Active.Import", "W"),
+            _sv201(32.0, "Current.Import", "A", "L1"), _sv201(230.1, "Voltage", "V", "L1-N")]
+    if n <= 4:
+        return base[:n]
+    more = [_sv201(31.9, "Current.Import", "A", "L2"), _sv201(32.1, "Current.Import", "A", "L3"),
+            _sv201(229.8, "Voltage", "V", "L2-N"), _sv201(230.4, "Voltage", "V", "L3-N"),
+            _sv201(2453.3, "Power.Active.Import", "W", "L1"), _sv201(2451.0, "Power.Active.Import", "W", "L2"),
+            _sv201(2455.7, "Power.Active.Import", "W", "L3"), _sv201(64, "SoC", "Percent", None)]
     return (base + more)[:n]
 
 
@@ -142,6 +173,91 @@ class Charger:
             self.transaction_id = None
 
 
+# The 1.6 workload's connector statuses in 2.0.1's words (a car plugged in, charging or not: Occupied).
+STATUS_201 = {"Preparing": "Occupied", "Charging": "Occupied", "SuspendedEV": "Occupied", "SuspendedEVSE": "Occupied",
+              "Finishing": "Occupied"}
+
+
+class Charger201(Charger):
+    """One simulated OCPP 2.0.1 charging station (EVSE 1, connector 1), the same workloads in
+    2.0.1's messages: the station names its transactions and numbers its TransactionEvents."""
+
+    TOKEN_TYPE = "ISO14443"
+
+    def __init__(self, index: int, workload: str) -> None:
+        super().__init__(index, workload)
+        self.seq_no = 0  # of the station's next TransactionEvent
+        self.transactions = 0
+
+    def boot(self):
+        return self.frame("BootNotification", {"reason": "PowerUp", "chargingStation": {
+            "vendorName": "Bench", "model": "LoadGen", "serialNumber": self.id, "firmwareVersion": "1.0"}})
+
+    def status(self, status: str = "Available"):
+        status = STATUS_201.get(status, status)
+        return self.frame("StatusNotification", {"timestamp": TS, "connectorStatus": status, "evseId": 1,
+                                                 "connectorId": 1})
+
+    def _event(self, event_type: str, trigger: str, info: dict, meter_value: list | None = None, **extra):
+        payload = {"eventType": event_type, "timestamp": TS, "triggerReason": trigger, "seqNo": self.seq_no,
+                   "transactionInfo": info, **extra}
+        if meter_value:
+            payload["meterValue"] = meter_value
+        self.seq_no += 1
+        return self.frame("TransactionEvent", payload)
+
+    def _token(self) -> dict:
+        return {"idToken": f"TAG{self.index}", "type": self.TOKEN_TYPE}
+
+    def start(self):
+        self.energy += 10
+        self.transactions += 1
+        self.transaction_id = f"{self.id}-{self.transactions}"
+        return self._event("Started", "Authorized", {"transactionId": self.transaction_id, "chargingState": "Charging"},
+                           [{"timestamp": TS, "sampledValue": [
+                               _sv201(self.energy, "Energy.Active.Import.Register", "Wh", context="Transaction.Begin")]}],
+                           evse={"id": 1, "connectorId": 1}, idToken=self._token())
+
+    def stop(self):
+        transaction_id, self.transaction_id = self.transaction_id or f"{self.id}-0", None
+        return self._event("Ended", "StopAuthorized", {"transactionId": transaction_id, "stoppedReason": "Local"},
+                           [{"timestamp": TS, "sampledValue": [
+                               _sv201(self.energy, "Energy.Active.Import.Register", "Wh", context="Transaction.End")]}],
+                           idToken=self._token())
+
+    def meter(self, n: int):
+        self.energy += 7
+        meter_value = [{"timestamp": TS, "sampledValue": sampled_values_201(n, self.energy)}]
+        if self.transaction_id is None:
+            return self.frame("MeterValues", {"evseId": 1, "meterValue": meter_value})
+        return self._event("Updated", "MeterValuePeriodic", {"transactionId": self.transaction_id}, meter_value)
+
+    def on_answer(self, action: str, answer: list) -> None:
+        pass  # the station names its transactions: nothing to learn from the answers
+
+
+CHARGERS = {"1.6": Charger, "2.0.1": Charger201}
+
+
+def check_frames(version: str, workload: str, cycles: int = 2) -> int:
+    """Validate every frame a charger of this workload sends (set-up and two cycles of its traffic)
+    against the version's schemas, as the `ocpp` library ships them; raise ValueError on the first
+    invalid one. Returns the number of frames checked."""
+    from ocpp.messages import get_validator
+
+    charger = CHARGERS[version](0, workload)
+    frames = list(charger.setup_frames())
+    for _ in range(cycles * 20):  # the mix cycle is 20 frames long, the transaction cycle 6
+        frames.append(charger.next_frame())
+    for _, action, data in frames:
+        payload = orjson.loads(data)[3]
+        try:
+            get_validator(2, action, version).validate(payload)
+        except Exception as exc:  # noqa: BLE001 - name the frame
+            raise ValueError(f"OCPP {version} {action} frame is not valid: {exc}\n{payload}") from None
+    return len(frames)
+
+
 class Stats:
     def __init__(self) -> None:
         self.lat_us = array("I")
@@ -177,7 +293,7 @@ async def _charger_task(url, charger, args, stats: Stats, ready: asyncio.Event, 
     try:
         await sem.acquire()
         try:
-            ws = await connect(f"{url}/{charger.id}", subprotocols=["ocpp1.6"], compression=None,
+            ws = await connect(f"{url}/{charger.id}", subprotocols=[SUBPROTOCOLS[args.ocpp]], compression=None,
                                max_size=None, ping_interval=None, open_timeout=60)
             for frame in charger.setup_frames():
                 await _roundtrip(ws, charger, frame, None)
@@ -222,7 +338,7 @@ async def _worker_main(args, indices, conn) -> None:
     go: list = []
     connected = [0]
     args.n_local = len(indices)
-    chargers = [Charger(i, args.workload) for i in indices]
+    chargers = [CHARGERS[args.ocpp](i, args.workload) for i in indices]
     sem = asyncio.Semaphore(args.connect_concurrency)
 
     tasks = [asyncio.create_task(_charger_task(args.url, ch, args, stats, ready, go, connected, sem))
@@ -278,6 +394,7 @@ def percentile(sorted_values, q: float) -> float:
 
 
 def run(args) -> dict:
+    check_frames(args.ocpp, args.workload)
     procs, pipes = [], []
     n_procs = max(1, min(args.procs, args.chargers))
     for p in range(n_procs):
@@ -322,7 +439,8 @@ def run(args) -> dict:
         proc.join(5)
     lat_ms = sorted(v / 1000 for v in lat)
     return {
-        "mode": args.mode, "workload": args.workload, "chargers": args.chargers, "connected": connected,
+        "ocpp": args.ocpp, "mode": args.mode, "workload": args.workload, "chargers": args.chargers,
+        "connected": connected,
         "rate_target": args.rate if args.mode == "open" else None, "duration_s": duration,
         "connect_s": round(connect_s, 3), "answered": answered, "msgs_per_s": round(answered / duration, 1),
         "p50_ms": round(percentile(lat_ms, 50), 3), "p99_ms": round(percentile(lat_ms, 99), 3),
@@ -339,6 +457,8 @@ def main(argv=None) -> int:
     ap.add_argument("--url", required=True, help="ws://host:port/ocpp (the charger id is appended)")
     ap.add_argument("--mode", choices=("closed", "open", "idle"), default="closed")
     ap.add_argument("--workload", choices=WORKLOADS, default="meter4")
+    ap.add_argument("--ocpp", choices=VERSIONS, default="1.6",
+                    help="the chargers' OCPP version (2.0.1: TransactionEvent Updated for the meter workloads)")
     ap.add_argument("--chargers", type=int, default=50)
     ap.add_argument("--rate", type=float, default=1000.0, help="open loop: aggregate messages/s")
     ap.add_argument("--duration", type=float, default=10.0)

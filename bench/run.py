@@ -2,6 +2,10 @@
 
   python -m bench.run [--quick] [--duration S] [--out bench/results/latest.json] [--only NAME,...]
 
+OCPP 1.6J scenarios go to "load" in the JSON; the OCPP 2.0.1 closed-loop scenarios (evedge
+against the `ocpp` library's asyncio v201 ChargePoint, `statusquo201`, and the echo) to
+"load_ocpp201", their ratios under "ratios" as "OCPP 2.0.1 closed ...".
+
 Every server runs as its own process (fresh database for evedge), the load generator
 (bench/loadgen.py) in another; the server's CPU and memory come from /proc. Prints a table
 and writes the JSON file. Absolute figures depend on the machine and on what else runs on it:
@@ -29,6 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 API_KEY = "bench"
 TARGETS = ("evedge", "statusquo", "echo")
+# OCPP 2.0.1 runs the same three roles; its status quo is the ocpp library's v201 ChargePoint.
+STATUSQUO = {"1.6": "statusquo", "2.0.1": "statusquo201"}
+WORKLOADS_201 = ("meter4", "meter12", "status")
 # evedge as it was before the compiled validators: every payload through jsonschema (for before/after).
 BEFORE = "evedge-jsonschema"
 
@@ -63,7 +70,7 @@ class Server:
             )
             cmd = [PY, "-m", "controller", "run", "--config", str(config)]
             if self.kind == BEFORE:
-                cmd = [PY, "-c", "import sys; import controller.csms.frames as f; f._fast_check = lambda k, a: None; "
+                cmd = [PY, "-c", "import sys; import controller.csms.schemas as s; s.compile_check = lambda schema, label: None; "
                        "from controller.cli import main; sys.exit(main(sys.argv[1:]))", "run", "--config", str(config)]
         else:
             cmd = [PY, "-m", "bench.baselines", self.kind]
@@ -164,6 +171,8 @@ def interleaved(rounds: int, kinds: list[str], workdir: Path, *args: str) -> lis
         if rounds > 1:
             best["rounds_msgs_per_s"] = [r["msgs_per_s"] for r in rs]
             best["rounds_p99_ms"] = [r["p99_ms"] for r in rs]
+            best["rounds_server_cpu_us_per_msg"] = [r.get("server_cpu_us_per_msg") for r in rs]
+            best["median_msgs_per_s"] = round(statistics.median(r["msgs_per_s"] for r in rs), 1)
         out.append(best)
     return out
 
@@ -256,8 +265,10 @@ def _fmt(v, nd=1):
 def table(results: dict) -> str:
     lines = ["| scenario | target | msgs/s | p50 ms | p99 ms | max ms | server CPU % | CPU µs/msg | peak RSS MB | loadgen CPU % | errors |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in results["load"]:
+    for r in results["load"] + results.get("load_ocpp201", []):
         scenario = f"{r['mode']} {r['workload']} x{r['chargers']}"
+        if r.get("ocpp", "1.6") != "1.6":
+            scenario = f"OCPP {r['ocpp']} {scenario}"
         if r["mode"] == "open":
             scenario += f" @{int(r['rate_target'])}/s"
         errs = r["errors"] + r["call_errors"]
@@ -294,14 +305,29 @@ def table(results: dict) -> str:
     return "\n".join(out)
 
 
-def ratios(load: list[dict]) -> dict:
+def ratios(load: list[dict], version: str = "1.6") -> dict:
     out = {}
     by = {(r["mode"], r["workload"], r["target"]): r for r in load}
+    prefix = "" if version == "1.6" else f"OCPP {version} "
     for wl in ("meter4", "meter12", "transaction", "heartbeat", "status"):
-        e, s, x = (by.get(("closed", wl, t)) for t in TARGETS)
+        e, s, x = (by.get(("closed", wl, t)) for t in ("evedge", STATUSQUO[version], "echo"))
         if e and s and x:
-            out[f"closed {wl}: evedge / status quo, evedge / echo"] = (
+            out[f"{prefix}closed {wl}: evedge / status quo, evedge / echo"] = (
                 f"{e['msgs_per_s'] / s['msgs_per_s']:.2f}x, {e['msgs_per_s'] / x['msgs_per_s']:.2f}x")
+            if version != "1.6" and "rounds_msgs_per_s" in e:  # the same, round by round (a noisy machine)
+                per_round = [(a / b, a / c) for a, b, c in zip(e["rounds_msgs_per_s"], s["rounds_msgs_per_s"],
+                                                               x["rounds_msgs_per_s"]) if b and c]
+                if per_round:
+                    out[f"{prefix}closed {wl}: median over rounds of evedge / status quo, evedge / echo"] = (
+                        f"{statistics.median(r[0] for r in per_round):.2f}x, "
+                        f"{statistics.median(r[1] for r in per_round):.2f}x")
+                cpu = [(b / a, c / a) for a, b, c in zip(e["rounds_server_cpu_us_per_msg"],
+                                                         s["rounds_server_cpu_us_per_msg"],
+                                                         x["rounds_server_cpu_us_per_msg"]) if a and b and c]
+                if cpu:
+                    out[f"{prefix}closed {wl}: server CPU per message, status quo / evedge, echo / evedge "
+                        "(median over rounds)"] = (f"{statistics.median(r[0] for r in cpu):.2f}x, "
+                                                   f"{statistics.median(r[1] for r in cpu):.2f}x")
         b = by.get(("closed", wl, BEFORE))
         if e and b:
             out[f"closed {wl}: evedge / {BEFORE}"] = f"{e['msgs_per_s'] / b['msgs_per_s']:.2f}x"
@@ -320,23 +346,29 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, help="runs per load scenario, best kept (default 2, quick 1)")
     ap.add_argument("--with-before", action="store_true",
                     help=f"also run {BEFORE} (validation through jsonschema only) on the MeterValues workloads")
-    ap.add_argument("--only", default="", help="comma list of: closed,open,idle,rest,startup,tap")
+    ap.add_argument("--only", default="", help="comma list of: closed,closed201,open,idle,rest,startup,tap")
     ap.add_argument("--targets", default=",".join(TARGETS))
     ap.add_argument("--workloads", default="", help="closed loop workloads (default: all, quick: meter4)")
+    ap.add_argument("--workloads-201", default="",
+                    help="OCPP 2.0.1 closed loop workloads (default: meter4,meter12,status; quick: meter4)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
     args = ap.parse_args(argv)
     duration = args.duration or (3.0 if args.quick else 4.0)
     rounds = args.rounds or (1 if args.quick else 2)
-    only = set(filter(None, args.only.split(","))) or {"closed", "open", "idle", "rest", "startup", "tap"}
+    only = set(filter(None, args.only.split(","))) or {"closed", "closed201", "open", "idle", "rest", "startup", "tap"}
     targets = args.targets.split(",")
     workloads = args.workloads.split(",") if args.workloads else (
         ["meter4"] if args.quick else ["meter4", "meter12", "transaction", "heartbeat", "status"])
+    workloads_201 = args.workloads_201.split(",") if args.workloads_201 else (
+        ["meter4"] if args.quick else list(WORKLOADS_201))
+    # the 2.0.1 targets: the same roles, with the 2.0.1 status quo in place of the 1.6 one
+    targets_201 = [{"statusquo": "statusquo201"}.get(t, t) for t in targets if t != BEFORE]
     _raise_nofile()
     results: dict = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "loadavg_at_start": os.getloadavg()},
         "settings": {"duration_s": duration, "quick": args.quick, "loadgen_procs": args.procs, "rounds": rounds},
-        "load": [], "idle": [],
+        "load": [], "load_ocpp201": [], "idle": [],
     }
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="evedge-bench-") as tmp:
@@ -349,6 +381,14 @@ def main(argv=None) -> int:
                                      "--chargers", str(args.chargers), *common):
                     results["load"].append(r)
                     print(f"  closed {wl:11s} {r['target']:17s} {r['msgs_per_s']:9,.0f} msg/s  p99 {r['p99_ms']} ms"
+                          f"  cpu {r['server_cpu_pct']}%  errors {r['errors'] + r['call_errors']} {r['first_error']}",
+                          file=sys.stderr, flush=True)
+        if "closed201" in only:
+            for wl in workloads_201:
+                for r in interleaved(rounds, targets_201, workdir, "--ocpp", "2.0.1", "--mode", "closed",
+                                     "--workload", wl, "--chargers", str(args.chargers), *common):
+                    results["load_ocpp201"].append(r)
+                    print(f"  2.0.1 closed {wl:7s} {r['target']:17s} {r['msgs_per_s']:9,.0f} msg/s  p99 {r['p99_ms']} ms"
                           f"  cpu {r['server_cpu_pct']}%  errors {r['errors'] + r['call_errors']} {r['first_error']}",
                           file=sys.stderr, flush=True)
         if "open" in only:
@@ -372,7 +412,7 @@ def main(argv=None) -> int:
             print(f"  startup {results['startup']}", file=sys.stderr, flush=True)
         if "tap" in only:
             results["tap"] = run_tap(workdir, 20 if args.quick else 100)
-    results["ratios"] = ratios(results["load"])
+    results["ratios"] = {**ratios(results["load"]), **ratios(results["load_ocpp201"], "2.0.1")}
     results["bench_runtime_s"] = round(time.perf_counter() - t_start, 1)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

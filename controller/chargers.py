@@ -21,6 +21,7 @@ from typing import Any, Protocol as Interface
 import orjson
 import trio
 
+from controller.config import MAX_CONNECTORS
 from controller.errors import ChargerOffline, Conflict, NotFound
 from controller.live_config import LiveConfig
 from controller.store import Store
@@ -31,6 +32,15 @@ from controller.upstream.events import record as record_events
 
 log = logging.getLogger("evedge.chargers")
 DEFAULT_PROTOCOL = "ocpp1.6"
+_UNUSABLE_IN_IDS = ("/", "\\", "..")
+
+
+def usable_charger_id(charger_id: str) -> bool:
+    """Whether an id can name a charger everywhere: a charger listed under an id holding `/`, `\\`
+    or `..` (or a control character) could never be named in `/api/v1/chargers/{id}`, so no
+    operator could approve, reject or command it."""
+    return (bool(charger_id) and not any(part in charger_id for part in _UNUSABLE_IN_IDS)
+            and all(c >= " " and c != "\x7f" for c in charger_id))
 
 
 class Availability(enum.Enum):
@@ -149,6 +159,16 @@ class ChargerState:
     def online(self) -> bool:
         return self.link is not None
 
+    def connector_ids(self, charging: bool = False) -> range:
+        """The connector ids this charger has: 1 up to its count, and 0 (the charger as a whole)
+        for statuses and meter values but never for a charge. An unconfigured charger's count is
+        unknown, so up to MAX_CONNECTORS: a charger cannot grow its own entry without bound."""
+        return range(1 if charging else 0, (self.connector_count or MAX_CONNECTORS) + 1)
+
+    def accepts_connector(self, connector_id: int, charging: bool = False) -> bool:
+        """Whether the charger may name `connector_id` (`charging`: for a charge)."""
+        return connector_id in self.connector_ids(charging)
+
     def connector(self, connector_id: int) -> ConnectorState:
         if connector_id not in self.connectors:
             self.connectors[connector_id] = ConnectorState(connector_id)
@@ -163,6 +183,9 @@ class ChargerRegistry:
         self.events = events
         self.protocols = protocols
         self.chargers: dict[str, ChargerState] = {}
+        # Unknown chargers connected but not yet booted: not listed, nothing stored. A handshake
+        # alone costs no row, so thousands of connections that never speak leave nothing behind.
+        self.visitors: dict[str, ChargerState] = {}
 
     async def load(self) -> None:
         """Configured chargers first, then what the books remember (approved, pending, statuses)."""
@@ -220,6 +243,29 @@ class ChargerRegistry:
             return None
         return "accepted" if policy == "accept" else "pending"
 
+    def arriving(self, charger_id: str, registration: str) -> ChargerState:
+        """The state of a charger whose handshake was admitted with `registration`: its listed one,
+        or, for a charger we do not know yet, one that is listed once it boots (`enlist`)."""
+        state = self.chargers.get(charger_id)
+        if state is not None:
+            return state
+        state = self.visitors.setdefault(charger_id, ChargerState(charger_id, registration, configured=False))
+        state.registration = registration  # the policy in force now (a reload may have changed it)
+        return state
+
+    def listed(self, state: ChargerState) -> bool:
+        return self.chargers.get(state.id) is state
+
+    async def enlist(self, state: ChargerState) -> None:
+        """A connected visitor that speaks (boots, or an accepted one that skips its boot) is listed
+        and stored from now on, its connection announced as for any charger; no-op if listed."""
+        if self.visitors.get(state.id) is not state:
+            return
+        del self.visitors[state.id]
+        self.chargers[state.id] = state
+        await self.store.write(q.record_protocol, state.id, state.registration, state.protocol,
+                               events=self.events.connection(state.id, True) if state.link is not None else [])
+
     async def set_registration(self, charger_id: str, registration: str) -> ChargerState:
         await self.store.write(q.upsert_charger, charger_id, registration)
         state = self.chargers.get(charger_id)
@@ -250,8 +296,10 @@ class ChargerRegistry:
             log.info("charger=%s reconnected; closing its previous connection", state.id)
             await state.link.close(1000, "replaced by a new connection")
         state.link, state.connected_at = link, now_iso()
-        if state.protocol != link.protocol:
-            state.protocol = link.protocol
+        changed, state.protocol = state.protocol != link.protocol, link.protocol
+        if not self.listed(state):
+            return not replaced  # stored and announced once it speaks (enlist)
+        if changed:
             await self.store.write(q.record_protocol, state.id, state.registration, link.protocol)
         if not replaced:
             await record_events(self.store, self.events.connection(state.id, True))
@@ -263,12 +311,16 @@ class ChargerRegistry:
             return
         state.link = None
         log.info("charger=%s disconnected", state.id)
+        if not self.listed(state):
+            self.visitors.pop(state.id, None)  # it never spoke: nothing of it to keep
+            return
         if state.last_heartbeat:
             await self.store.write(q.record_heartbeat, state.id, state.last_heartbeat)
         await record_events(self.store, self.events.connection(state.id, False))
 
     async def booted(self, state: ChargerState, boot: BootInfo) -> str:
-        """Records a boot; returns the registration to answer with."""
+        """Records a boot (listing a charger we did not know); returns the registration to answer with."""
+        await self.enlist(state)
         now = now_iso()
         await self.store.write(q.record_boot, state.id, state.registration, boot.vendor, boot.model,
                                boot.serial_number, boot.firmware_version, orjson.dumps(boot.raw).decode(), now)
@@ -342,6 +394,6 @@ class ChargerRegistry:
     async def close_all(self, code: int, reason: str) -> None:
         """Close every charger's connection (a goodbye before the controller exits)."""
         async with trio.open_nursery() as nursery:
-            for state in self.chargers.values():
+            for state in [*self.chargers.values(), *self.visitors.values()]:
                 if state.link is not None:
                     nursery.start_soon(state.link.close, code, reason)

@@ -12,16 +12,17 @@ import time
 import trio
 
 from controller import admin_cli, logs, systemd
-from controller.config import ConfigError, load_config
+from controller.config import ConfigError, load_config, lockouts
+from controller.store.data_dir import DataDirRefused
 
 log = logging.getLogger("evedge")
 
 
-async def _run(config, config_path: str) -> None:
+async def _run(config, config_path: str, new_books: bool) -> None:
     from controller import reload
     from controller.site import Site
 
-    site = Site(config)
+    site = Site(config, new_books=new_books)
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             await nursery.start(site.run)
@@ -63,8 +64,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     logs.setup(config.logging.level, config.logging.format, config.logging.frame_log)
+    for problem in lockouts(config, args.config):
+        log.warning("%s (check-config and a reload refuse this file)", problem)
     try:
-        trio.run(_run, config, args.config)
+        trio.run(_run, config, args.config, args.new_books)
+    except DataDirRefused as exc:  # another controller holds the directory, or the books are gone
+        log.critical("cannot run: %s", exc)
+        return 1
     except (OSError, ExceptionGroup) as exc:  # a port in use, a data directory we may not write
         problem = exc if isinstance(exc, OSError) else _first_os_error(exc)
         if problem is None:
@@ -87,6 +93,9 @@ def _first_os_error(group: BaseExceptionGroup) -> OSError | None:
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
+        return 2
+    if problems := lockouts(config, args.config):
+        print("evedge: config refused:\n" + "\n".join(problems), file=sys.stderr)
         return 2
     print(f"{args.config}: ok ({len(config.chargers)} chargers, data in {config.data_dir})")
     return 0
@@ -124,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the controller in the foreground")
     run.add_argument("--config", "-c", required=True, help="the site's TOML file")
+    run.add_argument("--new-books", action="store_true",
+                     help="begin new books when the data directory had some and the database is missing or empty"
+                          " (otherwise that is refused)")
     run.set_defaults(func=cmd_run)
     check = sub.add_parser("check-config", help="validate a config file")
     check.add_argument("config")

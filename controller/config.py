@@ -48,6 +48,10 @@ class SiteSection(_Section):
     """Holds the SQLite file. Relative paths are relative to the config file."""
 
 
+OFFLINE_GRACE_S = 60
+"""Beyond two heartbeat intervals, what a charger on a slow link is granted before it is offline."""
+
+
 class OcppSection(_Section):
     listen: ListenAddress = "0.0.0.0:9000"
     unknown_chargers: Literal["reject", "pending", "accept"] = "reject"
@@ -55,6 +59,10 @@ class OcppSection(_Section):
     """The interval given to chargers in BootNotification.conf."""
     call_timeout_s: float = Field(30.0, gt=0, le=600)
     """How long to wait for a charger's answer to one of our calls."""
+    offline_after_s: float | None = Field(None, ge=1, le=172800)
+    """A charger not heard from for this long (no frame, no answer to our WebSocket ping, sent
+    once it has been quiet for half of this) is offline: its connection is closed. Default:
+    twice heartbeat_interval_s plus OFFLINE_GRACE_S."""
     remote_start_timeout_s: float = Field(180.0, gt=0, le=86400)
     """A remote start that has not become a StartTransaction by then is marked `failed`."""
     accept_unknown_id_tags: bool = False
@@ -72,6 +80,13 @@ class OcppSection(_Section):
     """A client must finish the TCP, TLS and WebSocket handshake within this."""
     max_connections_per_address: int = Field(64, ge=1)
     """Open OCPP connections allowed from one source IP (chargers behind one NAT share one)."""
+
+    @property
+    def offline_after(self) -> float:
+        """offline_after_s, or its default from the heartbeat interval."""
+        if self.offline_after_s is not None:
+            return self.offline_after_s
+        return 2 * self.heartbeat_interval_s + OFFLINE_GRACE_S
 
     @model_validator(mode="after")
     def _tls_pair(self) -> "OcppSection":
@@ -169,9 +184,13 @@ def _check_password_hash(value: str) -> str:
     return value
 
 
+MAX_CONNECTORS = 100
+"""The most connectors a charger may have (also the bound on an unconfigured charger's ids)."""
+
+
 class ChargerConfig(_Section):
     id: str = Field(min_length=1, max_length=64)
-    connectors: int = Field(1, ge=1, le=100)
+    connectors: int = Field(1, ge=1, le=MAX_CONNECTORS)
     name: str = ""
     public_code: str | None = Field(None, pattern=r"^[A-Za-z0-9]{1,10}$")
     """The code drivers type or scan (QR to /charge/CODE); case-insensitive. Needs `pricing`."""
@@ -281,6 +300,21 @@ class Config(_Section):
 
     def charger(self, charger_id: str) -> ChargerConfig | None:
         return next((c for c in self.chargers if c.id == charger_id), None)
+
+
+def lockouts(config: Config, path: str | Path) -> list[str]:
+    """What in a valid file would lock everyone out, as `FILE: KEY: problem` lines like load_config's.
+
+    An empty file is valid (every key has a default) and would be both: no operator key, and no
+    charger let in. `check-config` and a reload (SIGHUP) refuse such a file; `run` warns.
+    """
+    problems = []
+    if not config.api.api_keys:
+        problems.append(f"{path}: api.api_keys: no operator key: the API would refuse every operator")
+    if not config.chargers and config.ocpp.unknown_chargers == "reject":
+        problems.append(f'{path}: chargers: none, and [ocpp] unknown_chargers = "reject": every charger would be'
+                        " refused")
+    return problems
 
 
 _KEY = re.compile(r"[A-Za-z_]\w*(\[\d+\])*(\.[A-Za-z_]\w*(\[\d+\])*)*")

@@ -87,6 +87,8 @@ def setup(level: str = "info", fmt: str = "text", frame_log: Iterable[str] = ())
     root.handlers[:] = [handler]
     logging.getLogger("hypercorn.error").setLevel(logging.WARNING)
     logging.getLogger("trio-websocket").setLevel(logging.WARNING)
+    # httpx logs every request at INFO; upstream delivery logs each POST itself, with the event
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     apply(level, frame_log)
 
 

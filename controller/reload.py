@@ -6,12 +6,14 @@ Applied live (whitelist; everything else needs `systemctl restart evedge`):
 - [api] api_keys, read_only_api_keys, cors_allow_origins, metrics_require_api_key (checked per request)
 - [ocpp] heartbeat_interval_s (given at the charger's next BootNotification), call_timeout_s
   (connections opened after the reload), remote_start_timeout_s, accept_unknown_id_tags,
-  unknown_chargers
+  unknown_chargers, offline_after_s (also for connections already open)
 - the id-tag list is re-read from the database (it lives in SQLite, not in the file)
 
 Needs a restart: [site] data_dir, [ocpp] listen, [api] listen, the [[chargers]] list, and any
 section not named above. A reload that changes them logs a warning naming each key and keeps
-running with the old values; an invalid file is refused as a whole and nothing changes.
+running with the old values; an invalid file is refused as a whole and nothing changes, and so is
+one that would lock everyone out (no API key; no charger while unknown ones are rejected:
+config.lockouts), such as an empty file.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from controller import logs
-from controller.config import Config, ConfigError, load_config
+from controller.config import Config, ConfigError, load_config, lockouts
 
 if TYPE_CHECKING:
     from controller.site import Site
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("evedge")
 
 LIVE_OCPP = ("heartbeat_interval_s", "call_timeout_s", "remote_start_timeout_s", "accept_unknown_id_tags",
-             "unknown_chargers")
+             "unknown_chargers", "offline_after_s")
 LIVE_API = ("api_keys", "read_only_api_keys", "cors_allow_origins", "metrics_require_api_key")
 
 
@@ -60,6 +62,9 @@ async def reload(site: Site, path: str | Path) -> bool:
         new = load_config(path)
     except ConfigError as exc:
         log.error("reload refused, config unchanged: %s", str(exc).replace("\n", "; "))
+        return False
+    if problems := lockouts(new, path):
+        log.error("reload refused, config unchanged: %s", "; ".join(problems))
         return False
     merged, restart = merge(site.live.current, new)
     site.live.replace(merged)  # every part reads its settings through this holder

@@ -29,9 +29,12 @@ SHUTDOWN_GRACE_S = 3.0
 
 
 class Site:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, new_books: bool = False) -> None:
+        """`new_books`: begin new books if the data directory had some and the database is gone
+        (`evedge run --new-books`; otherwise that is refused: controller/store/data_dir.py)."""
         self.live = LiveConfig(config)
-        self.store = Store(config.data_dir, after_write=lambda: self.upstream.after_write())
+        self.store = Store(config.data_dir, after_write=lambda: self.upstream.after_write(), site=config.site.name,
+                           new_books=new_books)
         self.events = Events(config.upstream.enabled)
         self.upstream = Delivery(config.upstream, self.store)
         self.chargers = ChargerRegistry(self.live, self.store, self.events, PROTOCOLS)

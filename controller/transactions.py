@@ -107,7 +107,7 @@ class Transactions:
         accepts and waits for the cable (until ocpp.remote_start_timeout_s marks it failed)."""
         state = self.chargers.require(charger_id)
         link = self._link(charger_id)
-        if state.connector_count is not None and not 1 <= connector_id <= state.connector_count:
+        if not state.accepts_connector(connector_id, charging=True):
             raise Invalid(f"charger {charger_id} has no connector {connector_id}", "ConnectorNotValid")
         connector = state.connector(connector_id)
         if not (connector.ready_to_start if require_preparing else connector.can_start):

@@ -47,6 +47,8 @@ class Handlers:
             raise OcppError("NotImplemented", f"unknown action {action!r}")
         if self.state.registration != "accepted" and action not in BEFORE_ACCEPTANCE:
             raise OcppError("SecurityError", f"charger {self.charger_id} is not accepted by this site")
+        if action not in BEFORE_ACCEPTANCE:  # an accepted charger new to us that skipped its boot
+            await self.chargers.enlist(self.state)
         return await handler(payload)
 
     async def booted(self, boot: BootInfo) -> dict:
@@ -82,6 +84,8 @@ def operation_checker(validate: Callable[[int, str, Any], None]) -> Callable[[st
 def open_session(ws: WebSocketConnection, handlers: Handlers, link: type[SessionLink],
                  chargers: ChargerRegistry) -> tuple[RpcSession, SessionLink]:
     """The RPC session of one accepted connection, and the link the domain calls it through."""
-    session = RpcSession(ws, handlers.charger_id, handlers, handlers.config.current.ocpp.call_timeout_s,
-                         handlers.dialect, frame_log=logs.frame_logger(handlers.charger_id))
+    config = handlers.config
+    session = RpcSession(ws, handlers.charger_id, handlers, config.current.ocpp.call_timeout_s,
+                         handlers.dialect, frame_log=logs.frame_logger(handlers.charger_id),
+                         offline_after=lambda: config.current.ocpp.offline_after)
     return session, link(session, chargers)

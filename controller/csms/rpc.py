@@ -6,7 +6,8 @@ an answer (the common case, one task switch less per message), else it goes, in 
 second task that validates and dispatches it. So a handler that waits for the disk never stops
 us from reading the answer to a call of ours already sent (one sent meanwhile is read once that
 handler is done), and each direction has at most one CALL outstanding, as OCPP-J requires.
-Handlers must not call the charger themselves: they may run in the reader.
+Handlers must not call the charger themselves: they may run in the reader. A third task ends the
+session when the charger falls silent (csms/liveness.py: no frame, no answer to a ping).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from controller import metrics
 from controller.csms import frames
 from controller.csms.frames import Call, CallError, FrameError, OcppError
+from controller.csms.liveness import Liveness
 
 log = logging.getLogger("evedge.ocpp")
 
@@ -64,7 +66,10 @@ class RpcSession:
         call_timeout: float,
         dialect: Dialect,
         frame_log: Callable[[str, str], None] | None = None,
+        offline_after: Callable[[], float] | None = None,
     ) -> None:
+        """`offline_after`: the seconds of silence (no frame, no answer to a ping) after which the
+        charger is gone and the session ends (csms/liveness.py); None: never."""
         self.ws = ws
         self.charger_id = charger_id
         self._dispatch = dispatch
@@ -76,6 +81,7 @@ class RpcSession:
         self.closed = trio.Event()
         self._serving = False
         self.address: str | None = None  # the charger's IP, read once at the handshake (server.py)
+        self._liveness = Liveness(ws, offline_after) if offline_after is not None else None
 
     def _label(self, action: str) -> str:
         """The action as a metrics label: a charger cannot mint new label values."""
@@ -92,13 +98,25 @@ class RpcSession:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._serve_calls, inbox_recv)
                 try:
-                    async with inbox_send:  # closed: _serve_calls ends once the inbox is empty
+                    # inbox_send closed: _serve_calls ends once the inbox is empty
+                    async with inbox_send, trio.open_nursery() as connection:
+                        if self._liveness is not None:
+                            connection.start_soon(self._watch, self._liveness, connection.cancel_scope)
                         await self._read(inbox_send)
+                        connection.cancel_scope.cancel()
                 finally:
                     self._lost()
                 nursery.cancel_scope.deadline = trio.current_time() + DRAIN_S
         finally:
             self._lost()
+
+    async def _watch(self, liveness: Liveness, reading: trio.CancelScope) -> None:
+        """End the session when the charger falls silent: calls to it fail at once from then on."""
+        quiet = await liveness.wait_silent()
+        log.warning("charger=%s silent for %.1f s (no frame, no answer to a WebSocket ping): offline",
+                    self.charger_id, quiet)
+        self._lost()
+        reading.cancel()
 
     def _lost(self) -> None:
         """The connection is gone: no new calls to the charger, and the waiting ones fail now."""
@@ -113,6 +131,8 @@ class RpcSession:
                 text = await self.ws.get_message()
             except ConnectionClosed:
                 return
+            if self._liveness is not None:
+                self._liveness.heard()
             if self._frame_log:
                 self._frame_log("in", text if isinstance(text, str) else repr(text))
             try:

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 import trio
 from trio_websocket import Endpoint, WebSocketRequest, serve_websocket
 
-from controller.chargers import ChargerRegistry, Protocol
+from controller.chargers import ChargerRegistry, Protocol, usable_charger_id
 from controller.config import parse_listen
 from controller.csms import v16, v201
 from controller.csms.compression import accept_compressed
@@ -109,6 +109,11 @@ class OcppServer:
 
     async def _admit(self, request: WebSocketRequest, charger_id: str | None, remote: Endpoint | str) -> None:
         registry = self.chargers
+        if charger_id and not usable_charger_id(charger_id):
+            log.warning("refused OCPP connection from %s: charger id %r holds '/', '\\', '..' or a control"
+                        " character", _address(remote), charger_id)
+            await request.reject(400)
+            return
         if charger_id and (problem := self._auth_problem(request, charger_id)):
             log.warning("refused charger=%r from %s: %s", charger_id, _address(remote), problem)
             await request.reject(401, extra_headers=UNAUTHORIZED)
@@ -131,9 +136,7 @@ class OcppServer:
         else:
             ws = await request.accept(subprotocol=chosen)
         version = VERSIONS[chosen or ASSUMED]
-        state = registry.get(charger_id)
-        if state is None or (not state.configured and state.registration != registration):
-            state = await registry.set_registration(charger_id, registration)
+        state = registry.arriving(charger_id, registration)
         session, link = version.open_session(ws, state, registry, self.transactions, self.config)
         session.address = _address(remote)
         await registry.connected(state, link)

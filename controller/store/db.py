@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 import trio
 
 from controller import errors
+from controller.store.data_dir import Books, DataDirLock, check_books, mark_books
 from controller.store.outbox import OutboxEvent, insert_events
-from controller.store.schema import migrate
+from controller.store.schema import identity, migrate
 from controller.timefmt import utcnow
 
 log = logging.getLogger("evedge.store")
@@ -96,12 +97,23 @@ class Store:
     and when for /healthz, and the next commit that stores rows clears it.
     """
 
-    def __init__(self, data_dir: Path, after_write: Callable[[], None] | None = None) -> None:
+    def __init__(self, data_dir: Path, after_write: Callable[[], None] | None = None, *, site: str = "",
+                 new_books: bool = False) -> None:
+        """Opens (or creates) the database in `data_dir`, holding the directory's lock. Raises
+        DataDirInUse (another controller has it) or BooksMissing (the directory had books and the
+        database is gone: `new_books` starts new ones)."""
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / DB_FILE
-        self._writer = connect(self.path)
-        self.version = migrate(self._writer)
-        self._reader = connect(self.path)
+        self._lock = DataDirLock(data_dir)
+        try:
+            check_books(data_dir, self.path, new_books)
+            self._writer = connect(self.path)
+            self.version = migrate(self._writer)
+            self._reader = connect(self.path)
+            mark_books(data_dir, Books(site, *identity(self._writer)))
+        except BaseException:
+            self._lock.release()
+            raise
         self._queue: list[_Write] = []
         self._committing: trio.Event | None = None  # set when the commit in progress is durable
         self._read_limiter = trio.CapacityLimiter(1)
@@ -278,3 +290,4 @@ class Store:
     def close(self) -> None:
         self._reader.close()
         self._writer.close()
+        self._lock.release()

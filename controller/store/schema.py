@@ -138,6 +138,11 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX transactions_by_ocpp_id ON transactions (charger_id, ocpp_transaction_id)
         WHERE ocpp_transaction_id IS NOT NULL;
     """,
+    # the database's identity: one row, named by the books marker beside it (store/data_dir.py)
+    """
+    CREATE TABLE books (id TEXT NOT NULL, created_at TEXT NOT NULL);
+    INSERT INTO books (id, created_at) VALUES (lower(hex(randomblob(16))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+    """,
 ]
 
 
@@ -152,3 +157,9 @@ def migrate(conn: sqlite3.Connection) -> int:
         # executescript commits first; the version bump lives inside the script's transaction.
         conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
     return len(MIGRATIONS)
+
+
+def identity(conn: sqlite3.Connection) -> tuple[str, str]:
+    """(id, created_at) of this database: random, given by the migration that created the row."""
+    row = conn.execute("SELECT id, created_at FROM books").fetchone()
+    return row[0], row[1]

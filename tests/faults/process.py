@@ -21,7 +21,7 @@ import sqlite3
 import subprocess
 import sys
 import tomllib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -80,14 +80,18 @@ class Controller:
         return b"\n".join(self.output).decode(errors="replace")
 
 
-@asynccontextmanager
-async def controller(config: Path) -> AsyncIterator[Controller]:
-    """`python -m controller run --config config`, yielded once it logs its listening ports."""
+def _run_command(config: Path, args: Sequence[str]) -> partial:
+    """`python -m controller run --config config *args`, its output (log and stderr) on one pipe."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+    return partial(trio.run_process, [sys.executable, "-m", "controller", "run", "--config", str(config), *args],
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False, env=env, cwd=str(ROOT))
+
+
+@asynccontextmanager
+async def controller(config: Path, *args: str) -> AsyncIterator[Controller]:
+    """`python -m controller run --config config *args`, yielded once it logs its listening ports."""
     async with trio.open_nursery() as nursery:
-        process = await nursery.start(partial(
-            trio.run_process, [sys.executable, "-m", "controller", "run", "--config", str(config)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False, env=env, cwd=str(ROOT)))
+        process = await nursery.start(_run_command(config, args))
         running = Controller(process)
         ready = trio.Event()
 
@@ -118,6 +122,23 @@ async def controller(config: Path) -> AsyncIterator[Controller]:
                 process.kill()
             with trio.CancelScope(shield=True):
                 await process.wait()
+
+
+async def refused_start(config: Path, *args: str) -> tuple[int, str]:
+    """`evedge run` that must refuse to start: (its exit status, its output). It must exit, not
+    get ready, and say why in words, not in a traceback."""
+    output = b""
+    async with trio.open_nursery() as nursery:
+        process = await nursery.start(_run_command(config, args))
+        with trio.fail_after(START_TIMEOUT_S):
+            async for chunk in process.stdout:
+                output += chunk
+                assert not READY.search(output), f"the controller started:\n{output.decode(errors='replace')}"
+            await process.wait()
+    text = output.decode(errors="replace")
+    assert process.returncode not in (0, None), text
+    assert "Traceback" not in text, text
+    return process.returncode, text
 
 
 # -- config and the books on disk ---------------------------------------------------------------

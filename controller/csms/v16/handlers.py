@@ -16,6 +16,7 @@ from controller.chargers import (
     StatusReport,
 )
 from controller.csms import adapter
+from controller.csms.connectors import checked_connector
 from controller.csms.v16.meter_values import (
     latest_energy_and_power,
     timestamp,
@@ -83,7 +84,7 @@ class ChargerHandlers(adapter.Handlers):
 
     async def status_notification(self, payload: dict) -> dict:
         await self.chargers.status_changed(self.state, StatusReport(
-            connector_id=payload["connectorId"], status=payload["status"],
+            connector_id=checked_connector(self.state, payload["connectorId"]), status=payload["status"],
             availability=availability(payload["status"]), error_code=payload["errorCode"],
             info=payload.get("info"), vendor_error_code=payload.get("vendorErrorCode"),
             timestamp=payload.get("timestamp"),
@@ -95,7 +96,8 @@ class ChargerHandlers(adapter.Handlers):
 
     async def start_transaction(self, payload: dict) -> dict:
         transaction_id, verdict = await self.transactions.on_start(self.charger_id, StartReport(
-            connector_id=payload["connectorId"], id_tag=payload["idTag"], meter_start_wh=payload["meterStart"],
+            connector_id=checked_connector(self.state, payload["connectorId"], charging=True), id_tag=payload["idTag"],
+            meter_start_wh=payload["meterStart"],
             timestamp=timestamp(payload["timestamp"], "timestamp"), reservation_id=payload.get("reservationId"),
         ))
         return {"transactionId": transaction_id, "idTagInfo": id_tag_info(verdict)}
@@ -112,11 +114,12 @@ class ChargerHandlers(adapter.Handlers):
         return {"idTagInfo": id_tag_info(verdict)} if verdict is not None else {}
 
     async def meter_values(self, payload: dict) -> dict:
+        connector_id = checked_connector(self.state, payload["connectorId"])
         samples = [(timestamp(mv["timestamp"], "meterValue.timestamp"), orjson.dumps(mv["sampledValue"]).decode())
                    for mv in payload["meterValue"]]
         energy, power = latest_energy_and_power(payload["meterValue"])
         await self.transactions.on_meter_values(self.charger_id, MeterReport(
-            connector_id=payload["connectorId"], transaction_id=payload.get("transactionId"),
+            connector_id=connector_id, transaction_id=payload.get("transactionId"),
             samples=samples, energy_wh=energy, power_w=power,
         ))
         return {}

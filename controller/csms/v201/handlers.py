@@ -23,6 +23,7 @@ from controller.chargers import (
     StatusReport,
 )
 from controller.csms import adapter
+from controller.csms.connectors import checked_connector
 from controller.csms.v201.meter_values import energy_and_power, samples, timestamp
 from controller.csms.v201.schemas import DIALECT
 from controller.live_config import LiveConfig
@@ -37,7 +38,8 @@ AVAILABILITY = {
     "Unavailable": Availability.UNAVAILABLE,
     "Faulted": Availability.FAULTED,
 }
-GROUP_TOKEN_TYPE = "Central"  # a parent id tag is ours, not a card's
+GROUP_TOKEN_TYPE = "Central"
+MAX_RUNNING = 1000  # charges remembered per connection (a station has a handful; more are read from the books)  # a parent id tag is ours, not a card's
 
 
 def availability(status: str | None) -> Availability | None:
@@ -75,6 +77,9 @@ class StationHandlers(adapter.Handlers):
                  config: LiveConfig) -> None:
         super().__init__(state, chargers, transactions, config, DIALECT)
         self.last_seq_no: dict[str, int] = {}  # transaction -> the highest seqNo seen (for the log)
+        # The station's id of each charge running on this connection -> (ours, connector): an Updated
+        # needs no read of the books (a thread hop costing more than the rest of the message).
+        self.running: dict[str, tuple[int, int]] = {}
         self.table = {
             "BootNotification": self.boot_notification,
             "Heartbeat": self.heartbeat,
@@ -103,10 +108,9 @@ class StationHandlers(adapter.Handlers):
         return await self.booted(boot)
 
     async def status_notification(self, payload: dict) -> dict:
-        status, evse_id = payload["connectorStatus"], payload["evseId"]
+        status, evse_id = payload["connectorStatus"], checked_connector(self.state, payload["evseId"])
         reads_as = availability(status)
-        if reads_as is Availability.PLUGGED and (
-                self.state.connector(evse_id).availability is Availability.BUSY or await self._charging(evse_id)):
+        if reads_as is Availability.PLUGGED and self.state.connector(evse_id).availability is Availability.BUSY:
             # Occupied says a car is plugged in, not whether it is charging: the car of a charge that
             # runs, or that ended with its cable still in (1.6's Finishing), keeps the connector busy
             # until it is unplugged (Available), so no start goes on top of it or charges it again.
@@ -116,11 +120,6 @@ class StationHandlers(adapter.Handlers):
             timestamp=timestamp(payload["timestamp"], "timestamp"),
         ))
         return {}
-
-    async def _charging(self, connector_id: int) -> bool:
-        """Whether the books have a charge running (or ending) on the connector."""
-        rows = await self.transactions.open_for_connector(self.charger_id, connector_id)
-        return any(row["status"] in ("active", "stopping") for row in rows)
 
     async def authorize(self, payload: dict) -> dict:
         verdict = await self.transactions.on_authorize(self.charger_id, payload["idToken"]["idToken"])
@@ -135,10 +134,10 @@ class StationHandlers(adapter.Handlers):
         meter_value = payload.get("meterValue", [])
         self._note_seq_no(charger_txid, payload["seqNo"], event)
         answer: dict = {}
-        known = await self.transactions.resolve(self.charger_id, charger_txid)
+        known = self.running.get(charger_txid) or await self.transactions.resolve(self.charger_id, charger_txid)
         if known is None:  # the first we hear of it opens it, whatever the event's type
             evse = payload.get("evse") or {}
-            connector_id = evse.get("id", 0)
+            connector_id = checked_connector(self.state, evse.get("id", 0), charging=True)
             transaction_id, verdict = await self.transactions.on_start(self.charger_id, StartReport(
                 connector_id=connector_id, id_tag=id_tag or "", meter_start_wh=_energy(meter_value, "Transaction.Begin"),
                 timestamp=at, reservation_id=payload.get("reservationId"), charger_transaction_id=charger_txid,
@@ -154,9 +153,12 @@ class StationHandlers(adapter.Handlers):
                 # a station that starts at plug-in names the driver's token in a later event
                 answer["idTokenInfo"] = id_token_info(
                     await self.transactions.identified(self.charger_id, transaction_id, id_tag))
+        if event != "Ended" and len(self.running) < MAX_RUNNING:
+            self.running[charger_txid] = (transaction_id, connector_id)
         if meter_value:
             await self._meter(connector_id, transaction_id, meter_value)
         if event == "Ended":
+            self.running.pop(charger_txid, None)
             verdict = await self.transactions.on_stop(self.charger_id, StopReport(
                 transaction_id=transaction_id, meter_stop_wh=_energy(meter_value, "Transaction.End"), timestamp=at,
                 reason=info.get("stoppedReason", "Local"), id_tag=id_tag,
@@ -186,7 +188,7 @@ class StationHandlers(adapter.Handlers):
         ))
 
     async def meter_values(self, payload: dict) -> dict:
-        await self._meter(payload["evseId"], None, payload["meterValue"])
+        await self._meter(checked_connector(self.state, payload["evseId"]), None, payload["meterValue"])
         return {}
 
     async def log_status(self, payload: dict) -> dict:
