@@ -132,6 +132,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE chargers ADD COLUMN protocol TEXT;
     """,
+    # load management: an operator's (or a DSO's) lower limit on a circuit, until it expires
+    """
+    CREATE TABLE circuit_overrides (
+        circuit_id TEXT PRIMARY KEY,
+        max_current_a REAL NOT NULL,           -- per phase, in force instead of the configured fuse
+        expires_at TEXT,                       -- ISO 8601 UTC; NULL: until lifted
+        created_at TEXT NOT NULL
+    );
+    """,
 ]
 
 

@@ -11,7 +11,7 @@ import orjson
 from controller.authorization import Verdict
 from controller.chargers import Availability, BootInfo, ChargerRegistry, ChargerState, StatusReport
 from controller.csms.frames import CENTRAL_ACTIONS, OcppError
-from controller.csms.v16.meter_values import latest_energy_and_power, timestamp, transaction_begin
+from controller.csms.v16.meter_values import latest_currents, latest_energy_and_power, timestamp, transaction_begin
 from controller.live_config import LiveConfig
 from controller.transactions import MeterReport, StartReport, StopReport, Transactions
 
@@ -131,6 +131,9 @@ class ChargerHandlers:
             connector_id=payload["connectorId"], transaction_id=payload.get("transactionId"),
             samples=samples, energy_wh=energy, power_w=power,
         ))
+        if (currents := latest_currents(payload["meterValue"])) is not None:
+            self.chargers.currents_drawn(self.state, payload["connectorId"], currents[0],
+                                         timestamp(currents[1], "meterValue.timestamp"))
         return {}
 
     async def data_transfer(self, payload: dict) -> dict:

@@ -7,6 +7,7 @@ from typing import Any
 from controller.chargers import ChargerRegistry
 from controller.csms.frames import OcppError
 from controller.csms.rpc import CallTimeout, ConnectionLost, NotConnected, RpcSession
+from controller.csms.v16 import smart_charging
 from controller.errors import ChargerCallError, ChargerDisconnected, ChargerOffline, ChargerTimeout
 
 PROTOCOL = "ocpp1.6"
@@ -50,6 +51,14 @@ class V16Link:
 
     async def unlock(self, connector_id: int) -> bool:
         return _status(await self.call("UnlockConnector", {"connectorId": connector_id})) == "Unlocked"
+
+    async def set_default_limit(self, amps: float, phases: int) -> bool:
+        return _status(await self.call("SetChargingProfile", smart_charging.default_profile(amps, phases))) == "Accepted"
+
+    async def set_transaction_limit(self, connector_id: int, transaction_id: int, amps: float, phases: int,
+                                    duration_s: int) -> bool:
+        payload = smart_charging.transaction_profile(connector_id, transaction_id, amps, phases, duration_s)
+        return _status(await self.call("SetChargingProfile", payload)) == "Accepted"
 
     async def close(self, code: int, reason: str) -> None:
         await self.session.aclose(code, reason)
