@@ -171,8 +171,7 @@ def circuit_state(circuit: str, measured: tuple[float, ...] | None, allocated: t
             _measured_children.discard(key)
     CIRCUIT_LIMIT.labels(circuit).set(limit)
     CIRCUIT_FAILSAFE.labels(circuit).set(1 if failsafe else 0)
-    if over_s > 0:
-        CIRCUIT_OVER_LIMIT.labels(circuit).inc(over_s)
+    CIRCUIT_OVER_LIMIT.labels(circuit).inc(over_s)
 
 
 def connector_allocated(charger: str, connector: int, amps: float | None) -> None:

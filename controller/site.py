@@ -15,6 +15,7 @@ from controller.config import Config
 from controller.csms import v16
 from controller.csms.server import OcppServer
 from controller.live_config import LiveConfig
+from controller.load_management.manager import LoadManager
 from controller.public_charging.sessions import PublicCharging
 from controller.store import Store
 from controller.tap_to_charge import TapToCharge
@@ -50,6 +51,7 @@ class Site:
         self.hardware = Hardware(config.buses, config.meters, config.readers)
         self.health_checks.update(self.hardware.health_checks())
         self.tap_to_charge = TapToCharge(self.authorization, self.transactions)
+        self.load = LoadManager(self.live, self.chargers, self.store, self.hardware)  # [[circuits]]
         if any(c.meter == "connector-meter" for c in config.chargers):
             self.transactions.energy_source = self.connector_energy
 
@@ -85,7 +87,8 @@ class Site:
                 await nursery.start(self.public_charging.run)
                 await nursery.start(self.upstream.run)
                 await nursery.start(self.tap_to_charge.run)
-                await nursery.start(self.hardware.run, self.tap_to_charge.on_tap)
+                await nursery.start(self.hardware.run, self.tap_to_charge.on_tap, self.load.on_reading)
+                await nursery.start(self.load.run)
                 nursery.start_soon(metrics.watch_loop_lag)
                 log.info("site %r ready: ocpp_port=%d api_port=%d", self.config.site.name, self.ocpp_port, self.api_port)
                 task_status.started(self)

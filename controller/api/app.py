@@ -13,7 +13,7 @@ from quart import Response, jsonify, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from controller.api import auth, errors, hardware, notifications
+from controller.api import auth, circuits, errors, hardware, notifications
 from controller.api.models import IdTagBody, NewIdTagBody, RemoteStartBody, TransactionQuery
 from controller.api.openapi import openapi_document
 from controller.authorization import IdTag
@@ -203,6 +203,7 @@ def create_app(site: Site) -> QuartTrio:
 
     notifications.register(app, site)
     hardware.register(app, site)
+    circuits.register(app, site.load)
     public_charging_api.register(app, site)
     return app
 

@@ -54,6 +54,7 @@ class Circuit:
     measured_a: Phases | None = None  # signed per phase (negative: export); None with a stale meter
     failsafe_a: float = 6.0
     overridden: bool = False
+    base_floor_a: Phases | None = None  # the base load is taken as at least this (the loop's recent highs)
 
     @property
     def stale(self) -> bool:
@@ -101,10 +102,11 @@ class Share:
 
 @dataclass(frozen=True)
 class CircuitState:
-    base_a: Phases | None  # None: unknown (stale meter)
+    base_a: Phases | None  # None: unknown (stale meter); never below the circuit's base_floor_a
     available_a: Phases  # for the managed connectors: limit - margin - base load
     allocated_a: Phases  # the sum of the shares below this circuit
     failsafe: bool  # this circuit's meter, or one above it, is stale
+    measured_base_a: Phases | None = None  # measured minus drawn now, before the floor
 
 
 @dataclass
@@ -147,15 +149,19 @@ def allocate(circuits: Iterable[Circuit], demands: Iterable[Demand], step_a: flo
         for cid in paths[d.key]:
             drawn[cid] = _add(drawn[cid], d.drawn_a)
     base: dict[str, Phases | None] = {}
+    raw: dict[str, Phases | None] = {}
     budget: dict[str, list[float]] = {}
     for cid, c in circuits.items():
         headroom = c.limit_a - c.margin_a
         if not c.metered:
-            base[cid] = ZERO
+            base[cid] = raw[cid] = ZERO
         elif c.measured_a is None:
-            base[cid] = None
+            base[cid] = raw[cid] = None
         else:
-            base[cid] = tuple(max(0.0, m - u) for m, u in zip(c.measured_a, drawn[cid]))  # type: ignore[assignment]
+            now = tuple(max(0.0, m - u) for m, u in zip(c.measured_a, drawn[cid]))
+            floor = c.base_floor_a or ZERO
+            raw[cid] = now  # type: ignore[assignment]
+            base[cid] = tuple(max(a, b) for a, b in zip(now, floor))  # type: ignore[assignment]
         b = base[cid] or ZERO
         budget[cid] = [headroom - b[p] for p in range(3)]
     used = {cid: [0.0, 0.0, 0.0] for cid in circuits}
@@ -275,7 +281,7 @@ def allocate(circuits: Iterable[Circuit], demands: Iterable[Demand], step_a: flo
         b = base[cid]
         out.circuits[cid] = CircuitState(
             base_a=b, available_a=tuple(budget[cid]) if b is not None else ZERO,  # type: ignore[arg-type]
-            allocated_a=total, failsafe=stale[cid])
+            allocated_a=total, failsafe=stale[cid], measured_base_a=raw[cid])
     return out
 
 

@@ -102,6 +102,9 @@ class LoadManagementSection(_Section):
     """A car that draws clearly less than offered for this long gives the rest to the others."""
     overdraw_after_s: float = Field(60.0, ge=0, le=3600)
     """A charger drawing clearly more than its limit for this long is treated as uncontrollable."""
+    car_response_s: float = Field(5.0, ge=0, le=60)
+    """A car follows a new limit within this (IEC 61851-1 gives it 5 s): until then it may still draw
+    the old one, and a base load that seems to fall is believed only once it has stayed down this long."""
     surplus_start_s: float = Field(60.0, ge=0, le=3600)
     """A surplus charger starts once the export has covered its minimum for this long..."""
     surplus_pause_s: float = Field(300.0, ge=0, le=3600)

@@ -47,7 +47,6 @@ TOLERANCE_A = 2.0  # "clearly" more or less than the limit
 INCREASE_STEP_A = 1.0  # a smaller increase is not sent
 BOOT_GRACE_S = 5.0  # a connected charger that has not booted by then gets its default limit anyway
 MIN_STEP_S = 0.05  # new meter readings wake the loop at most this often
-CAR_RESPONSE_S = 5.0  # a car follows a new limit within this (IEC 61851-1): until then it may draw the old
 
 ChargeKey = tuple[str, int]
 
@@ -115,11 +114,14 @@ class ConnectorTrack:
         while len(self.history) > 1 and self.history[1][0] < cutoff:
             del self.history[0]
 
-    def assumed_draw(self, at: float) -> float:
+    def changed_since(self, at: float) -> bool:
+        return len(self.history) > 1 and self.history[-1][0] > at
+
+    def assumed_draw(self, at: float, response_s: float) -> float:
         """What the car may have drawn when a reading was taken at `at`: the highest limit in force
-        from CAR_RESPONSE_S before it (a car still slowing down) until then (not any later limit:
+        from `response_s` before it (a car still slowing down) until then (not any later limit:
         the reading does not show it yet)."""
-        start = at - CAR_RESPONSE_S
+        start = at - response_s
         before = [amps for since, amps in self.history if since <= start]
         during = [amps for since, amps in self.history if start < since <= at]
         candidates = ([before[-1]] if before else []) + during
@@ -174,6 +176,7 @@ class LoadManager:
         self._wake = trio.Event()
         self._last_step: float | None = None
         self._failsafe: dict[str, bool] = {}
+        self._base_seen: dict[str, list[tuple[float, Phases]]] = {}  # circuit -> recent (time, base load)
         self.steps = 0
 
     # -- what the rest of the site calls --------------------------------------------------
@@ -216,6 +219,24 @@ class LoadManager:
                     await self._wake.wait()
                 self._wake = trio.Event()
                 await trio.sleep_until(started + MIN_STEP_S)
+
+    def view(self, circuit_id: str) -> CircuitView:
+        """The circuit as of the latest allocation (NotFound for an unknown id)."""
+        circuit = self._circuit(circuit_id)
+        view = self.views.get(circuit_id)
+        if view is None or view.config != circuit:  # before the first allocation
+            view = CircuitView(config=circuit, limit_a=self.effective_limit(circuit),
+                               override=self.overrides.get(circuit_id),
+                               meter_state="none" if circuit.meter is None else "stale", measured_a=None,
+                               state=CircuitState(None, ZERO, ZERO, circuit.meter is not None), over_limit_s=0.0,
+                               connectors=[])
+        return view
+
+    def chargers_below(self, circuit_id: str) -> list[str]:
+        """The managed chargers on this circuit or on one below it, in config order."""
+        cfg = self.config.current
+        below = {c.id for c in cfg.circuits if circuit_id in _chain(cfg.circuits, c.id)}
+        return [ch.id for ch in cfg.chargers if ch.circuit in below]
 
     # -- overrides ---------------------------------------------------------------------------
 
@@ -293,7 +314,8 @@ class LoadManager:
             measured[c.id] = self._measured(c, now) if c.meter else None
             circuits.append(Circuit(
                 c.id, self.effective_limit(c), c.margin_a, c.parent, metered=c.meter is not None,
-                measured_a=measured[c.id], failsafe_a=c.failsafe_current_a, overridden=c.id in self.overrides))
+                measured_a=measured[c.id], failsafe_a=c.failsafe_current_a, overridden=c.id in self.overrides,
+                base_floor_a=self._base_floor(c.id, now, lm.car_response_s)))
 
         demands: list[Demand] = []
         every_connector: list[Demand] = []
@@ -326,7 +348,14 @@ class LoadManager:
                 track.limit_in_force(now, in_force)
                 reading_at = min((self._fresh.get(c.meter, now) for c in _configs_above(cfg, charger.circuit)
                                   if c.meter), default=now)
-                track.drawn, track.drawn_source = self._drawn(charger, state, n, track.assumed_draw(reading_at), now)
+                assumed = track.assumed_draw(reading_at, lm.car_response_s)
+                track.drawn, track.drawn_source = self._drawn(charger, state, n, assumed, now)
+                drawn = track.drawn
+                if track.drawn_source != "assumed" and track.changed_since(reading_at - lm.car_response_s):
+                    # the car may still be on its way to a new limit: count the higher of the two, so
+                    # that what it still draws is not taken for base load
+                    mine = (0, 1, 2) if charger.phases == 3 else (charger.phase_index,)
+                    drawn = tuple(max(v, assumed) if p in mine else v for p, v in enumerate(drawn))  # type: ignore[assignment]
                 self._watch_draw(charger, ct, track, in_force, now, lm)
                 kind, reserved, why = ACTIVE, 0.0, None
                 if link is None:
@@ -336,11 +365,14 @@ class LoadManager:
                 elif track.unconfirmed is not None:
                     kind, reserved, why = OFFLINE_RESERVED, max(in_force, track.unconfirmed), "unconfirmed: limit reserved"
                 demands.append(Demand(
-                    key, **base, started=track.started, drawn_a=track.drawn, state=kind, reserved_a=reserved,
+                    key, **base, started=track.started, drawn_a=drawn, state=kind, reserved_a=reserved,
                     car_limit_a=track.car_limit, surplus=charger.mode == "surplus", surplus_on=track.surplus_on,
                     fixed_reason=why))
 
         outcome = allocate(circuits, demands)
+        for cid, state in outcome.circuits.items():
+            if state.measured_base_a is not None:
+                self._base_seen.setdefault(cid, []).append((now, state.measured_base_a))
         defaults = default_limits(circuits, every_connector)
 
         for d in demands:
@@ -376,6 +408,19 @@ class LoadManager:
                 ct.wake.set()
 
         self._publish(cfg, circuits, measured, outcome.circuits, dt)
+
+    def _base_floor(self, circuit_id: str, now: float, window: float) -> Phases | None:
+        """The highest base load seen in the last `window` s: a base load rises at once, and is
+        believed to fall once it has stayed down that long (a car slowing down to a new limit
+        would otherwise look like the building using less)."""
+        seen = self._base_seen.get(circuit_id)
+        if not seen:
+            return None
+        while seen and seen[0][0] < now - window:
+            seen.pop(0)
+        if not seen:
+            return None
+        return (max(b[0] for _, b in seen), max(b[1] for _, b in seen), max(b[2] for _, b in seen))
 
     def _in_force(self, ct: ChargerTrack, track: ConnectorTrack, charger_max: float, now: float) -> float:
         """The limit the charger applies to this charge now, as far as we know."""
@@ -526,12 +571,12 @@ class LoadManager:
         amps, ct.default_job = ct.default_job, None
         assert amps is not None
         ct.default_sending = True
-        ct.default = Sent("default", amps, phases, trio.current_time(), now_iso(), "sending")
+        sent = Sent("default", amps, phases, trio.current_time(), now_iso(), "sending")
         try:
-            answer = await self._call(ct, lambda: link.set_default_limit(amps, phases))
+            sent.answer = await self._call(ct, lambda: link.set_default_limit(amps, phases))
         finally:
             ct.default_sending = False
-        ct.default.answer = answer
+        ct.default, answer = sent, sent.answer
         if answer == "accepted":
             ct.default_link = link
             log.info("charger=%s default limit %g A accepted", ct.id, amps)
@@ -543,15 +588,15 @@ class LoadManager:
         amps, track.job = track.job, None
         assert amps is not None
         duration = self.config.current.load_management.profile_duration_s
-        sent = track.profile = Sent("transaction", amps, phases, trio.current_time(), now_iso(), "sending",
-                                    track.transaction_id, duration)
+        sent = Sent("transaction", amps, phases, trio.current_time(), now_iso(), "sending", track.transaction_id,
+                    duration)
         track.sending = amps
         try:
-            answer = await self._call(ct, lambda: link.set_transaction_limit(
+            answer = sent.answer = await self._call(ct, lambda: link.set_transaction_limit(
                 track.connector_id, track.transaction_id, amps, phases, duration))
         finally:
             track.sending = None
-        sent.answer = answer
+        track.profile = sent  # the last limit sent, with the charger's answer
         if answer == "accepted":
             before = track.in_force.amps if track.in_force is not None else None
             if before is None or abs(before - amps) > EPS:
