@@ -4,7 +4,10 @@ Starts the controller on a temporary config and data directory together with two
 chargers (the independent OCPP charger in subprocesses), an emulated SDM630 grid meter on
 Modbus TCP and an emulated RDM6300 card reader on a pseudo-terminal, then plays a day: a driver
 plugs in and taps a card, charges, taps again to stop; an operator starts and stops a charge over
-the REST API. Every step is printed as it happens.
+the REST API; in the evening three cars share the site's 40 A connection, the building's base
+load jumps and the chargers give way (load management: the grid meter reads the base load plus
+what the simulated cars draw, and the cars follow the limits evedge sends). Every step is printed
+as it happens.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from controller.config import load_config
 from controller.simulators.card_reader import Rdm6300Emulator
 from controller.simulators.charger_process import SimulatedCharger
 from controller.simulators.meter import MeterServer, SimulatedMeter
+from controller.simulators.site_meter import SimulatedSiteMeter
 
 API_KEY = "demo"
 CARD_UID = bytes.fromhex("0A1B2C3D4E")
 CARD_TAG = CARD_UID.hex().upper()  # the reader's default id-tag format: hex of the whole UID
 REPEAT_WINDOW_S = 1.0  # a card held longer than this on the reader is a new tap
+FUSE_A = 40  # the site's connection, per phase
 
 CONFIG = """\
 [site]
@@ -46,10 +51,24 @@ level = "{log_level}"
 [[chargers]]
 id = "DEMO-1"
 connectors = 2
+circuit = "main"
 
 [[chargers]]
 id = "DEMO-2"
 connectors = 1
+circuit = "main"
+
+[[circuits]]
+id = "main"
+max_current_a = {fuse_a}
+margin_a = 2
+meter = "grid"
+meter_timeout_s = 3
+
+[load_management]
+interval_s = 0.25
+increase_delay_s = 2
+car_response_s = 1
 
 [[buses]]
 id = "gateway"
@@ -98,10 +117,11 @@ async def run_demo(pace: float = 1.0, verbose: bool = False) -> int:
         config_path = Path(tmp) / "site.toml"
         config_path.write_text(CONFIG.format(api_key=API_KEY, meter_port=meter_server.port,
                                              reader_path=reader.path, repeat_window_s=REPEAT_WINDOW_S,
-                                             log_level="info" if verbose else "warning"))
+                                             log_level="info" if verbose else "warning", fuse_a=FUSE_A))
         config = load_config(config_path)
         logs.setup(config.logging.level)
         meter = next(iter(meter_server.devices.values()))
+        grid = SimulatedSiteMeter(meter, base_a=(6, 6, 6))  # the building, plus whatever the cars draw
         site = Site(config)
         async with trio.open_nursery() as nursery:
             await nursery.start(site.run)
@@ -109,18 +129,18 @@ async def run_demo(pace: float = 1.0, verbose: bool = False) -> int:
             api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{site.api_port}/api/v1",
                                     headers={"X-API-Key": API_KEY}, timeout=30)
             try:
-                await _day(site, api, nursery, meter, reader, say, pace)
+                await _day(site, api, nursery, meter, grid, reader, say, pace)
             finally:
                 await api.aclose()
                 await site.shutdown()
     return 0
 
 
-async def _day(site, api: httpx.AsyncClient, nursery: trio.Nursery, meter: SimulatedMeter,
+async def _day(site, api: httpx.AsyncClient, nursery: trio.Nursery, meter: SimulatedMeter, grid: SimulatedSiteMeter,
                reader: Rdm6300Emulator, say: Narrator, pace: float) -> None:
     url = f"ws://127.0.0.1:{site.ocpp_port}/ocpp"
-    one = await SimulatedCharger.start(nursery, f"{url}/DEMO-1", connectors=2)
-    two = await SimulatedCharger.start(nursery, f"{url}/DEMO-2", connectors=1)
+    one = grid.add(await SimulatedCharger.start(nursery, f"{url}/DEMO-1", connectors=2, ramp_s=0.3))
+    two = grid.add(await SimulatedCharger.start(nursery, f"{url}/DEMO-2", connectors=1, ramp_s=0.3))
     try:
         for name, charger, connectors in (("DEMO-1", one, 2), ("DEMO-2", two, 1)):
             answer = await charger.boot(vendor="Demo", model="Wallbox")
@@ -145,12 +165,12 @@ async def _day(site, api: httpx.AsyncClient, nursery: trio.Nursery, meter: Simul
         for _ in range(4):
             await trio.sleep(pace)
             energy += 1800
-            meter.set(power_w=8700, energy_import_wh=12_345_000 + energy)
+            meter.set(energy_import_wh=12_345_000 + energy)
             await one.meter(1, energyWh=energy, powerW=7200)
             detail = (await api.get(f"/transactions/{tx}")).json()
-            grid = (await api.get("/meters/grid")).json()
+            reading = (await api.get("/meters/grid")).json()
             say("DEMO-1", f"meter {energy} Wh: {detail['energyDelivered']} kWh delivered; "
-                          f"grid meter reads {grid.get('powerW')} W")
+                          f"grid meter reads {reading.get('powerW')} W")
         await trio.sleep(REPEAT_WINDOW_S * 1.2)  # the card was taken away in between
         reader.present(CARD_UID)
         say("bay-1", f"card {CARD_TAG} tapped again")
@@ -182,6 +202,57 @@ async def _day(site, api: httpx.AsyncClient, nursery: trio.Nursery, meter: Simul
         for t in listing["transactions"]:
             say("evedge", f"  {t['id']} {t['chargeBoxId']}/{t['connectorId']} {t['idTag']:<12} "
                           f"{t['status']:<9} {t['energyDelivered']} kWh")
+
+        await _evening(api, one, two, grid, say, pace)
     finally:
         await one.aclose()
         await two.aclose()
+
+
+async def _evening(api: httpx.AsyncClient, one: SimulatedCharger, two: SimulatedCharger, grid: SimulatedSiteMeter,
+                   say: Narrator, pace: float) -> None:
+    """Load management: three cars share the connection; a base-load spike; the chargers give way."""
+    charges = [(one, "DEMO-1", 1), (one, "DEMO-1", 2), (two, "DEMO-2", 1)]
+    say("grid", f"evening: the building draws {grid.base_a[0]:g} A per phase of the site's {FUSE_A} A")
+    for charger in (one, two):
+        await charger.autometer(0.5)  # MeterValues with the current per phase, as real chargers send
+    for charger, name, connector in charges:
+        await charger.status(connector, "Preparing")
+        await charger.start(connector=connector, idTag=CARD_TAG)
+        await charger.status(connector, "Charging")
+        say(name, f"car plugged in and charging on connector {connector}")
+        await trio.sleep(pace / 2)
+
+    async def shares(want) -> list[dict]:
+        """Wait until the circuit's shares satisfy `want`, and the cars draw what they are given."""
+        connectors: list[dict] = []
+        with trio.move_on_after(30):
+            while True:
+                connectors = (await api.get("/circuits/main")).json()["connectors"]
+                given = {(c["chargeBoxId"], c["connectorId"]): c["allocatedA"] for c in connectors}
+                drawn = all(abs(ch.drawn(n) - (given.get((name, n)) or 0)) < 0.05 for ch, name, n in charges)
+                if len(connectors) == len(charges) and want(connectors) and drawn:
+                    return connectors
+                await trio.sleep(0.1)
+        raise RuntimeError(f"load management did not settle: {connectors}")
+
+    def show(connectors: list[dict]) -> str:
+        parts = [f"{c['chargeBoxId']}/{c['connectorId']} {c['allocatedA']:g} A ({c['reason']})" for c in connectors]
+        return ", ".join(parts) + f"; grid meter {max(grid.net_a()):.0f} A of {FUSE_A} A"
+
+    fair = await shares(lambda cs: all(c["reason"] == "fair share" for c in cs))
+    say("evedge", "sharing: " + show(fair))
+    await trio.sleep(pace)
+    grid.set_base(22, 22, 22)
+    say("grid", "base load jumps to 22 A per phase: the kitchen's ovens switch on")
+    spike = await shares(lambda cs: any(c["allocatedA"] == 0 for c in cs))
+    say("evedge", "chargers give way: " + show(spike))
+    await trio.sleep(pace)
+    grid.set_base(6, 6, 6)
+    say("grid", "base load back to 6 A per phase")
+    back = await shares(lambda cs: all(c["reason"] == "fair share" for c in cs))
+    say("evedge", "back up (increases wait, reductions never do): " + show(back))
+    for charger, name, connector in charges:
+        await charger.stop(connector)
+        await charger.status(connector, "Finishing")
+    say("evedge", "evening charges stopped")

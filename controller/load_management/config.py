@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from drivers.meters.models import load_model
+
 if TYPE_CHECKING:
     from controller.config import Config
 
@@ -129,6 +131,10 @@ def check(config: Config) -> None:
             if meter.role != "site":
                 raise ValueError(f"circuits[{index}].meter: {circuit.meter!r} is a connector meter;"
                                  " a circuit's meter has role = \"site\"")
+            registers = meter.map if meter.map is not None else load_model(meter.model)
+            if "current_a_l1" not in registers.registers:
+                raise ValueError(f"circuits[{index}].meter: {circuit.meter!r} reads no current (its map has no"
+                                 " current_a_l1); load management needs the current per phase")
         if circuit.parent is not None and circuit.parent not in circuits:
             raise ValueError(f"circuits[{index}].parent: unknown circuit {circuit.parent!r}"
                              f" (known: {', '.join(sorted(circuits))})")

@@ -66,6 +66,10 @@ def _second_charger(lines: str) -> Callable[[str], str]:
 MISTAKES = [
     ("meter-not-a-meter", _replace('meter = "grid"', 'meter = "gird"'), "circuits[0].meter", "not a [[meters]] id"),
     ("meter-is-a-connector-meter", _replace('meter = "grid"', 'meter = "cp1"'), "circuits[0].meter", "role"),
+    ("meter-without-current", _replace('id = "grid"\nbus = "gw"\nmodel = "sdm630"',
+                                       'id = "grid"\nbus = "gw"\nmodel = "custom"\n'
+                                       'map = { registers = { power_w = { address = 52 } } }'),
+     "circuits[0].meter", "current"),
     ("unknown-parent", _replace('parent = "main"', 'parent = "mains"'), "circuits[1].parent", "unknown circuit"),
     ("parent-cycle", _replace('max_current_a = 63\n', 'max_current_a = 63\nparent = "garage"\n'),
      "circuits[0].parent", "cycle"),
