@@ -214,7 +214,8 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-CIRCUIT_ID = openapi.path_param("circuitId", {"type": "string"}, "The circuit's id in the config")
+CIRCUIT_ID = {**openapi.path_param("circuitId", {"type": "string"}, "The circuit's id in the config"),
+              "example": "main"}
 
 
 def _paths() -> openapi.Paths:

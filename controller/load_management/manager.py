@@ -47,6 +47,8 @@ TOLERANCE_A = 2.0  # "clearly" more or less than the limit
 INCREASE_STEP_A = 1.0  # a smaller increase is not sent
 BOOT_GRACE_S = 5.0  # a connected charger that has not booted by then gets its default limit anyway
 MIN_STEP_S = 0.05  # new meter readings wake the loop at most this often
+REFUSAL_GRACE_S = 2.0  # a charge's limit refused while its charge is still running this much later:
+# the charger refuses limits (not a race with the end of the charge)
 
 ChargeKey = tuple[str, int]
 
@@ -94,7 +96,8 @@ class ConnectorTrack:
     profile: Sent | None = None  # the last limit sent for this charge, whatever came of it
     in_force: Sent | None = None  # the last one the charger accepted
     changed_at: float = -math.inf  # when the limit in force last changed (increases wait on it)
-    unconfirmed: float | None = None  # amps of a limit whose answer got lost
+    unconfirmed: float | None = None  # amps of a limit whose answer got lost (or that was refused)
+    refused: tuple[float, str] | None = None  # (when, answer) of a refused limit, until judged
     sending: float | None = None  # amps of the limit on its way
     job: float | None = None  # amps to send next
     low_since: float | None = None
@@ -277,7 +280,10 @@ class LoadManager:
             if override.expires_at is not None and parse_iso(override.expires_at) <= now:
                 log.info("circuit=%s override of %g A expired", circuit_id, override.max_current_a)
                 del self.overrides[circuit_id]
-                await self.store.write(q.delete_override, circuit_id)
+                try:
+                    await self.store.write(q.delete_override, circuit_id)
+                except Exception as exc:  # it is ignored once read back after a restart anyway
+                    log.warning("circuit=%s: could not delete the expired override: %s", circuit_id, exc)
 
     # -- one allocation -----------------------------------------------------------------------
 
@@ -357,6 +363,9 @@ class LoadManager:
                     mine = (0, 1, 2) if charger.phases == 3 else (charger.phase_index,)
                     drawn = tuple(max(v, assumed) if p in mine else v for p, v in enumerate(drawn))  # type: ignore[assignment]
                 self._watch_draw(charger, ct, track, in_force, now, lm)
+                if track.refused is not None and now - track.refused[0] >= REFUSAL_GRACE_S:
+                    self._refused(ct, ct.link_seen, "transaction", track.refused[1])  # the charge still runs
+                    track.refused, track.unconfirmed = None, None
                 kind, reserved, why = ACTIVE, 0.0, None
                 if link is None:
                     kind, reserved = OFFLINE_RESERVED, in_force
@@ -382,7 +391,8 @@ class LoadManager:
             metrics.connector_allocated(d.key[0], d.key[1], track.share.amps)
             if d.state == ACTIVE:
                 self._decide(track, now, lm)
-            elif track.unconfirmed is not None and track.sending is None and track.profile is not None:
+            elif track.unconfirmed is not None and track.refused is None and track.sending is None \
+                    and track.profile is not None:
                 track.job = track.profile.amps  # again, until the charger says yes or no
 
         for charger in cfg.chargers:
@@ -609,7 +619,10 @@ class LoadManager:
             log.warning("charger=%s connector=%d: no answer to a %g A limit; reserving the higher of the"
                         " old and the new until one is confirmed", ct.id, track.connector_id, amps)
         elif answer != "offline":
-            self._refused(ct, link, "transaction", answer)
+            # Refused: the charge may have ended in the same instant (the charger no longer knows
+            # the transaction). Judged once REFUSAL_GRACE_S has passed; reserved until then.
+            track.refused = (trio.current_time(), answer)
+            track.unconfirmed = max(amps, track.in_force.amps if track.in_force else 0.0, track.unconfirmed or 0.0)
         self.wake()
 
     def _refused(self, ct: ChargerTrack, link: Any, kind: str, answer: str) -> None:

@@ -71,20 +71,22 @@ class FakeLink:
 
     charger_id: str
     answer: str = "accept"
+    transaction_answer: str | None = None  # answers to charge limits only, if set
     delay: float = 0.0
     calls: list[Call] = field(default_factory=list)
     protocol: str = "ocpp1.6"
     address: str | None = None
 
-    async def _answer(self) -> bool:
+    async def _answer(self, answer: str | None = None) -> bool:
+        answer = answer or self.answer
         if self.delay:
             await trio.sleep(self.delay)
-        if self.answer == "hang":
+        if answer == "hang":
             await trio.sleep(30)
             raise ChargerTimeout("no answer")
-        if self.answer == "error":
+        if answer == "error":
             raise ChargerCallError("NotSupported", "no smart charging here")
-        return self.answer == "accept"
+        return answer == "accept"
 
     async def set_default_limit(self, amps: float, phases: int) -> bool:
         self.calls.append(Call("default", amps, phases, trio.current_time()))
@@ -94,7 +96,7 @@ class FakeLink:
                                     duration_s: int) -> bool:
         self.calls.append(Call("transaction", amps, phases, trio.current_time(), connector_id, transaction_id,
                                duration_s))
-        return await self._answer()
+        return await self._answer(self.transaction_answer)
 
     async def close(self, code: int, reason: str) -> None:
         pass

@@ -178,6 +178,27 @@ async def test_a_charger_that_rejects_limits_has_its_max_reserved(lab, nursery, 
     assert lab.share("CP-2", 1).reason == FAIR_SHARE
 
 
+async def test_a_refused_charge_limit_counts_only_if_the_charge_goes_on(lab, nursery, autojump_clock):
+    """A charge that ends as its limit arrives is refused by the charger (it no longer knows the
+    transaction): not a reason to call the charger uncontrollable."""
+    one, two = lab.connect("CP-1"), lab.connect("CP-2")
+    nursery.start_soon(keep_reading, lab, lambda: (0, 0, 0))
+    lab.charge("CP-1", 1)
+    await lab.settle(2)
+    one.transaction_answer = "reject"
+    lab.charge("CP-2", 1)  # CP-1 must come down to 30 A: refused
+    await lab.settle(0.5)
+    assert lab.share("CP-1", 1).reason.startswith("unconfirmed")  # 32 A kept reserved meanwhile
+    assert two.limit(1) == 28
+    lab.stop("CP-1", 1)  # the charge had ended
+    await lab.settle(5)
+    assert lab.manager.charger_tracks["CP-1"].uncontrollable is None
+    lab.charge("CP-1", 1)
+    await lab.settle(5)  # refused again, and this time the charge goes on
+    assert "rejected" in lab.manager.charger_tracks["CP-1"].uncontrollable
+    assert lab.share("CP-1", 1).reason == UNCONTROLLABLE
+
+
 async def test_a_charger_answering_with_an_error_is_uncontrollable(lab, nursery, autojump_clock):
     lab.connect("CP-1", answer="error")
     nursery.start_soon(keep_reading, lab, lambda: (0, 0, 0))
