@@ -52,6 +52,7 @@ class Site:
         self.health_checks.update(self.hardware.health_checks())
         self.tap_to_charge = TapToCharge(self.authorization, self.transactions)
         self.load = LoadManager(self.live, self.chargers, self.store, self.hardware)  # [[circuits]]
+        self.health_checks.update(self.load.health_checks())
         if any(c.meter == "connector-meter" for c in config.chargers):
             self.transactions.energy_source = self.connector_energy
 

@@ -235,6 +235,19 @@ class LoadManager:
                                connectors=[])
         return view
 
+    def health_checks(self) -> dict[str, Callable[[], dict]]:
+        """For /healthz: one per circuit, "degraded" while it runs on fail-safe currents or a charger
+        on it is uncontrollable (charging goes on, within the fuse, but not as planned)."""
+        def check(circuit_id: str) -> dict:
+            view = self.view(circuit_id)
+            wild = [c for c in self.chargers_below(circuit_id)
+                    if (t := self.charger_tracks.get(c)) is not None and t.uncontrollable]
+            ok = not view.state.failsafe and not wild
+            return {"status": "ok" if ok else "degraded", "failsafe": view.state.failsafe,
+                    "meterState": view.meter_state, "uncontrollable": wild}
+
+        return {f"circuit:{c.id}": (lambda cid=c.id: check(cid)) for c in self.config.current.circuits}
+
     def chargers_below(self, circuit_id: str) -> list[str]:
         """The managed chargers on this circuit or on one below it, in config order."""
         cfg = self.config.current

@@ -71,11 +71,14 @@ async def test_meter_stale_means_failsafe_and_back(tmp_path):
         await loop.limits_are({"CP-1": 6, "CP-2": 6})
         body = await loop.circuit()
         assert body["failsafe"] and body["failsafeReason"] == "meter stale" and body["meterState"] == "stale"
+        health = (await loop.api.get("/healthz")).json()
+        assert health["status"] == "degraded" and health["checks"]["circuit:main"]["failsafe"]
         assert body["measuredA"] is None
         assert {c["reason"] for c in body["connectors"]} == {"failsafe: meter stale"}
         loop.server.silent = False
         await loop.limits_are({"CP-1": 30, "CP-2": 30})
         assert not (await loop.circuit())["failsafe"]
+        assert (await loop.api.get("/healthz")).json()["checks"]["circuit:main"]["status"] == "ok"
 
 
 async def test_a_charger_that_rejects_profiles_has_its_max_reserved(tmp_path):
