@@ -285,7 +285,8 @@ def allocate(circuits: Iterable[Circuit], demands: Iterable[Demand], step_a: flo
     return out
 
 
-def default_limits(circuits: Iterable[Circuit], connectors: Iterable[Demand], step_a: float = 0.1) -> dict[Hashable, float]:
+def default_limits(circuits: Iterable[Circuit], connectors: Iterable[Demand],
+                   step_a: float = 0.1) -> dict[Hashable, float]:
     """The limit each connector may draw when nobody manages it any more (the charger's default
     profile): the share that keeps every circuit above it safe if every connector below that
     circuit charged at once at that share. Base load is not known then; the margin covers it."""

@@ -385,7 +385,8 @@ class LoadManager:
                 elif ct.uncontrollable:
                     kind, reserved = UNCONTROLLED, charger.max_current_a
                 elif track.unconfirmed is not None:
-                    kind, reserved, why = OFFLINE_RESERVED, max(in_force, track.unconfirmed), "unconfirmed: limit reserved"
+                    kind, reserved = OFFLINE_RESERVED, max(in_force, track.unconfirmed)
+                    why = "unconfirmed: limit reserved"
                 demands.append(Demand(
                     key, **base, started=track.started, drawn_a=drawn, state=kind, reserved_a=reserved,
                     car_limit_a=track.car_limit, surplus=charger.mode == "surplus", surplus_on=track.surplus_on,
@@ -709,4 +710,4 @@ def signed_currents(state: Any) -> Phases | None:
     return (values[0], values[1], values[2])
 
 
-__all__ = ["LoadManager", "RunningCharge", "signed_currents", "ZERO"]
+__all__ = ["CircuitView", "LoadManager", "RunningCharge", "signed_currents"]

@@ -132,8 +132,9 @@ async def test_limits_on_the_wire_are_valid_1_6_profiles_and_metrics_follow(tmp_
                     return samples if samples.get(key) == 32 else None
 
                 samples = await eventually(scraped, what="metrics")
-                assert samples[("evedge_circuit_measured_current_amperes", (("circuit", "main"), ("phase", "L2")))] == 4
-                assert samples[("evedge_circuit_allocated_current_amperes", (("circuit", "main"), ("phase", "L1")))] == 32
+                main_l1, main_l2 = (("circuit", "main"), ("phase", "L1")), (("circuit", "main"), ("phase", "L2"))
+                assert samples[("evedge_circuit_measured_current_amperes", main_l2)] == 4
+                assert samples[("evedge_circuit_allocated_current_amperes", main_l1)] == 32
                 assert samples[("evedge_circuit_limit_amperes", (("circuit", "main"),))] == 40
                 assert samples[("evedge_circuit_failsafe", (("circuit", "main"),))] == 0
                 assert ("evedge_circuit_over_limit_seconds_total", (("circuit", "main"),)) in samples

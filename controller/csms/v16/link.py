@@ -53,7 +53,8 @@ class V16Link:
         return _status(await self.call("UnlockConnector", {"connectorId": connector_id})) == "Unlocked"
 
     async def set_default_limit(self, amps: float, phases: int) -> bool:
-        return _status(await self.call("SetChargingProfile", smart_charging.default_profile(amps, phases))) == "Accepted"
+        answer = await self.call("SetChargingProfile", smart_charging.default_profile(amps, phases))
+        return _status(answer) == "Accepted"
 
     async def set_transaction_limit(self, connector_id: int, transaction_id: int, amps: float, phases: int,
                                     duration_s: int) -> bool:
