@@ -47,8 +47,8 @@ TOLERANCE_A = 2.0  # "clearly" more or less than the limit
 INCREASE_STEP_A = 1.0  # a smaller increase is not sent
 BOOT_GRACE_S = 5.0  # a connected charger that has not booted by then gets its default limit anyway
 MIN_STEP_S = 0.05  # new meter readings wake the loop at most this often
-REFUSAL_GRACE_S = 2.0  # a charge's limit refused while its charge is still running this much later:
-# the charger refuses limits (not a race with the end of the charge)
+REFUSAL_GRACE_S = 2.0  # a charge's limit refused twice, the charge still running this much later: the
+# charger refuses limits (not a race with the start or the end of the charge)
 
 ChargeKey = tuple[str, int]
 
@@ -98,6 +98,7 @@ class ConnectorTrack:
     changed_at: float = -math.inf  # when the limit in force last changed (increases wait on it)
     unconfirmed: float | None = None  # amps of a limit whose answer got lost (or that was refused)
     refused: tuple[float, str] | None = None  # (when, answer) of a refused limit, until judged
+    refusals: int = 0  # refused limits in a row
     sending: float | None = None  # amps of the limit on its way
     job: float | None = None  # amps to send next
     low_since: float | None = None
@@ -377,8 +378,10 @@ class LoadManager:
                     drawn = tuple(max(v, assumed) if p in mine else v for p, v in enumerate(drawn))  # type: ignore[assignment]
                 self._watch_draw(charger, ct, track, in_force, now, lm)
                 if track.refused is not None and now - track.refused[0] >= REFUSAL_GRACE_S:
-                    self._refused(ct, ct.link_seen, "transaction", track.refused[1])  # the charge still runs
-                    track.refused, track.unconfirmed = None, None
+                    if track.refusals >= 2:  # refused again, and the charge still runs
+                        self._refused(ct, ct.link_seen, "transaction", track.refused[1])
+                        track.unconfirmed = None
+                    track.refused = None  # else: sent again (below) while the old limit stays reserved
                 kind, reserved, why = ACTIVE, 0.0, None
                 if link is None:
                     kind, reserved = OFFLINE_RESERVED, in_force
@@ -405,8 +408,8 @@ class LoadManager:
             metrics.connector_allocated(d.key[0], d.key[1], track.share.amps)
             if d.state == ACTIVE:
                 self._decide(track, now, lm)
-            elif track.unconfirmed is not None and track.refused is None and track.sending is None \
-                    and track.profile is not None:
+            elif d.fixed_reason is not None and track.refused is None and track.sending is None \
+                    and track.profile is not None:  # unconfirmed (online, controllable)
                 track.job = track.profile.amps  # again, until the charger says yes or no
 
         for charger in cfg.chargers:
@@ -625,7 +628,7 @@ class LoadManager:
             before = track.in_force.amps if track.in_force is not None else None
             if before is None or abs(before - amps) > EPS:
                 track.changed_at = sent.at
-            track.in_force, track.unconfirmed = sent, None
+            track.in_force, track.unconfirmed, track.refusals = sent, None, 0
             track.limit_in_force(trio.current_time(), amps)
             log.debug("charger=%s connector=%d limit %g A accepted", ct.id, track.connector_id, amps)
         elif answer == "no answer":
@@ -633,9 +636,11 @@ class LoadManager:
             log.warning("charger=%s connector=%d: no answer to a %g A limit; reserving the higher of the"
                         " old and the new until one is confirmed", ct.id, track.connector_id, amps)
         elif answer != "offline":
-            # Refused: the charge may have ended in the same instant (the charger no longer knows
-            # the transaction). Judged once REFUSAL_GRACE_S has passed; reserved until then.
-            track.refused = (trio.current_time(), answer)
+            # Refused: the charge may have begun or ended in the same instant (the charger does not
+            # know the transaction yet, or any more). Sent once more after REFUSAL_GRACE_S, and a
+            # second refusal of a charge that still runs makes the charger uncontrollable; the
+            # higher limit stays reserved meanwhile.
+            track.refused, track.refusals = (trio.current_time(), answer), track.refusals + 1
             track.unconfirmed = max(amps, track.in_force.amps if track.in_force else 0.0, track.unconfirmed or 0.0)
         self.wake()
 

@@ -39,7 +39,12 @@ surplus_pause_s = 1.5
 """
 
 
-def site_toml(data_dir: Path, meter_port: int, circuits: str, chargers: str, extra: str = "") -> str:
+def site_toml(data_dir: Path, meter_port: int, circuits: str, chargers: str, extra: str = "",
+              timing: dict[str, float] | None = None) -> str:
+    lines = []
+    for line in TIMING.splitlines():
+        key = line.split(" = ")[0]
+        lines.append(f"{key} = {timing[key]}" if timing and key in timing else line)
     return f"""
 [site]
 name = "closed loop"
@@ -71,7 +76,7 @@ bus = "gw"
 model = "sdm630"
 poll_s = 0.1
 
-{TIMING}
+{chr(10).join(lines)}
 {circuits}
 {chargers}
 {extra}
@@ -146,13 +151,14 @@ class ClosedLoop:
 
 @asynccontextmanager
 async def closed_loop(tmp_path: Path, circuits: str, chargers: str, *, base_a=(0.0, 0.0, 0.0), extra: str = "",
-                      data_dir: Path | None = None, meter: SimulatedMeter | None = None
-                      ) -> AsyncIterator[ClosedLoop]:
+                      data_dir: Path | None = None, meter: SimulatedMeter | None = None,
+                      timing: dict[str, float] | None = None) -> AsyncIterator[ClosedLoop]:
+    """`timing`: [load_management] keys to change from TIMING."""
     device = meter or SimulatedMeter("sdm630")
     with MeterServer(device, "tcp") as server:
         grid = SimulatedSiteMeter(device, base_a)
         path = tmp_path / "site.toml"
-        path.write_text(site_toml(data_dir or tmp_path / "data", server.port, circuits, chargers, extra),
+        path.write_text(site_toml(data_dir or tmp_path / "data", server.port, circuits, chargers, extra, timing),
                         encoding="utf-8")
         config = load_config(path)
         async with trio.open_nursery() as nursery, running_site(config) as site, api_client(site) as api:

@@ -95,7 +95,9 @@ async def test_a_charger_that_rejects_profiles_has_its_max_reserved(tmp_path):
 
 
 async def test_a_charger_that_goes_offline_mid_charge_keeps_its_allocation(tmp_path):
-    async with closed_loop(tmp_path, MAIN, THREE) as loop:
+    # a limit lasts 60 s here: long enough for the test, so the offline charger keeps its 30 A
+    # (after that it would fall back to its default limit, and the reservation with it)
+    async with closed_loop(tmp_path, MAIN, THREE, timing={"profile_duration_s": 60}) as loop:
         for n in (1, 2):
             await loop.charger(f"CP-{n}")
         await loop.limits_are({"CP-1": 30, "CP-2": 30})
