@@ -240,17 +240,21 @@ async def _evening(api: httpx.AsyncClient, one: SimulatedCharger, two: Simulated
         parts = [f"{c['chargeBoxId']}/{c['connectorId']} {c['allocatedA']:g} A ({c['reason']})" for c in connectors]
         return ", ".join(parts) + f"; grid meter {max(grid.net_a()):.0f} A of {FUSE_A} A"
 
-    fair = await shares(lambda cs: all(c["reason"] == "fair share" for c in cs))
+    def even(cs: list[dict]) -> bool:  # (40 A - 2 A margin - 6 A base load) / 3 cars, in whole amps
+        return all(c["reason"] == "fair share" and c["allocatedA"] == 10 for c in cs)
+
+    fair = await shares(even)
     say("evedge", "sharing: " + show(fair))
     await trio.sleep(pace)
     grid.set_base(22, 22, 22)
     say("grid", "base load jumps to 22 A per phase: the kitchen's ovens switch on")
-    spike = await shares(lambda cs: any(c["allocatedA"] == 0 for c in cs))
+    # 40 - 2 - 22 = 16 A: two cars at 8 A; not enough for the third at 6 A
+    spike = await shares(lambda cs: sorted(c["allocatedA"] for c in cs) == [0, 8, 8])
     say("evedge", "chargers give way: " + show(spike))
     await trio.sleep(pace)
     grid.set_base(6, 6, 6)
     say("grid", "base load back to 6 A per phase")
-    back = await shares(lambda cs: all(c["reason"] == "fair share" for c in cs))
+    back = await shares(even)
     say("evedge", "back up (increases wait, reductions never do): " + show(back))
     for charger, name, connector in charges:
         await charger.stop(connector)
