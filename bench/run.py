@@ -249,6 +249,14 @@ def run_tap(workdir: Path, taps: int) -> dict:
     return tap.run(sub, taps)
 
 
+def run_loadmgmt(workdir: Path, rounds: int, hours: float) -> dict:
+    """Load management (bench/loadmgmt.py): reaction time with 50 chargers, a noisy simulated hour."""
+    from bench import loadmgmt
+
+    sub = Path(tempfile.mkdtemp(dir=workdir, prefix="loadmgmt-"))
+    return loadmgmt.run(sub, rounds, hours)
+
+
 def _pct(sorted_values: list[float], q: float) -> float:
     k = min(len(sorted_values) - 1, max(0, int(round(q / 100 * (len(sorted_values) - 1)))))
     return sorted_values[k]
@@ -297,6 +305,16 @@ def table(results: dict) -> str:
     if tap:
         extra.append(f"| tap-to-RemoteStart, pty byte to charger socket ({tap['taps']} taps) | p50 {tap['p50_ms']} ms, "
                      f"p99 {tap['p99_ms']} ms, max {tap['max_ms']} ms |")
+    lm = results.get("loadmgmt")
+    if lm:
+        r, h = lm["reaction"], lm["noisy_hour"]
+        extra.append(f"| load management: meter reading over the limit -> last reducing SetChargingProfile on the "
+                     f"wire, {r['chargers']} chargers ({r['rounds']} rounds) | p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
+                     f"max {r['max_ms']} ms |")
+        extra.append(f"| load management: a noisy base load, {h['chargers']} chargers on a {h['fuse_a']} A fuse "
+                     f"(simulated hour) | over the fuse {h['over_fuse_s_per_hour']} s/h "
+                     f"({h['over_fuse_during_motor_starts_s_per_hour']} s/h of it during 1-3 s motor starts), over "
+                     f"the fuse minus the margin {h['over_fuse_minus_margin_s_per_hour']} s/h, peak {h['peak_a']} A |")
     ratios = results.get("ratios")
     if ratios:
         for k, v in ratios.items():
@@ -346,7 +364,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, help="runs per load scenario, best kept (default 2, quick 1)")
     ap.add_argument("--with-before", action="store_true",
                     help=f"also run {BEFORE} (validation through jsonschema only) on the MeterValues workloads")
-    ap.add_argument("--only", default="", help="comma list of: closed,closed201,open,idle,rest,startup,tap")
+    ap.add_argument("--only", default="", help="comma list of: closed,closed201,open,idle,rest,startup,tap,loadmgmt")
     ap.add_argument("--targets", default=",".join(TARGETS))
     ap.add_argument("--workloads", default="", help="closed loop workloads (default: all, quick: meter4)")
     ap.add_argument("--workloads-201", default="",
@@ -355,7 +373,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     duration = args.duration or (3.0 if args.quick else 4.0)
     rounds = args.rounds or (1 if args.quick else 2)
-    only = set(filter(None, args.only.split(","))) or {"closed", "closed201", "open", "idle", "rest", "startup", "tap"}
+    only = set(filter(None, args.only.split(","))) or {"closed", "closed201", "open", "idle", "rest", "startup", "tap",
+                                                        "loadmgmt"}
     targets = args.targets.split(",")
     workloads = args.workloads.split(",") if args.workloads else (
         ["meter4"] if args.quick else ["meter4", "meter12", "transaction", "heartbeat", "status"])
@@ -412,6 +431,9 @@ def main(argv=None) -> int:
             print(f"  startup {results['startup']}", file=sys.stderr, flush=True)
         if "tap" in only:
             results["tap"] = run_tap(workdir, 20 if args.quick else 100)
+        if "loadmgmt" in only:
+            results["loadmgmt"] = run_loadmgmt(workdir, 5 if args.quick else 30, 0.25 if args.quick else 1.0)
+            print(f"  loadmgmt {results['loadmgmt']}", file=sys.stderr, flush=True)
     results["ratios"] = {**ratios(results["load"]), **ratios(results["load_ocpp201"], "2.0.1")}
     results["bench_runtime_s"] = round(time.perf_counter() - t_start, 1)
     out = Path(args.out)

@@ -16,6 +16,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol as Interface
 
 import orjson
@@ -26,7 +27,7 @@ from controller.errors import ChargerOffline, Conflict, NotFound
 from controller.live_config import LiveConfig
 from controller.store import Store
 from controller.store import chargers as q
-from controller.timefmt import now_iso
+from controller.timefmt import iso, now_iso, utcnow
 from controller.upstream.events import Events
 from controller.upstream.events import record as record_events
 
@@ -41,6 +42,7 @@ def usable_charger_id(charger_id: str) -> bool:
     operator could approve, reject or command it."""
     return (bool(charger_id) and not any(part in charger_id for part in _UNUSABLE_IN_IDS)
             and all(c >= " " and c != "\x7f" for c in charger_id))
+LIVE_CURRENT_S = 120  # a current reading older than this when it arrives is a replayed backlog
 
 
 class Availability(enum.Enum):
@@ -73,6 +75,15 @@ class ChargerLink(Interface):
         """Ask to end a charge: our id, and the charger's own id when it assigned one."""
 
     async def unlock(self, connector_id: int) -> bool: ...
+
+    async def set_default_limit(self, amps: float, phases: int) -> bool:
+        """The limit (per phase, amps) every charge starts with and falls back to when no other
+        limit is in force: kept by the charger, also when the controller is gone."""
+
+    async def set_transaction_limit(self, connector_id: int, transaction_id: int, amps: float, phases: int,
+                                    duration_s: int) -> bool:
+        """A limit (per phase, amps) on one running charge for `duration_s` from now; after that
+        the default limit applies again unless it is renewed."""
 
     async def call(self, action: str, payload: dict) -> Any:
         """A raw operation for the operator's endpoint, checked by `Protocol.check_operation` first."""
@@ -122,6 +133,8 @@ class ConnectorState:
     energy_wh: float | None = None
     power_w: float | None = None
     meter_at: str | None = None
+    current_a: tuple[float | None, ...] | None = None  # per phase as the charger reports it (L1, L2, L3)
+    current_at: float | None = None  # trio.current_time() when it was reported
 
     @property
     def ready_to_start(self) -> bool:
@@ -367,6 +380,13 @@ class ChargerRegistry:
         """What a charge's start or end tells of a connector, for protocols whose status does
         not (OCPP 2.0.1's Occupied is a plugged car with or without a charge)."""
         state.connector(connector_id).availability = availability
+    def currents_drawn(self, state: ChargerState, connector_id: int, amps: tuple[float | None, ...], at: str) -> None:
+        """What a connector draws per phase, as its charger reported it at `at` (a live reading:
+        a backlog replayed from before a reconnection is history, not the present)."""
+        if at < iso(utcnow() - timedelta(seconds=LIVE_CURRENT_S)):
+            return
+        c = state.connector(connector_id)
+        c.current_a, c.current_at = amps, trio.current_time()
 
     # -- operator commands -----------------------------------------------------------------
 

@@ -97,6 +97,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if problems := lockouts(config, args.config):
         print("evedge: config refused:\n" + "\n".join(problems), file=sys.stderr)
         return 2
+    from controller.load_management.config import warnings
+
+    for warning in warnings(config):  # allowed, but the installer should know
+        print(f"evedge: warning: {args.config}: {warning}", file=sys.stderr)
     print(f"{args.config}: ok ({len(config.chargers)} chargers, data in {config.data_dir})")
     return 0
 

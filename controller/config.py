@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from controller.passwords import parse_hash
+from controller.load_management import config as load_management
+from controller.load_management.config import ChargerLoadKeys, CircuitConfig, LoadManagementSection
 from controller.upstream.config import UpstreamSection
 from drivers.config import BusConfig, MeterConfig, ReaderConfig, validate_drivers
 
@@ -188,7 +190,7 @@ MAX_CONNECTORS = 100
 """The most connectors a charger may have (also the bound on an unconfigured charger's ids)."""
 
 
-class ChargerConfig(_Section):
+class ChargerConfig(_Section, ChargerLoadKeys):
     id: str = Field(min_length=1, max_length=64)
     connectors: int = Field(1, ge=1, le=MAX_CONNECTORS)
     name: str = ""
@@ -239,6 +241,9 @@ class Config(_Section):
     meters: list[MeterConfig] = Field(default_factory=list)
     readers: list[ReaderConfig] = Field(default_factory=list)
     """Hardware on the site's wires (drivers/): Modbus buses, energy meters, card readers."""
+    circuits: list[CircuitConfig] = Field(default_factory=list)
+    load_management: LoadManagementSection = LoadManagementSection()
+    """Load management (controller/load_management/): circuits and the loop's timing."""
     source: Path | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
@@ -283,6 +288,11 @@ class Config(_Section):
             if charger.meter == "connector-meter" and not any(c == charger.id for c, _ in placed):
                 raise ValueError(f"chargers[{index}].meter: \"connector-meter\" needs a [[meters]] entry with"
                                  f" role = \"connector\" and charger = {charger.id!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _circuits(self) -> "Config":
+        load_management.check(self)
         return self
 
     @property

@@ -125,6 +125,61 @@ def ocpp_call_timeout(action: str) -> None:
     OCPP_CALL_TIMEOUTS.labels(action).inc()
 
 
+# -- load management (set by controller/load_management/manager.py after every allocation) ----
+
+CIRCUIT_MEASURED = Gauge("evedge_circuit_measured_current_amperes",
+                         "Current a circuit's meter measures, per phase (negative: export; absent when stale).",
+                         ["circuit", "phase"], registry=REGISTRY)
+CIRCUIT_ALLOCATED = Gauge("evedge_circuit_allocated_current_amperes",
+                          "Sum of the shares of the connectors below a circuit, per phase.",
+                          ["circuit", "phase"], registry=REGISTRY)
+CIRCUIT_LIMIT = Gauge("evedge_circuit_limit_amperes", "A circuit's limit in force (an override applied).",
+                      ["circuit"], registry=REGISTRY)
+CIRCUIT_OVER_LIMIT = Counter("evedge_circuit_over_limit_seconds_total",
+                             "Time a circuit's meter measured more than its limit on some phase.",
+                             ["circuit"], registry=REGISTRY)
+CIRCUIT_FAILSAFE = Gauge("evedge_circuit_failsafe",
+                         "1 while a circuit runs on fail-safe currents (its meter, or one above, is stale).",
+                         ["circuit"], registry=REGISTRY)
+CONNECTOR_ALLOCATED = Gauge("evedge_connector_allocated_current_amperes",
+                            "A connector's share (per phase) while a charge runs on it.",
+                            ["charger", "connector"], registry=REGISTRY)
+_PHASE_LABELS = ("L1", "L2", "L3")
+
+
+def circuit_state(circuit: str, measured: tuple[float, ...] | None, allocated: tuple[float, ...], limit: float,
+                  failsafe: bool, over_s: float) -> None:
+    for phase, value in zip(_PHASE_LABELS, allocated):
+        CIRCUIT_ALLOCATED.labels(circuit, phase).set(value)
+    for index, phase in enumerate(_PHASE_LABELS):
+        key = (circuit, phase)
+        if measured is not None:
+            CIRCUIT_MEASURED.labels(*key).set(measured[index])
+            _measured_children.add(key)
+        elif key in _measured_children:  # stale: no figure rather than an old one
+            CIRCUIT_MEASURED.remove(*key)
+            _measured_children.discard(key)
+    CIRCUIT_LIMIT.labels(circuit).set(limit)
+    CIRCUIT_FAILSAFE.labels(circuit).set(1 if failsafe else 0)
+    CIRCUIT_OVER_LIMIT.labels(circuit).inc(over_s)
+
+
+def connector_allocated(charger: str, connector: int, amps: float | None) -> None:
+    """A connector's share; None once its charge ended (the series goes away)."""
+    key = (charger, str(connector))
+    if amps is None:
+        if key in _connector_children:
+            CONNECTOR_ALLOCATED.remove(*key)
+            _connector_children.discard(key)
+        return
+    CONNECTOR_ALLOCATED.labels(*key).set(amps)
+    _connector_children.add(key)
+
+
+_measured_children: set[tuple[str, str]] = set()
+_connector_children: set[tuple[str, str]] = set()
+
+
 # -- scraping --------------------------------------------------------------------------------
 
 

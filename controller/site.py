@@ -16,6 +16,7 @@ from controller.chargers import ChargerRegistry
 from controller.config import Config
 from controller.csms.server import PROTOCOLS, OcppServer
 from controller.live_config import LiveConfig
+from controller.load_management.manager import LoadManager
 from controller.public_charging.sessions import PublicCharging
 from controller.store import Store
 from controller.tap_to_charge import TapToCharge
@@ -56,11 +57,13 @@ class Site:
         self.hardware = Hardware(config.buses, config.meters, config.readers)
         self.health_checks.update(self.hardware.health_checks())
         self.tap_to_charge = TapToCharge(self.authorization, self.transactions)
+        self.load = LoadManager(self.live, self.chargers, self.store, self.hardware)  # [[circuits]]
+        self.health_checks.update(self.load.health_checks())
         # What the REST API may use, and nothing else of the site.
         self.api_services = Services(
             config=self.live, chargers=self.chargers, transactions=self.transactions,
             authorization=self.authorization, hardware=self.hardware, tap_results=self.tap_to_charge.results,
-            delivery=self.upstream, public_charging=self.public_charging, health=self.health,
+            delivery=self.upstream, public_charging=self.public_charging, load=self.load, health=self.health,
             metrics=partial(metrics.render, self.chargers, self.store, self.hardware),
         )
 
@@ -97,7 +100,8 @@ class Site:
                 await nursery.start(self.public_charging.run)
                 await nursery.start(self.upstream.run)
                 await nursery.start(self.tap_to_charge.run)
-                await nursery.start(self.hardware.run, self.tap_to_charge.on_tap)
+                await nursery.start(self.hardware.run, self.tap_to_charge.on_tap, self.load.on_reading)
+                await nursery.start(self.load.run)
                 nursery.start_soon(metrics.watch_loop_lag)
                 log.info("site %r ready: ocpp_port=%d api_port=%d", self.config.site.name, self.ocpp_port, self.api_port)
                 task_status.started(self)

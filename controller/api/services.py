@@ -13,6 +13,7 @@ from typing import Any
 from controller.authorization import Authorization
 from controller.chargers import ChargerRegistry
 from controller.live_config import LiveConfig
+from controller.load_management.manager import LoadManager
 from controller.public_charging.sessions import PublicCharging
 from controller.transactions import Transactions
 from controller.upstream.delivery import Delivery
@@ -32,6 +33,8 @@ class Services:
     delivery: Delivery
     """The upstream outbox's owner: notifications are listed and replayed through it."""
     public_charging: PublicCharging
+    load: LoadManager
+    """Load management: circuits, shares and overrides."""
     health: Callable[[], Awaitable[dict[str, Any]]]
     """GET /healthz's body (controller/health.py check, bound to the site's parts)."""
     metrics: Callable[[], Awaitable[bytes]]

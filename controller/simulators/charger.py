@@ -8,6 +8,12 @@ Run: python -m controller.simulators.charger --url ws://127.0.0.1:PORT/ocpp/CHAR
      [--id CHARGER-001] [--connectors 2] [--no-subprotocol] [--basic-auth USER:PASS]
      [--ca-file CA.pem] (wss:// URLs: trust this CA instead of the system's)
      [--log-frames] [--verbose] [--response-timeout 10]
+     [--phases 3] [--max-current 32] [--ramp-s 1] [--meter-interval 0]
+
+Charging profiles are obeyed (controller/simulators/ev.py): while a transaction runs, its car
+draws the limit in force after a ramp of --ramp-s, up to the car's own maximum (`car`), and
+the simulator emits `draw` events; with --meter-interval it sends MeterValues with the energy
+register, power and Current.Import per phase that often (and only then integrates the energy).
 
 stdin, one JSON object a line: {"id": <any>, "cmd": <name>, ...fields}. Every command is
 answered by exactly one stdout line, {"id", "ok": true, "result": {...}} or
@@ -26,18 +32,25 @@ Every command that waits for the central system accepts "timeout" (seconds).
   respond {action, payload?, delay_s?, no_answer?}   how to answer that CS->CP action;
                                 with none of the three, back to the default answer
   auto {enabled}                RemoteStart/RemoteStop/TriggerMessage follow-ups (default on)
-  state {}                      connectors, auto flag, connection
+  state {}                      connectors, auto flag, connection, electrics
+  car {connector, maxA}         the car's own maximum current per phase
+  obey {enabled}                false: accept profiles but ignore them (the car takes all it can)
+  autometer {interval}          MeterValues every `interval` s while a transaction runs (0: off)
   disconnect {abrupt=true} -> {code} | reconnect {url?, basic_auth?} (failure: "status") | quit {}
 
 stdout events: connected {subprotocol, url}, connect_failed {status, error} (then exit 2),
 call {action, payload, uniqueId} (before answering), sent {action, request, response |
 error, code} (auto follow-ups), closed {code, reason, by: "client"|"server"},
-note {text}, frame {dir: "in"|"out", text} (with --log-frames).
+note {text}, frame {dir: "in"|"out", text} (with --log-frames), draw {connector, amps: [L1, L2,
+L3], limit} (what a connector draws changed; the charger's own phases).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -58,6 +71,7 @@ from controller.simulators.common import (
     register_value,
     run,
 )
+from controller.simulators.ev import Electrics
 
 SUBPROTOCOL = "ocpp1.6"
 VENDOR, MODEL = "evedge-sim", "SimCharger"
@@ -139,13 +153,20 @@ class SimChargePoint(SimConnection, OcppChargePoint):
         self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any
     ) -> call_result.SetChargingProfile:
         # Kept camelCase so GetCompositeSchedule can echo the latest schedule back.
-        self.sim.profiles[connector_id] = plain(snake_to_camel_case(cs_charging_profiles))
-        return call_result.SetChargingProfile(status="Accepted")
+        profile = plain(snake_to_camel_case(cs_charging_profiles))
+        transaction_id = self.sim.connector(connector_id).transaction_id if connector_id else None
+        status = self.sim.electrics.profiles.install(connector_id, profile, transaction_id)
+        if status == "Accepted":
+            self.sim.profiles[connector_id] = profile
+            self.sim.tick()  # a new limit takes effect now
+        return call_result.SetChargingProfile(status=status)
 
     @on(Action.clear_charging_profile)
     def on_clear_charging_profile(
-        self, id: int | None = None, connector_id: int | None = None, **_: Any
+        self, id: int | None = None, connector_id: int | None = None, charging_profile_purpose: str | None = None,
+        stack_level: int | None = None, **_: Any
     ) -> call_result.ClearChargingProfile:
+        self.sim.electrics.profiles.clear(id, connector_id, charging_profile_purpose, stack_level)
         profiles = self.sim.profiles
         for cid, profile in list(profiles.items()):
             if (id is None or profile.get("chargingProfileId") == id) and (connector_id is None or cid == connector_id):
@@ -209,6 +230,10 @@ class Simulator(SimulatorBase):
         }
         self.local_list_version = 0
         self.profiles: dict[int, dict[str, Any]] = {}
+        self.electrics = Electrics(phases=args.phases, max_a=args.max_current, ramp_s=args.ramp_s)
+        self.meter_interval: float = args.meter_interval
+        self._ticked = time.monotonic()
+        self._emitted: dict[int, tuple[list[float], float | None]] = {}  # the last draw event per connector
 
     def connector(self, n: int) -> Connector:
         return self.connectors.setdefault(n, Connector())
@@ -237,6 +262,7 @@ class Simulator(SimulatorBase):
     def started(self, connector: int, id_tag: str, response: dict[str, Any]) -> None:
         c = self.connector(connector)
         c.transaction_id, c.id_tag = response.get("transactionId"), id_tag
+        self.electrics.car(connector).started = time.time()
 
     def find_transaction(self, transaction_id: int) -> int | None:
         return next((n for n, c in self.connectors.items() if c.transaction_id == transaction_id), None)
@@ -257,17 +283,67 @@ class Simulator(SimulatorBase):
         if connector is not None:
             c = self.connector(connector)
             c.transaction_id = c.id_tag = None
+            self.electrics.profiles.transaction_ended(connector)
+            self.tick()
+
+    # --- the electrics: what the cars draw ----------------------------------------------------
+
+    def tick(self) -> None:
+        """Move each car toward the limit in force (and, metering, count the energy)."""
+        now = time.monotonic()
+        dt, self._ticked = now - self._ticked, now
+        transactions = {n: c.transaction_id for n, c in self.connectors.items()}
+        if self.meter_interval > 0:
+            for n in transactions:
+                self.connector(n).energy_wh += self.electrics.power_w(n) * dt / 3600
+        self.electrics.tick(dt, transactions)
+        for n, transaction_id in transactions.items():
+            limit = self.electrics.profiles.limit(n, transaction_id, self.electrics.phases,
+                                                  self.electrics.car(n).started)
+            seen = (self.electrics.per_phase(n), limit)
+            if self._emitted.get(n) != seen:
+                self._emitted[n] = seen
+                emit({"event": "draw", "connector": n, "amps": seen[0], "limit": limit})
+
+    def background(self) -> list[Coroutine[Any, Any, Any]]:
+        return [self.run_electrics(), self.run_meter_values()]
+
+    async def run_electrics(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            self.tick()
+
+    async def run_meter_values(self) -> None:
+        """MeterValues every meter_interval s for each running transaction (while connected)."""
+        while True:
+            await asyncio.sleep(self.meter_interval if self.meter_interval > 0 else 0.5)
+            if self.meter_interval <= 0 or self.cp is None:
+                continue
+            for n, c in sorted(self.connectors.items()):
+                if c.transaction_id is None:
+                    continue
+                try:
+                    await self.request(self.meter_request(n, None, None, None, None, currents=True), None)
+                except CommandError:
+                    pass
 
     def meter_request(self, connector: int, energy_wh: float | None, power_w: float | None,
-                      transaction_id: int | None, timestamp: str | None) -> call.MeterValues:
+                      transaction_id: int | None, timestamp: str | None, currents: bool = False) -> call.MeterValues:
         c = self.connector(connector)
         if energy_wh is not None:
             c.energy_wh = energy_wh
-        sampled = [{"value": register_value(c.energy_wh), "context": "Sample.Periodic",
+        sampled = [{"value": register_value(round(c.energy_wh, 3)), "context": "Sample.Periodic",
                     "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
+        if currents and power_w is None:
+            power_w = round(self.electrics.power_w(connector))
         if power_w is not None:
             sampled.append({"value": register_value(power_w), "context": "Sample.Periodic",
                             "measurand": "Power.Active.Import", "unit": "W"})
+        if currents:
+            amps = self.electrics.per_phase(connector)
+            for phase, value in zip(("L1", "L2", "L3"), amps[: self.electrics.phases]):
+                sampled.append({"value": register_value(value), "context": "Sample.Periodic",
+                                "measurand": "Current.Import", "phase": phase, "unit": "A"})
         return call.MeterValues(
             connector_id=connector,
             transaction_id=transaction_id if transaction_id is not None else c.transaction_id,
@@ -384,6 +460,20 @@ class Simulator(SimulatorBase):
         self.stopped(connector)
         return response
 
+    async def cmd_car(self, connector: int, maxA: float) -> dict[str, Any]:
+        self.electrics.car(connector).max_a = float(maxA)
+        self.tick()
+        return {"connector": connector, "maxA": float(maxA)}
+
+    async def cmd_obey(self, enabled: bool = True) -> dict[str, Any]:
+        self.electrics.obey = bool(enabled)
+        self.tick()
+        return {"enabled": self.electrics.obey}
+
+    async def cmd_autometer(self, interval: float = 0.0) -> dict[str, Any]:
+        self.meter_interval = float(interval)
+        return {"interval": self.meter_interval}
+
     async def cmd_state(self) -> dict[str, Any]:
         return {
             "connected": self.cp is not None,
@@ -392,11 +482,24 @@ class Simulator(SimulatorBase):
                                     "idTag": c.id_tag, "status": c.status} for n, c in sorted(self.connectors.items())},
             "localListVersion": self.local_list_version,
             "chargingProfiles": {str(n): p for n, p in self.profiles.items()},
+            "electrics": {
+                "phases": self.electrics.phases, "obey": self.electrics.obey,
+                "connectors": {str(n): {"drawnA": self.electrics.per_phase(n),
+                                        "carMaxA": self.electrics.car(n).max_a,
+                                        "limitA": self.electrics.profiles.limit(
+                                            n, c.transaction_id, self.electrics.phases, self.electrics.car(n).started)}
+                               for n, c in sorted(self.connectors.items())},
+            },
         }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = base_parser("python -m controller.simulators.charger", __doc__.splitlines()[0], SUBPROTOCOL)
+    parser.add_argument("--phases", type=int, choices=(1, 3), default=3, help="phases the charger supplies")
+    parser.add_argument("--max-current", type=float, default=32.0, help="the charger's own limit per phase, A")
+    parser.add_argument("--ramp-s", type=float, default=1.0, help="seconds a car takes from 0 to 32 A")
+    parser.add_argument("--meter-interval", type=float, default=0.0,
+                        help="send MeterValues (energy, power, Current.Import per phase) this often; 0: never")
     return parser.parse_args(argv)
 
 

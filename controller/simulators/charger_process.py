@@ -77,6 +77,9 @@ class SimulatedCharger:
         self._ids = itertools.count(1)
         self._send_lock = trio.Lock()
         self.exited = False  # stdout reached EOF
+        self.draw: dict[int, list[float]] = {}  # connector -> what it draws on the charger's L1, L2, L3
+        self.limits: dict[int, float | None] = {}  # connector -> the limit its car follows (None: none)
+        self.draw_listeners: list[Callable[[SimulatedCharger], None]] = []  # e.g. a simulated site meter
 
     start = _StartMethod()
 
@@ -98,6 +101,10 @@ class SimulatedCharger:
         timeout: float = 15.0,
         version: str = "1.6",
         compression: bool = True,
+        phases: int = 3,
+        max_current: float = 32.0,
+        ramp_s: float = 1.0,
+        meter_interval: float = 0.0,
     ) -> SimulatedCharger:
         """Spawn the simulator; with wait_connected, return once its websocket is open.
 
@@ -125,6 +132,9 @@ class SimulatedCharger:
             argv.append("--log-frames")
         if verbose:
             argv.append("--verbose")
+        if version == "1.6":  # the 1.6 charger's car obeys charging profiles (load management)
+            argv += ["--phases", str(phases), "--max-current", str(max_current), "--ramp-s", str(ramp_s),
+                     "--meter-interval", str(meter_interval)]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         process = await nursery.start(functools.partial(
@@ -173,7 +183,12 @@ class SimulatedCharger:
             message = json.loads(line)
         except ValueError:
             message = {"event": "bad_output", "text": line.decode("utf-8", "replace")}
-        if "event" in message:
+        if message.get("event") == "draw":  # frequent: kept as state, not as events to wait for
+            self.draw[message["connector"]] = message["amps"]
+            self.limits[message["connector"]] = message.get("limit")
+            for listener in self.draw_listeners:
+                listener(self)
+        elif "event" in message:
             self.events.append(message)
             self._unread.append(message)
         elif "id" in message:
@@ -285,3 +300,19 @@ class SimulatedCharger:
 
     async def state(self) -> dict[str, Any]:
         return await self.cmd("state")
+
+    async def car(self, connector: int, maxA: float) -> dict[str, Any]:
+        """The car on `connector` takes at most `maxA` per phase."""
+        return await self.cmd("car", connector=connector, maxA=maxA)
+
+    async def obey(self, enabled: bool) -> dict[str, Any]:
+        """False: accept charging profiles but ignore them."""
+        return await self.cmd("obey", enabled=enabled)
+
+    async def autometer(self, interval: float) -> dict[str, Any]:
+        """MeterValues with Current.Import per phase every `interval` s while charging (0: off)."""
+        return await self.cmd("autometer", interval=interval)
+
+    def drawn(self, connector: int) -> float:
+        """What the connector draws now (the highest phase), as far as the last event says."""
+        return max(self.draw.get(connector, [0.0]))

@@ -342,6 +342,10 @@ class SimulatorBase:
             emit({"event": "closed", "code": code, "reason": reason, "by": by})
             cp.closed.set_result(code)
 
+    def background(self) -> list[Coroutine[Any, Any, Any]]:
+        """Jobs that run while the simulator runs (a version's own clockwork); none by default."""
+        return []
+
     def require_cp(self) -> SimConnection:
         if self.cp is None:
             raise CommandError("not connected")
@@ -492,6 +496,8 @@ async def serve(sim: SimulatorBase) -> int:
     except CommandError as exc:
         emit({"event": "connect_failed", "status": exc.extra.get("status"), "error": exc.error})
         return 2
+    for job in sim.background():
+        sim.tasks.spawn(job)
     return await sim.serve_stdin()
 
 

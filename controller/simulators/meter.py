@@ -19,8 +19,8 @@ import logging
 import shutil
 import tempfile
 import threading
-from pathlib import Path
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Literal
 
 from pymodbus import FramerType
@@ -239,7 +239,9 @@ class _NullModem:
     """Two ptys cross-connected by threads: the server opens one, the driver the other."""
 
     def __init__(self, driver_path: str) -> None:
-        from .card_reader import VirtualSerialPort  # the pty helper lives with the card readers
+        from .card_reader import (
+            VirtualSerialPort,  # the pty helper lives with the card readers
+        )
 
         self.server_side = VirtualSerialPort(on_input=lambda data: self.driver_side.write(data))
         self.driver_side = VirtualSerialPort(driver_path, on_input=self.server_side.write)

@@ -143,6 +143,15 @@ MIGRATIONS: list[str] = [
     CREATE TABLE books (id TEXT NOT NULL, created_at TEXT NOT NULL);
     INSERT INTO books (id, created_at) VALUES (lower(hex(randomblob(16))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
     """,
+    # load management: an operator's (or a DSO's) lower limit on a circuit, until it expires
+    """
+    CREATE TABLE circuit_overrides (
+        circuit_id TEXT PRIMARY KEY,
+        max_current_a REAL NOT NULL,           -- per phase, in force instead of the configured fuse
+        expires_at TEXT,                       -- ISO 8601 UTC; NULL: until lifted
+        created_at TEXT NOT NULL
+    );
+    """,
 ]
 
 

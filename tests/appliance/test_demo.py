@@ -19,3 +19,9 @@ def test_demo_runs_the_day_and_books_both_charges():
     assert "2 transactions on the books:" in out
     book = [line for line in out.splitlines() if " txn_" in line]
     assert len(book) == 2 and all(" completed " in line for line in book), out
+    # load management: a base-load spike, and the chargers giving way
+    assert "sharing: DEMO-1/1 10 A (fair share), DEMO-1/2 10 A (fair share), DEMO-2/1 10 A (fair share)" in out
+    assert "base load jumps to 22 A per phase" in out
+    give_way = next(line for line in out.splitlines() if "chargers give way:" in line)
+    assert "DEMO-2/1 0 A (paused: not enough capacity)" in give_way and "of 40 A" in give_way, give_way
+    assert "back up" in out and "evening charges stopped" in out

@@ -74,6 +74,11 @@ id = "door"
 kind = "modbus"
 bus = "gw"
 device_id = 9
+
+[[circuits]]
+id = "main"
+max_current_a = 63
+meter = "grid"
 """
 
 

@@ -18,6 +18,7 @@ from controller.chargers import (
 from controller.csms import adapter
 from controller.csms.connectors import checked_connector
 from controller.csms.v16.meter_values import (
+    latest_currents,
     latest_energy_and_power,
     timestamp,
     transaction_begin,
@@ -122,6 +123,9 @@ class ChargerHandlers(adapter.Handlers):
             connector_id=connector_id, transaction_id=payload.get("transactionId"),
             samples=samples, energy_wh=energy, power_w=power,
         ))
+        if (currents := latest_currents(payload["meterValue"])) is not None:
+            self.chargers.currents_drawn(self.state, payload["connectorId"], currents[0],
+                                         timestamp(currents[1], "meterValue.timestamp"))
         return {}
 
     async def diagnostics_status(self, payload: dict) -> dict:

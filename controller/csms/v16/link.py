@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.csms.link import SessionLink, status
+from controller.csms.v16 import smart_charging
 
 PROTOCOL = "ocpp1.6"
 
@@ -26,3 +27,12 @@ class V16Link(SessionLink):
 
     async def unlock(self, connector_id: int) -> bool:
         return status(await self.call("UnlockConnector", {"connectorId": connector_id})) == "Unlocked"
+
+    async def set_default_limit(self, amps: float, phases: int) -> bool:
+        answer = await self.call("SetChargingProfile", smart_charging.default_profile(amps, phases))
+        return status(answer) == "Accepted"
+
+    async def set_transaction_limit(self, connector_id: int, transaction_id: int, amps: float, phases: int,
+                                    duration_s: int) -> bool:
+        payload = smart_charging.transaction_profile(connector_id, transaction_id, amps, phases, duration_s)
+        return status(await self.call("SetChargingProfile", payload)) == "Accepted"

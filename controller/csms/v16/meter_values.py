@@ -7,6 +7,8 @@ from controller.timefmt import normalize
 
 ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
+CURRENT = "Current.Import"
+_PHASE = {"L1": 0, "L2": 1, "L3": 2, "L1-N": 0, "L2-N": 1, "L3-N": 2}
 _TO_WH = {"Wh": 1.0, "kWh": 1000.0}
 _TO_W = {"W": 1.0, "kW": 1000.0}
 
@@ -49,3 +51,25 @@ def transaction_begin(data: list[dict] | None) -> tuple[str | None, float | None
             except (ValueError, OverflowError):
                 return None, None
     return None, None
+
+
+def latest_currents(meter_value: list[dict]) -> tuple[tuple[float | None, float | None, float | None], str] | None:
+    """(per-phase Current.Import in A, the sample's timestamp) of the latest sample that has one;
+    a value without a phase counts as L1 (single-phase chargers often send it so). None if none."""
+    for mv in reversed(meter_value):
+        phases: list[float | None] = [None, None, None]
+        found = False
+        for sv in mv.get("sampledValue", []):
+            if sv.get("measurand") != CURRENT or sv.get("unit", "A") != "A":
+                continue
+            index = _PHASE.get(sv.get("phase") or "L1")
+            if index is None:
+                continue
+            try:
+                phases[index] = float(sv["value"])
+            except (KeyError, ValueError):
+                continue
+            found = True
+        if found:
+            return (phases[0], phases[1], phases[2]), mv["timestamp"]
+    return None

@@ -11,6 +11,7 @@ from controller.csms.link import SessionLink, status
 
 PROTOCOL = "ocpp2.0.1"
 TOKEN_TYPE = "ISO14443"  # the id tags on the site's list are RFID cards
+DEFAULT_PROFILE_ID = 1
 
 
 class V201Link(SessionLink):
@@ -36,3 +37,20 @@ class V201Link(SessionLink):
     async def unlock(self, connector_id: int) -> bool:
         answer = await self.call("UnlockConnector", {"evseId": connector_id, "connectorId": 1})
         return status(answer) == "Unlocked"
+
+    async def set_default_limit(self, amps: float, phases: int) -> bool:
+        """TxDefaultProfile on the whole station (EVSE 0): what every charge may draw, also when
+        the controller is gone (no duration)."""
+        profile = {"id": DEFAULT_PROFILE_ID, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+                   "chargingProfileKind": "Relative", "chargingSchedule": [{
+                       "id": DEFAULT_PROFILE_ID, "chargingRateUnit": "A",
+                       "chargingSchedulePeriod": [{"startPeriod": 0, "limit": round(max(0.0, amps), 1),
+                                                   "numberPhases": phases}]}]}
+        answer = await self.call("SetChargingProfile", {"evseId": 0, "chargingProfile": profile})
+        return status(answer) == "Accepted"
+
+    async def set_transaction_limit(self, connector_id: int, transaction_id: int, amps: float, phases: int,
+                                    duration_s: int) -> bool:
+        """Not sent to 2.0.1 stations yet: False, so load management reserves the charger's maximum
+        (safe) and the station keeps the default limit it holds."""
+        return False
