@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from controller.csms import frames
 from controller.timefmt import normalize
 
@@ -18,6 +20,16 @@ def timestamp(text: str, field: str) -> str:
     return frames.timestamp(text, field, "TypeConstraintViolation")
 
 
+def _reading(sv: dict, factor: float, otherwise: float | None) -> float | None:
+    """A sampled value's number times `factor`; `otherwise` for one that is none, or not finite
+    ("NaN", "1e400", 1e308 kWh in Wh): no reading, and never an Infinity in the API."""
+    try:
+        value = float(sv["value"]) * factor
+    except (KeyError, ValueError):
+        return otherwise
+    return value if math.isfinite(value) else otherwise
+
+
 def latest_energy_and_power(meter_value: list[dict]) -> tuple[float | None, float | None]:
     """The last register reading (Wh) and power (W) among sampled values of any context."""
     energy = power = None
@@ -26,14 +38,10 @@ def latest_energy_and_power(meter_value: list[dict]) -> tuple[float | None, floa
             measurand = sv.get("measurand", ENERGY)
             if sv.get("phase"):
                 continue  # totals only
-            try:
-                value = float(sv["value"])
-            except (KeyError, ValueError):
-                continue
             if measurand == ENERGY and sv.get("unit", "Wh") in _TO_WH:
-                energy = value * _TO_WH[sv.get("unit", "Wh")]
+                energy = _reading(sv, _TO_WH[sv.get("unit", "Wh")], energy)
             elif measurand == POWER and sv.get("unit", "W") in _TO_W:
-                power = value * _TO_W[sv.get("unit", "W")]
+                power = _reading(sv, _TO_W[sv.get("unit", "W")], power)
     return energy, power
 
 
@@ -65,10 +73,9 @@ def latest_currents(meter_value: list[dict]) -> tuple[tuple[float | None, float 
             index = _PHASE.get(sv.get("phase") or "L1")
             if index is None:
                 continue
-            try:
-                phases[index] = float(sv["value"])
-            except (KeyError, ValueError):
+            if (amps := _reading(sv, 1.0, None)) is None:
                 continue
+            phases[index] = amps
             found = True
         if found:
             return (phases[0], phases[1], phases[2]), mv["timestamp"]

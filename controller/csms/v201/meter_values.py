@@ -6,6 +6,8 @@ power-of-ten `multiplier`.
 
 from __future__ import annotations
 
+import math
+
 from controller.csms import frames
 
 ENERGY = "Energy.Active.Import.Register"
@@ -25,7 +27,11 @@ def _reading(sv: dict, units: dict[str, float], default_unit: str) -> float | No
     value = sv.get("value")
     if factor is None or not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
-    return float(value) * factor * 10.0 ** int(unit.get("multiplier", 0))
+    try:
+        reading = float(value) * factor * 10.0 ** int(unit.get("multiplier", 0))
+    except OverflowError:
+        return None
+    return reading if math.isfinite(reading) else None  # 1e308 kWh: no reading, and no Infinity in the API
 
 
 def energy_and_power(meter_value: list[dict], context: str | None = None) -> tuple[float | None, float | None]:
