@@ -11,7 +11,7 @@ import time
 
 import trio
 
-from controller import admin_cli, logs, systemd
+from controller import __version__, admin_cli, logs, systemd
 from controller.config import ConfigError, load_config
 
 log = logging.getLogger("evedge")
@@ -121,6 +121,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="evedge", description="Site-local EV charging controller")
+    parser.add_argument("--version", action="version", version=f"evedge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the controller in the foreground")
     run.add_argument("--config", "-c", required=True, help="the site's TOML file")
