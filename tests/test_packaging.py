@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, distribution
@@ -34,6 +35,7 @@ NOT_PACKAGED = (".git", ".venv", "var", "__pycache__", ".hypothesis", ".pytest_c
 @dataclass(frozen=True)
 class Built:
     wheel: Path
+    sdist: Path
     log: str
 
 
@@ -47,7 +49,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     log = result.stdout + result.stderr
     assert result.returncode == 0, log
     (wheel,) = (tmp / "dist").glob("evedge-*.whl")
-    return Built(wheel, log)
+    (sdist,) = (tmp / "dist").glob("evedge-*.tar.gz")
+    return Built(wheel, sdist, log)
 
 
 def _source_files(top: str, pattern: str) -> set[str]:
@@ -65,6 +68,15 @@ def test_wheel_holds_the_code_and_the_package_data(built: Built) -> None:
     assert not expected - names, f"missing from the wheel: {sorted(expected - names)}"
     strays = sorted(n for n in names if n.split("/")[0] in ("tests", "bench", "tools", "config", "docs"))
     assert not strays, strays
+
+
+def test_source_release_carries_the_unit_the_configs_and_the_pins(built: Built) -> None:
+    """What docs/install.md has the installer copy from /opt/evedge/src."""
+    with tarfile.open(built.sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    for needed in ("systemd/evedge.service", "systemd/99-evedge-serial.rules", "config/example.toml",
+                   "docs/install.md", "constraints.txt", "CHANGELOG.md", "LICENSE"):
+        assert needed in names, needed
 
 
 def test_wheel_metadata_names_version_licence_and_command(built: Built) -> None:
