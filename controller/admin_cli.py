@@ -24,9 +24,8 @@ from typing import Any
 
 import httpx
 
-from controller.config import ConfigError, load_config, parse_listen
+from controller.config import ConfigError, default_config_path, load_config, parse_listen
 
-DEFAULT_CONFIG = "/etc/evedge/evedge.toml"
 EXIT_API, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 
 
@@ -42,7 +41,7 @@ class CliError(Exception):
 def _endpoint(args: argparse.Namespace) -> tuple[str, str]:
     url = args.url or os.environ.get("EVEDGE_URL")
     key = args.api_key or os.environ.get("EVEDGE_API_KEY")
-    config_path = args.config or (None if url else os.environ.get("EVEDGE_CONFIG", DEFAULT_CONFIG))
+    config_path = args.config or (None if url else default_config_path())
     if config_path and (not url or not key):
         try:
             config = load_config(config_path)
@@ -265,7 +264,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             return argparse.SUPPRESS if suppress else value
 
         parser.add_argument("--config", "-c", default=d(None), help=f"the site's TOML file (default "
-                            f"{DEFAULT_CONFIG} unless --url or $EVEDGE_URL is given; $EVEDGE_CONFIG overrides)")
+                            f"{default_config_path()} unless --url or $EVEDGE_URL is given; $EVEDGE_CONFIG sets it)")
         parser.add_argument("--url", default=d(None), help="the API, e.g. http://127.0.0.1:8080 (env EVEDGE_URL)")
         parser.add_argument("--api-key", default=d(None), help="an X-API-Key (env EVEDGE_API_KEY)")
         parser.add_argument("--json", action="store_true", default=d(False), help="print JSON for scripts")

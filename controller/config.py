@@ -32,6 +32,11 @@ class ConfigError(Exception):
     """A config file that cannot be used; the message names the file and the key."""
 
 
+class ListenError(ConfigError):
+    """A listener that could not bind when the controller started (a port in use, a port below
+    1024 for an unprivileged user): the message names the key and the address."""
+
+
 class _Section(BaseModel):
     """Unknown keys are errors, and so are loose types: TOML has numbers and booleans, so "300"
     for a number or "yes" / 1 for a boolean is a mistake to name, not a value to guess at (an

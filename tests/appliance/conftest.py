@@ -37,6 +37,15 @@ def write_config(tmp_path: Path, *, api_keys=("test-key",), logging: str = "", e
     return path
 
 
+async def evedge(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
+    """Run the `evedge` command (no EVEDGE_* variables from outside); (exit code, stdout, stderr)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("EVEDGE_")}
+    with trio.fail_after(timeout):
+        result = await trio.run_process([*EVEDGE, *args], env={**environ, **(env or {})}, cwd=PROJECT,
+                                        capture_stdout=True, capture_stderr=True, check=False)
+    return result.returncode, result.stdout.decode(), result.stderr.decode()
+
+
 class NotifySocket:
     """A datagram socket standing in for systemd's $NOTIFY_SOCKET."""
 

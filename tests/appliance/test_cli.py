@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import trio
 
-from .conftest import EVEDGE, PROJECT, charger, running_site, write_config
-
-
-async def evedge(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("EVEDGE_")}
-    result = await trio.run_process([*EVEDGE, *args], env={**environ, **(env or {})}, cwd=PROJECT,
-                                    capture_stdout=True, capture_stderr=True, check=False)
-    return result.returncode, result.stdout.decode(), result.stderr.decode()
+from .conftest import charger, evedge, running_site, write_config
 
 
 async def test_installer_commands_against_a_live_controller(tmp_path: Path) -> None:
