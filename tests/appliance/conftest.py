@@ -146,6 +146,7 @@ class Charger:
 
     def __init__(self, ws, charger_id: str) -> None:
         self.ws, self.id, self._n = ws, charger_id, 0
+        self.answered: list[list] = []  # the CALLs from the central system it answered
 
     async def call(self, action: str, payload: dict) -> list:
         self._n += 1
@@ -164,12 +165,14 @@ class Charger:
             frame = json.loads(await self.ws.get_message())
             if frame[0] == 2:
                 await self.ws.send_message(json.dumps([3, frame[1], payload]))
+                self.answered.append(frame)
                 return frame
 
 
 @asynccontextmanager
-async def charger(port: int, charger_id: str):
-    async with open_websocket_url(f"ws://127.0.0.1:{port}/ocpp/{charger_id}", subprotocols=["ocpp1.6"]) as ws:
+async def charger(port: int, charger_id: str, protocol: str = "ocpp1.6"):
+    async with open_websocket_url(f"ws://127.0.0.1:{port}/ocpp/{charger_id}", subprotocols=[protocol]) as ws:
+        assert ws.subprotocol == protocol
         yield Charger(ws, charger_id)
 
 

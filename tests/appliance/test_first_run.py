@@ -140,7 +140,7 @@ async def test_check_config_and_run_refuse_a_data_directory_they_cannot_write(tm
     assert rc == 2 and out == ""
     assert f"{config}: site.data_dir: " in err and expected in err, err
     rc, out, err = await evedge("run", "--config", str(config))
-    assert rc == 2 and f"site.data_dir: " in out and expected in out and "Traceback" not in out + err
+    assert rc == 2 and "site.data_dir: " in out and expected in out and "Traceback" not in out + err
 
 
 @pytest.mark.parametrize("key", ["ocpp.listen", "api.listen"])
