@@ -1,11 +1,14 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 # `run` installs the runtime only; `test` adds the test tools. Both install the versions in
 # constraints.txt (the ones the suite passed with); `make constraints` rewrites it from .venv.
+# The install is a regular one, as on a site (no editable-install notices), redone when the
+# code changes; `build/` is cleared first so a deleted module cannot linger in it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/example.toml
-PIP_INSTALL = $(BIN)/pip install --quiet --constraint constraints.txt
+SOURCES := pyproject.toml constraints.txt $(shell find controller drivers -type f -not -path '*/__pycache__/*' 2>/dev/null)
+PIP_INSTALL = rm -rf build && $(BIN)/pip install --quiet --constraint constraints.txt
 
 .PHONY: run test bench constraints clean
 
@@ -14,12 +17,12 @@ $(BIN)/pip:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # One stamp per install, so `make test` after `make run` adds the test tools.
-$(VENV)/.runtime: pyproject.toml constraints.txt | $(BIN)/pip
-	$(PIP_INSTALL) -e .
+$(VENV)/.runtime: $(SOURCES) | $(BIN)/pip
+	$(PIP_INSTALL) .
 	touch $@
 
-$(VENV)/.test: pyproject.toml constraints.txt | $(BIN)/pip
-	$(PIP_INSTALL) -e '.[test]'
+$(VENV)/.test: $(SOURCES) | $(BIN)/pip
+	$(PIP_INSTALL) '.[test]'
 	touch $@ $(VENV)/.runtime
 
 run: $(VENV)/.runtime
@@ -38,4 +41,4 @@ constraints: $(VENV)/.test
 	$(BIN)/python -m tools.constraints > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 clean:
-	rm -rf $(VENV) var config/var
+	rm -rf $(VENV) var config/var build dist *.egg-info
