@@ -6,9 +6,10 @@ without touching the disk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from controller.errors import NotFound
 from controller.live_config import LiveConfig
 from controller.store import Store
 from controller.store import id_tags as q
@@ -59,6 +60,16 @@ class Authorization:
     async def put(self, tag: IdTag) -> None:
         await self.store.write(q.put_id_tag, tag.id_tag, tag.status, tag.expiry_date, tag.parent_id_tag)
         self.tags[tag.id_tag.casefold()] = tag
+
+    async def change(self, id_tag: str, **changes: str | None) -> IdTag:
+        """Change some fields of a listed tag (status, expiry_date, parent_id_tag), keeping the
+        others: blocking a card must not drop its expiry or its parent."""
+        tag = self.get(id_tag)
+        if tag is None:
+            raise NotFound("IdTag", id_tag)
+        changed = replace(tag, **changes)
+        await self.put(changed)
+        return changed
 
     async def delete(self, id_tag: str) -> bool:
         deleted = await self.store.write(q.delete_id_tag, id_tag)

@@ -23,7 +23,7 @@ import orjson
 import trio
 
 from controller.config import MAX_CONNECTORS
-from controller.errors import ChargerOffline, Conflict, NotFound
+from controller.errors import ChargerOffline, Conflict, DomainError, NotFound
 from controller.live_config import LiveConfig
 from controller.store import Store
 from controller.store import chargers as q
@@ -84,6 +84,9 @@ class ChargerLink(Interface):
                                     duration_s: int) -> bool:
         """A limit (per phase, amps) on one running charge for `duration_s` from now; after that
         the default limit applies again unless it is renewed."""
+
+    async def trigger_boot(self) -> bool:
+        """Ask the charger to announce itself (boot) now, rather than at its next retry."""
 
     async def call(self, action: str, payload: dict) -> Any:
         """A raw operation for the operator's endpoint, checked by `Protocol.check_operation` first."""
@@ -288,8 +291,19 @@ class ChargerRegistry:
         return state
 
     async def approve(self, charger_id: str) -> ChargerState:
-        self.require(charger_id)
-        return await self.set_registration(charger_id, "accepted")
+        """Accept a charger from now on. One that is connected was told it is pending, and would
+        only ask again after the interval it was given (up to `heartbeat_interval_s`): it is
+        asked to boot again at once, so it is in service as soon as the operator approves it."""
+        before = self.require(charger_id).registration
+        state = await self.set_registration(charger_id, "accepted")
+        if state.link is not None and before != "accepted":
+            try:
+                if not await state.link.trigger_boot():
+                    log.info("charger=%s approved; it declined to boot now and will at its next retry", charger_id)
+            except DomainError as exc:
+                log.warning("charger=%s approved; asking it to boot now failed (%s): it will at its next retry",
+                            charger_id, exc.message)
+        return state
 
     async def reject(self, charger_id: str) -> ChargerState:
         """Refuse a charger from now on, and close its connection if it has one."""

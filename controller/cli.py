@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import trio
 
-from controller import admin_cli, logs, systemd
-from controller.config import ConfigError, load_config, lockouts
+from controller import __version__, admin_cli, init_site, logs, preflight, systemd
+from controller.config import Config, ConfigError, default_config_path, load_config, lockouts
 from controller.store.data_dir import DataDirRefused
 
 log = logging.getLogger("evedge")
@@ -47,7 +49,7 @@ async def _run(config, config_path: str, new_books: bool) -> None:
             nursery.cancel_scope.cancel()
 
 
-def _load(path: str):
+def _load(path: str) -> Config | None:
     from controller.csms.security import ocpp_tls_context
 
     try:
@@ -66,28 +68,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     logs.setup(config.logging.level, config.logging.format, config.logging.frame_log)
     for problem in lockouts(config, args.config):
         log.warning("%s (check-config and a reload refuse this file)", problem)
+    findings = preflight.check(config)
+    for finding in findings:
+        log.log(logging.CRITICAL if finding.fatal else logging.WARNING, "config: %s", finding.line(config))
+    if any(f.fatal for f in findings):
+        return 2
     try:
         trio.run(_run, config, args.config, args.new_books)
     except DataDirRefused as exc:  # another controller holds the directory, or the books are gone
         log.critical("cannot run: %s", exc)
         return 1
-    except (OSError, ExceptionGroup) as exc:  # a port in use, a data directory we may not write
-        problem = exc if isinstance(exc, OSError) else _first_os_error(exc)
+    except (OSError, ConfigError, BaseExceptionGroup) as exc:  # a port in use, a data directory we may not write
+        from controller.site import first_error
+
+        problem = first_error(exc, (ConfigError, OSError))
         if problem is None:
             raise
         log.critical("cannot run: %s", problem)
         return 1
     log.info("stopped")
     return 0
-
-
-def _first_os_error(group: BaseExceptionGroup) -> OSError | None:
-    for exc in group.exceptions:
-        found = exc if isinstance(exc, OSError) else (
-            _first_os_error(exc) if isinstance(exc, BaseExceptionGroup) else None)
-        if found is not None:
-            return found
-    return None
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -101,7 +101,28 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
     for warning in warnings(config):  # allowed, but the installer should know
         print(f"evedge: warning: {args.config}: {warning}", file=sys.stderr)
+    findings = preflight.check(config)
+    for finding in findings:
+        print(f"evedge: {'invalid config' if finding.fatal else 'WARNING'}: {finding.line(config)}", file=sys.stderr)
+    if any(f.fatal for f in findings):
+        return 2
     print(f"{args.config}: ok ({len(config.chargers)} chargers, data in {config.data_dir})")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    try:
+        init_site.write(path, os.environ, force=args.force)
+    except FileExistsError:
+        print(f"evedge: {path} exists; not overwritten (--force replaces it, and its API key)", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"evedge: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    config = load_config(path)
+    print(f"wrote {path}: a random operator key in [api] api_keys, data in {config.data_dir}\n"
+          f"next: add a [[chargers]] table per charger, then: evedge check-config {path}")
     return 0
 
 
@@ -134,16 +155,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="evedge", description="Site-local EV charging controller")
+    parser.add_argument("--version", action="version", version=f"evedge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config_help = f"the site's TOML file (default {default_config_path()}; $EVEDGE_CONFIG sets the default)"
     run = sub.add_parser("run", help="run the controller in the foreground")
-    run.add_argument("--config", "-c", required=True, help="the site's TOML file")
+    run.add_argument("--config", "-c", default=default_config_path(), help=config_help)
     run.add_argument("--new-books", action="store_true",
                      help="begin new books when the data directory had some and the database is missing or empty"
                           " (otherwise that is refused)")
     run.set_defaults(func=cmd_run)
-    check = sub.add_parser("check-config", help="validate a config file")
-    check.add_argument("config")
+    check = sub.add_parser("check-config", help="validate a config file, and what it asks of this machine")
+    check.add_argument("config", nargs="?", default=default_config_path(), help=config_help)
     check.set_defaults(func=cmd_check_config)
+    init = sub.add_parser("init", help="write a first site config with a random API key")
+    init.add_argument("path", nargs="?", default=default_config_path(), help=config_help)
+    init.add_argument("--force", action="store_true", help="replace an existing file (and its API key)")
+    init.set_defaults(func=cmd_init)
     demo = sub.add_parser("demo", help="play a scripted day with simulated chargers, meter and card reader")
     demo.add_argument("--pace", type=float, default=1.0, help="seconds between steps (default 1)")
     demo.add_argument("--verbose", action="store_true", help="also show the controller's own log")

@@ -6,12 +6,13 @@ installer with a terminal, not a developer with a debugger.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from controller.passwords import parse_hash
 from controller.load_management import config as load_management
@@ -20,12 +21,34 @@ from controller.upstream.config import UpstreamSection
 from drivers.config import BusConfig, MeterConfig, ReaderConfig, validate_drivers
 
 
+DEFAULT_CONFIG = "/etc/evedge/evedge.toml"
+"""The site config's one name: in the systemd unit, the install guide and every command's default."""
+
+
+def default_config_path() -> str:
+    """Where commands look for the config when not told: $EVEDGE_CONFIG, else DEFAULT_CONFIG."""
+    return os.environ.get("EVEDGE_CONFIG") or DEFAULT_CONFIG
+
+
 class ConfigError(Exception):
     """A config file that cannot be used; the message names the file and the key."""
 
 
+class ListenError(ConfigError):
+    """A listener that could not bind when the controller started (a port in use, a port below
+    1024 for an unprivileged user): the message names the key and the address."""
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors, and so are loose types: TOML has numbers and booleans, so "300"
+    for a number or "yes" / 1 for a boolean is a mistake to name, not a value to guess at (an
+    integer where a decimal number is expected is fine)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+ConfigPath = Annotated[Path, Strict(False)]
+"""A path: TOML writes it as a string."""
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -46,7 +69,7 @@ ListenAddress = Annotated[str, AfterValidator(_check_listen)]
 
 class SiteSection(_Section):
     name: str = "evedge site"
-    data_dir: Path = Path("var")
+    data_dir: ConfigPath = Path("var")
     """Holds the SQLite file. Relative paths are relative to the config file."""
 
 
@@ -72,8 +95,8 @@ class OcppSection(_Section):
     require_password: bool = False
     """OCPP security profile 1 for every charger: a charger without a `password` / `password_hash`
     in [[chargers]] (and so every unknown charger) is refused at the handshake."""
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
+    tls_cert: ConfigPath | None = None
+    tls_key: ConfigPath | None = None
     """Security profile 2: PEM certificate chain and key; when set the listener speaks only wss://.
     Relative paths are relative to the config file."""
     max_frame_bytes: int = Field(256 * 1024, ge=4096, le=16 * 1024 * 1024)
@@ -295,6 +318,23 @@ class Config(_Section):
         load_management.check(self)
         return self
 
+    @model_validator(mode="after")
+    def _one_listener_per_port(self) -> "Config":
+        taken: dict[int, tuple[str, str]] = {}
+        for key, listen in self.listeners().items():
+            host, port = parse_listen(listen)
+            if port == 0:  # a free port each
+                continue
+            other = taken.get(port)
+            if other is not None and (host == other[1] or _WILDCARD & {host, other[1]}):
+                raise ValueError(f"{key}: port {port} is also {other[0]}'s ({listen!r}); one listener per port")
+            taken.setdefault(port, (key, host))
+        return self
+
+    def listeners(self) -> dict[str, str]:
+        """Every listening address by its dotted config key."""
+        return {"ocpp.listen": self.ocpp.listen, "api.listen": self.api.listen}
+
     @property
     def data_dir(self) -> Path:
         base = self.source.parent if self.source else Path.cwd()
@@ -327,14 +367,25 @@ def lockouts(config: Config, path: str | Path) -> list[str]:
     return problems
 
 
+_WILDCARD = {"0.0.0.0", "::", ""}  # every address: it overlaps any other host on the same port
 _KEY = re.compile(r"[A-Za-z_]\w*(\[\d+\])*(\.[A-Za-z_]\w*(\[\d+\])*)*")
 
 
-def _dotted(loc: tuple[str | int, ...]) -> str:
+def _dotted(loc: tuple[str | int, ...], raw: object) -> str:
+    """The key as written in the file. pydantic's location also holds the member of a union it
+    tried (`buses[0].serial.baudrate`): a name that is not in the file is left out, unless it is
+    the last (a missing key)."""
     out = ""
-    for part in loc:
+    for index, part in enumerate(loc):
+        if isinstance(part, str) and isinstance(raw, dict) and part not in raw and index < len(loc) - 1:
+            continue
+        raw = raw[part] if isinstance(raw, (dict, list)) and _has(raw, part) else None
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def _has(container: dict | list, part: str | int) -> bool:
+    return part in container if isinstance(container, dict) else isinstance(part, int) and part < len(container)
 
 
 def load_config(path: str | Path) -> Config:
@@ -353,7 +404,7 @@ def load_config(path: str | Path) -> Config:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            key = _dotted(err["loc"])
+            key = _dotted(err["loc"], raw)
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 message = "unknown key"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
+from typing import TypeVar
 
 import trio
 
@@ -13,7 +16,7 @@ from controller.api.app import serve_api
 from controller.api.services import Services
 from controller.authorization import Authorization
 from controller.chargers import ChargerRegistry
-from controller.config import Config
+from controller.config import Config, ListenError, parse_listen
 from controller.csms.server import PROTOCOLS, OcppServer
 from controller.live_config import LiveConfig
 from controller.load_management.manager import LoadManager
@@ -27,6 +30,34 @@ from drivers import Hardware
 
 log = logging.getLogger("evedge")
 SHUTDOWN_GRACE_S = 3.0
+E = TypeVar("E", bound=BaseException)
+
+
+def first_error(exc: BaseException, kind: type[E] | tuple[type[E], ...]) -> E | None:
+    """`exc` itself or the first of `kind` inside it: Trio's nurseries wrap a failure in
+    exception groups, one per nursery it passed."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        return next((found for inner in exc.exceptions if (found := first_error(inner, kind)) is not None), None)
+    return None
+
+
+@contextmanager
+def _binding(config: Config, key: str) -> Iterator[None]:
+    """A listener that cannot bind raises ListenError naming its config key and address, not a
+    bare "Address already in use" the installer has to trace back to the file."""
+    try:
+        yield
+    except BaseException as exc:
+        error = first_error(exc, OSError)
+        if error is None:
+            raise
+        listen = config.listeners()[key]
+        hint = ""
+        if error.errno == errno.EACCES and 0 < parse_listen(listen)[1] < 1024:
+            hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE; use a port from 1024 up)"
+        raise ListenError(f"{config.source}: {key}: cannot listen on {listen}: {error.strerror or error}{hint}") from None
 
 
 class Site:
@@ -92,8 +123,10 @@ class Site:
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel = nursery.cancel_scope
-                self.ocpp_port = await nursery.start(self.ocpp.run)
-                binds = await nursery.start(serve_api, self.api_services, self._stopping)
+                with _binding(self.config, "ocpp.listen"):
+                    self.ocpp_port = await nursery.start(self.ocpp.run)
+                with _binding(self.config, "api.listen"):
+                    binds = await nursery.start(serve_api, self.api_services, self._stopping)
                 self.api_port = int(binds[0].rsplit(":", 1)[1])
                 log.info("API listening on %s", " ".join(binds))
                 nursery.start_soon(self.transactions.expire_pending_forever)

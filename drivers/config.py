@@ -19,7 +19,9 @@ from .rfid.id_tags import IdTagFormat
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown keys and loose types are errors: "9600" is not a baud rate, 1 is not `true`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class _BusBase(_Strict):

@@ -294,3 +294,21 @@ async def transaction_status(api: httpx.AsyncClient, transaction_id: int) -> str
 
 def unique(prefix: str = "T") -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+async def approve_answering(api: httpx.AsyncClient, cp: RawCharger, charger_id: str,
+                            answer: dict | None) -> tuple[httpx.Response, list]:
+    """POST approve while the charger answers the call it gets (a CALLERROR when `answer` is None)."""
+    response = None
+
+    async def approve() -> None:
+        nonlocal response
+        response = await api.post(f"/api/v1/chargers/{charger_id}/approve")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(approve)
+        call = await cp.receive()
+        assert call[0] == 2, call
+        await cp.send([3, call[1], answer] if answer is not None else [4, call[1], "NotSupported", "no", {}])
+    assert response is not None
+    return response, call

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import pytest
 import trio
+import trio.testing
 
 from controller.simulators.charger_process import SimulatedCharger
 from controller.store import Store
+from controller.store import id_tags
 from controller.store.db import DB_FILE
 from controller.store.schema import MIGRATIONS
 from tests.support import CHARGER, api_client, eventually, make_config, ocpp_url, raw_charger, running_site
@@ -39,6 +42,40 @@ def test_newer_database_is_refused(tmp_path):
     conn.close()
     with pytest.raises(RuntimeError, match="newer"):
         Store(tmp_path)
+
+
+@pytest.mark.parametrize("attempt", range(8))  # which waiting writer runs first is Trio's choice
+async def test_a_writer_cancelled_as_it_commits_still_stores_the_writes_it_took(tmp_path, attempt):
+    """Two writers wait behind a commit; the one that takes the batch (both writes) is cancelled just
+    before it hands the batch to the writer thread. Both writes are still stored, and the other
+    writer returns: no write is left out of the queue and out of every batch (its writer would
+    commit empty batches forever, at 100% CPU, in a shielded disconnect handler)."""
+    scope = trio.CancelScope()
+    store = Store(tmp_path, after_write=scope.cancel)  # runs as the first commit ends: both are waiting
+    release = threading.Event()
+
+    def held(conn: sqlite3.Connection) -> None:
+        release.wait()
+
+    async def cancelled_writer() -> None:
+        with scope:
+            await store.write(id_tags.put_id_tag, "A", "Accepted", None, None)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(store.write, held)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(cancelled_writer)
+            await trio.testing.wait_all_tasks_blocked()
+            with trio.fail_after(10):
+                async with trio.open_nursery() as second:
+                    second.start_soon(store.write, id_tags.put_id_tag, "B", "Accepted", None, None)
+                    await trio.testing.wait_all_tasks_blocked()
+                    release.set()
+        assert sorted(r["id_tag"] for r in await store.read(id_tags.all_id_tags)) == ["A", "B"]
+    finally:
+        release.set()
+        store.close()
 
 
 async def test_start_and_stop_are_on_disk_before_they_are_answered(site):

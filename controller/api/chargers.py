@@ -107,7 +107,10 @@ SECTION = openapi.Section({
     "/api/v1/chargers/{chargeBoxId}/approve": {"post": _op(
         "approveCharger", "Chargers", "Accept a pending (or rejected) charger",
         {"200": _response("The charger, now accepted", models.Charger), **_errors(404)},
-        parameters=[CHARGE_BOX_ID])},
+        parameters=[CHARGE_BOX_ID],
+        description="A connected charger is asked to boot again at once (TriggerMessage BootNotification) and "
+                    "is accepted then, not at its next retry; the answer comes after its reply, or its "
+                    "timeout. The approval stands whatever it answers.")},
     "/api/v1/chargers/{chargeBoxId}/reject": {"post": _op(
         "rejectCharger", "Chargers", "Reject a charger that is not in the config file (closes its connection)",
         {"200": _response("The charger, now rejected", models.Charger), **_errors(404, 409)},

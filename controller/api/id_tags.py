@@ -17,6 +17,10 @@ def id_tag_to_api(tag: IdTag) -> dict[str, Any]:
     return {"idTag": tag.id_tag, "status": tag.status, "expiryDate": tag.expiry_date, "parentIdTag": tag.parent_id_tag}
 
 
+PATCH_FIELDS = {"status": "status", "expiryDate": "expiry_date", "parentIdTag": "parent_id_tag"}
+"""models.IdTagPatch's fields -> IdTag's."""
+
+
 def register(app: QuartTrio, authorization: Authorization) -> None:
     @app.get("/api/v1/id-tags")
     async def list_id_tags() -> Response:
@@ -48,6 +52,12 @@ def register(app: QuartTrio, authorization: Authorization) -> None:
         await authorization.put(tag)
         return jsonify(id_tag_to_api(tag))
 
+    @app.patch("/api/v1/id-tags/<id_tag>")
+    async def patch_id_tag(id_tag: str) -> Response:
+        body = await json_body(models.IdTagPatch)
+        changes = {PATCH_FIELDS[name]: getattr(body, name) for name in body.model_fields_set}
+        return jsonify(id_tag_to_api(await authorization.change(id_tag, **changes)))
+
     @app.delete("/api/v1/id-tags/<id_tag>")
     async def delete_id_tag(id_tag: str) -> tuple[str, int]:
         if not await authorization.delete(id_tag):
@@ -74,7 +84,14 @@ SECTION = openapi.Section({
                    {"200": _response("The id tag", models.IdTag), **_errors(404)}, parameters=[ID_TAG]),
         "put": _op("putIdTag", "Id tags", "Create or replace an id tag",
                    {"200": _response("The id tag", models.IdTag), **_errors(400, 422)},
-                   body=models.IdTagBody, parameters=[ID_TAG]),
+                   body=models.IdTagBody, parameters=[ID_TAG],
+                   description="Every field is set: one left out gets its default (status Accepted, no expiry, "
+                               "no parent). To change one field, PATCH."),
+        "patch": _op("patchIdTag", "Id tags", "Change some fields of an id tag",
+                     {"200": _response("The id tag after the change", models.IdTag), **_errors(400, 404, 422)},
+                     body=models.IdTagPatch, parameters=[ID_TAG],
+                     description="Only the fields sent change; the others keep their values. null clears "
+                                 "expiryDate or parentIdTag. Blocking a card: {\"status\": \"Blocked\"}."),
         "delete": _op("deleteIdTag", "Id tags", "Remove an id tag",
                       {"204": _response("Removed"), **_errors(404)}, parameters=[ID_TAG]),
     },

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, WithJsonSchema, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, WithJsonSchema
 
 from controller.api.errors import INT64_MAX
 from controller.authorization import STATUSES as ID_TAG_STATUSES
@@ -22,6 +22,9 @@ from controller.timefmt import normalize
 Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 """ISO 8601 UTC text as the controller writes it (controller/timefmt.py)."""
 IdTagText = Annotated[str, Field(min_length=1, max_length=20)]  # OCPP IdToken: CiString20
+ExpiryDate = Annotated[Timestamp, AfterValidator(normalize)]
+"""An id tag's expiry as sent (any ISO 8601 offset), stored in the canonical UTC form."""
+IdTagStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
 TransactionStatus = Literal["pending", "active", "stopping", "completed", "failed"]
 HealthStatus = Literal["ok", "degraded", "failing"]
 Phases = list[float | None] | None
@@ -42,18 +45,29 @@ class RemoteStartRequest(RequestBody):
 
 
 class IdTagBody(RequestBody):
-    status: Literal["Accepted", "Blocked", "Expired", "Invalid"] = "Accepted"
-    expiryDate: Timestamp | None = None
-    parentIdTag: IdTagText | None = None
+    """An id tag as a whole (PUT replaces it: a field left out gets its default)."""
 
-    @field_validator("expiryDate")
-    @classmethod
-    def _iso(cls, value: str | None) -> str | None:
-        return None if value is None else normalize(value)
+    status: IdTagStatus = "Accepted"
+    expiryDate: ExpiryDate | None = None
+    parentIdTag: IdTagText | None = None
 
 
 class NewIdTagBody(IdTagBody):
     idTag: IdTagText
+
+
+def _not_sent_by_default(schema: dict[str, Any]) -> None:
+    """A PATCH field's default is "not sent", not a value: it is left out of the document."""
+    schema.pop("default", None)
+
+
+class IdTagPatch(RequestBody):
+    """Changes to an id tag: only the fields sent change, a field left out keeps its value, and
+    null clears an expiry date or a parent."""
+
+    status: IdTagStatus = Field(None, json_schema_extra=_not_sent_by_default)  # type: ignore[assignment]
+    expiryDate: ExpiryDate | None = Field(None, json_schema_extra=_not_sent_by_default)
+    parentIdTag: IdTagText | None = Field(None, json_schema_extra=_not_sent_by_default)
 
 
 class OperationRequest(RootModel[dict[str, Any]]):

@@ -46,6 +46,11 @@ class SessionLink:
     async def answered(self, action: str, payload: dict, answer: Any) -> None:
         """What an answer tells the domain (a version reports an unlocked connector, ...)."""
 
+    async def trigger_boot(self) -> bool:
+        """TriggerMessage(BootNotification): OCPP 1.6 and 2.0.1 name the call and the message
+        alike, so every version's link shares it."""
+        return status(await self.call("TriggerMessage", {"requestedMessage": "BootNotification"})) == "Accepted"
+
     async def close(self, code: int, reason: str) -> None:
         await self.session.aclose(code, reason)
 

@@ -142,7 +142,11 @@ class Store:
                 batch, self._queue = self._queue, []
                 self._committing = committing = trio.Event()
                 try:
-                    await trio.to_thread.run_sync(self._commit, batch)
+                    # Shielded: the batch holds other writers' requests, out of the queue now. A
+                    # cancellation here (to_thread checks for one before it starts) would drop
+                    # them: never done, their writers would commit empty batches forever.
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(self._commit, batch)
                 finally:
                     self._committing = None
                     committing.set()

@@ -14,7 +14,7 @@ URL_KEYS: dict[str, str] = {
 
 
 class UpstreamSection(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # as controller/config.py
 
     start_url: AnyHttpUrl | None = None
     """`start` notifications (the seed's format). Unset: not produced."""

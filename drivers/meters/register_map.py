@@ -24,7 +24,7 @@ ReadingName = Literal[READINGS]  # type: ignore[valid-type]
 class RegisterSpec(BaseModel):
     """Where one reading lives: value in the reading's unit = raw register value * scale."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     function_code: FunctionCode = Field(3, description="3 = holding registers, 4 = input registers")
     address: int = Field(ge=0, le=0xFFFF, description="register address as on the wire (0-based)")
@@ -39,7 +39,7 @@ class RegisterSpec(BaseModel):
 class RegisterMap(BaseModel):
     """One meter model's registers, plus how large and sparse its block reads may be."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     description: str = Field("", description="model and source of the register table")
     max_registers: int = Field(

@@ -53,8 +53,9 @@ async def test_405_names_the_allowed_methods(site, api):
     response = await api.get(f"/api/v1/chargers/{CHARGER}/remote-start")
     _error(response, 405)
     assert "POST" in response.headers["Allow"]
-    response = await api.patch("/api/v1/id-tags/X", json={})
-    assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "PUT", "DELETE"}
+    response = await api.post("/api/v1/id-tags/X", json={})
+    _error(response, 405)
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "PUT", "PATCH", "DELETE"}
 
 
 async def test_unknown_path_is_json_404(site, api):
@@ -213,9 +214,32 @@ async def test_id_tag_crud(site, api):
     _error(await api.delete("/api/v1/id-tags/CARD1"), 404)
 
 
+async def test_id_tag_patch_changes_only_the_fields_sent(site, api):
+    """Blocking a card with PATCH keeps its expiry and parent (PUT would reset them)."""
+    await api.post("/api/v1/id-tags", json={"idTag": "CARD1", "expiryDate": "2030-01-01T00:00:00Z",
+                                            "parentIdTag": "FLEET"})
+    blocked = await api.patch("/api/v1/id-tags/card1", json={"status": "Blocked"})
+    assert blocked.status_code == 200
+    assert blocked.json() == {"idTag": "CARD1", "status": "Blocked", "expiryDate": "2030-01-01T00:00:00.000Z",
+                              "parentIdTag": "FLEET"}
+    async with raw_charger(site, CHARGER) as cp:  # what chargers are told follows at once
+        await cp.boot()
+        info = (await cp.call("Authorize", {"idTag": "CARD1"}))[2]["idTagInfo"]
+        assert info == {"status": "Blocked", "expiryDate": "2030-01-01T00:00:00.000Z", "parentIdTag": "FLEET"}
+    moved = await api.patch("/api/v1/id-tags/CARD1", json={"parentIdTag": "FLEET-2", "expiryDate": None})
+    assert moved.json() == {"idTag": "CARD1", "status": "Blocked", "expiryDate": None, "parentIdTag": "FLEET-2"}
+    assert (await api.patch("/api/v1/id-tags/CARD1", json={})).json() == moved.json()  # nothing sent, nothing changed
+    assert (await api.get("/api/v1/id-tags/CARD1")).json() == moved.json()
+    _error(await api.patch("/api/v1/id-tags/NOBODY", json={"status": "Blocked"}), 404, "IdTagNotFound")
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "field"),
     [
+        ("PATCH", "/api/v1/id-tags/A", {"status": None}, "status"),
+        ("PATCH", "/api/v1/id-tags/A", {"status": "Maybe"}, "status"),
+        ("PATCH", "/api/v1/id-tags/A", {"expiryDate": "tomorrow"}, "expiryDate"),
+        ("PATCH", "/api/v1/id-tags/A", {"idTag": "B"}, "idTag"),
         ("POST", "/api/v1/id-tags", {}, "idTag"),
         ("POST", "/api/v1/id-tags", {"idTag": "X" * 21}, "idTag"),
         ("POST", "/api/v1/id-tags", {"idTag": "A", "status": "Maybe"}, "status"),

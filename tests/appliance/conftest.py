@@ -37,6 +37,15 @@ def write_config(tmp_path: Path, *, api_keys=("test-key",), logging: str = "", e
     return path
 
 
+async def evedge(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, str]:
+    """Run the `evedge` command (no EVEDGE_* variables from outside); (exit code, stdout, stderr)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("EVEDGE_")}
+    with trio.fail_after(timeout):
+        result = await trio.run_process([*EVEDGE, *args], env={**environ, **(env or {})}, cwd=PROJECT,
+                                        capture_stdout=True, capture_stderr=True, check=False)
+    return result.returncode, result.stdout.decode(), result.stderr.decode()
+
+
 class NotifySocket:
     """A datagram socket standing in for systemd's $NOTIFY_SOCKET."""
 
@@ -137,6 +146,7 @@ class Charger:
 
     def __init__(self, ws, charger_id: str) -> None:
         self.ws, self.id, self._n = ws, charger_id, 0
+        self.answered: list[list] = []  # the CALLs from the central system it answered
 
     async def call(self, action: str, payload: dict) -> list:
         self._n += 1
@@ -155,12 +165,14 @@ class Charger:
             frame = json.loads(await self.ws.get_message())
             if frame[0] == 2:
                 await self.ws.send_message(json.dumps([3, frame[1], payload]))
+                self.answered.append(frame)
                 return frame
 
 
 @asynccontextmanager
-async def charger(port: int, charger_id: str):
-    async with open_websocket_url(f"ws://127.0.0.1:{port}/ocpp/{charger_id}", subprotocols=["ocpp1.6"]) as ws:
+async def charger(port: int, charger_id: str, protocol: str = "ocpp1.6"):
+    async with open_websocket_url(f"ws://127.0.0.1:{port}/ocpp/{charger_id}", subprotocols=[protocol]) as ws:
+        assert ws.subprotocol == protocol
         yield Charger(ws, charger_id)
 
 

@@ -40,6 +40,10 @@ RULES: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
     (("controller.csms.frames", "controller.csms.rpc", "controller.csms.liveness", "controller.csms.security"),
      ("controller.csms.v16", "controller.csms.v201"),
      "framing and the RPC session are version-neutral"),
+    (("controller.preflight", "controller.init_site"),
+     ("controller.chargers", "controller.transactions", "controller.authorization", "controller.tap_to_charge",
+      "controller.public_charging", "controller.csms", "controller.api", "controller.upstream.delivery"),
+     "the start-up checks read the config and the machine, not the parts that run"),
     (("controller",), ("controller.site",),
      "site.py is the composition root: it builds the parts, no part reaches back into it"),
 ]

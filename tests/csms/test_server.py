@@ -8,7 +8,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionRejected, open_websocket_url
 
-from tests.support import CHARGER, CHARGER_2, eventually, ocpp_url, raw_charger
+from tests.support import CHARGER, CHARGER_2, approve_answering, eventually, ocpp_url, raw_charger
 
 BOOT = {"chargePointVendor": "raw", "chargePointModel": "raw"}
 
@@ -77,14 +77,25 @@ async def test_unknown_charger_pending_until_approved(site, api):
         reply = await cp.call("StatusNotification", {"connectorId": 1, "status": "Available", "errorCode": "NoError"})
         assert reply[0] == 4 and reply[2] == "SecurityError"
         assert (await cp.call("Heartbeat", {}))[0] == 3
-        approved = await api.post("/api/v1/chargers/NEWBIE/approve")
+        # approved: asked to boot again at once, not at the end of the interval it was given
+        approved, trigger = await approve_answering(api, cp, "NEWBIE", {"status": "Accepted"})
         assert approved.status_code == 200
         assert approved.json()["registration"] == "accepted"
+        assert trigger[2:] == ["TriggerMessage", {"requestedMessage": "BootNotification"}]
         assert (await cp.boot())["status"] == "Accepted"
         await cp.status(1, "Available")
     # approval is durable: the charger reconnects as accepted
     async with raw_charger(site, "NEWBIE") as cp:
         assert (await cp.boot())["status"] == "Accepted"
+
+
+@pytest.mark.parametrize("answer", [{"status": "Rejected"}, None], ids=["declined", "callerror"])
+async def test_approval_stands_when_the_charger_will_not_boot_now(site, api, answer):
+    async with raw_charger(site, "NEWBIE") as cp:
+        assert (await cp.boot())["status"] == "Pending"
+        approved, _ = await approve_answering(api, cp, "NEWBIE", answer)
+        assert approved.status_code == 200 and approved.json()["registration"] == "accepted"
+        assert (await cp.boot())["status"] == "Accepted"  # at its next retry
 
 
 async def test_rejected_charger_is_disconnected_and_refused(site, api):

@@ -20,7 +20,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
-from tests.support import CHARGER, RawCharger, ocpp_url, transaction_status
+from tests.support import CHARGER, RawCharger, approve_answering, ocpp_url, transaction_status
 
 STARTED_AT = "2026-05-01T10:00:00.000Z"
 
@@ -75,6 +75,15 @@ async def test_2_0_1_is_preferred_and_1_6_still_served(site, api):
         assert ws.subprotocol == "ocpp2.0.1"
     async with open_websocket_url(ocpp_url(site, CHARGER), subprotocols=["ocpp1.6"]) as ws:
         assert ws.subprotocol == "ocpp1.6"
+
+
+async def test_an_approved_pending_station_is_asked_to_boot_at_once(site, api):
+    async with station(site, "NEW-201") as cp:
+        assert (await cp.boot())["status"] == "Pending"
+        approved, trigger = await approve_answering(api, cp, "NEW-201", {"status": "Accepted"})
+        assert approved.json()["registration"] == "accepted" and approved.json()["protocol"] == "ocpp2.0.1"
+        assert trigger[2:] == ["TriggerMessage", {"requestedMessage": "BootNotification"}]
+        assert (await cp.boot())["status"] == "Accepted"
 
 
 async def test_boot_heartbeat_status_and_the_protocol_remembered(site, api):

@@ -61,6 +61,7 @@ async def test_read_only_key_reads_and_cannot_write(tmp_path: Path) -> None:
         writes = [
             ("POST", "/api/v1/id-tags", {"idTag": "RO"}),
             ("PUT", "/api/v1/id-tags/OP", {"status": "Blocked"}),
+            ("PATCH", "/api/v1/id-tags/OP", {"status": "Blocked"}),
             ("DELETE", "/api/v1/id-tags/OP", None),
             ("POST", f"/api/v1/chargers/{CHARGER}/remote-start", {"connectorId": 1, "idTag": "RO"}),
             ("POST", f"/api/v1/chargers/{CHARGER}/operations/Reset", {"type": "Soft"}),

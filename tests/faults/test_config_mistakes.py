@@ -53,6 +53,21 @@ MISTAKES: list[tuple[str, Callable[[str], str], str, str]] = [
     ("string-for-list", _replace('api_keys = ["test-key"]', 'api_keys = "test-key"'), "api.api_keys", "list"),
     ("string-for-bool", _in_section("ocpp", 'require_password = "maybe"'), "ocpp.require_password", "boolean"),
     ("list-item-type", _in_section("logging", "frame_log = [1]"), "logging.frame_log[0]", "string"),
+    # strict types: what TOML writes as a string or a number is not taken for something else
+    ("quoted-integer", _replace("heartbeat_interval_s = 300", 'heartbeat_interval_s = "300"'),
+     "ocpp.heartbeat_interval_s", "integer"),
+    ("quoted-decimal", _replace("call_timeout_s = 5.0", 'call_timeout_s = "30"'), "ocpp.call_timeout_s", "number"),
+    ("decimal-for-integer", _replace("heartbeat_interval_s = 300", "heartbeat_interval_s = 300.5"),
+     "ocpp.heartbeat_interval_s", "integer"),
+    ("yes-for-bool", _replace("accept_unknown_id_tags = false", 'accept_unknown_id_tags = "yes"'),
+     "ocpp.accept_unknown_id_tags", "boolean"),
+    ("one-for-bool", _replace("accept_unknown_id_tags = false", "accept_unknown_id_tags = 1"),
+     "ocpp.accept_unknown_id_tags", "boolean"),
+    ("quoted-upstream-number", _append('\n[upstream]\ntimeout_s = "10"\n'), "upstream.timeout_s", "number"),
+    ("quoted-bus-number", _append(BUS.replace('kind = "tcp"', 'kind = "tcp"\nport = "502"')), "buses[0].port",
+     "integer"),
+    ("reader-bool-as-int", _append(BUS + '\n[[readers]]\nid = "r"\nkind = "modbus"\nbus = "gw"\nclear_flag = 0\n'),
+     "readers[0].clear_flag", "boolean"),
     ("section-not-a-table", lambda t: "logging = 5\n" + t.replace("[logging]\nlevel", "[logging_]\nlevel"),
      "logging", "dictionary"),
     ("enum", _replace('level = "info"', 'level = "verbose"'), "logging.level", "debug"),
@@ -77,6 +92,8 @@ MISTAKES: list[tuple[str, Callable[[str], str], str, str]] = [
      "api.listen", "HOST:PORT"),
     ("listen-port-name", _replace('listen = "127.0.0.1:0"\nunknown', 'listen = "0.0.0.0:ocpp"\nunknown'),
      "ocpp.listen", "HOST:PORT"),
+    ("two-listeners-one-port", lambda t: t.replace('listen = "127.0.0.1:0"', 'listen = "0.0.0.0:9000"', 1).replace(
+        'listen = "127.0.0.1:0"', 'listen = "127.0.0.1:9000"', 1), "api.listen", "also ocpp.listen's"),
     # chargers and public charging
     ("duplicate-charger-id", _append(f'\n[[chargers]]\nid = "{CHARGER}"\n'), "chargers[2].id", "duplicate"),
     ("duplicate-public-code", lambda t: _first_charger(f'public_code = "ab12"\n{PRICING}')(t).replace(
@@ -144,6 +161,24 @@ def test_mistake_names_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 2 and message in err, err
 
 
+def test_natural_toml_types_are_accepted(tmp_path: Path) -> None:
+    """Strict, not pedantic: an integer where a decimal number is expected, a path as a string."""
+    text = _replace("call_timeout_s = 5.0", "call_timeout_s = 30")(config_text(tmp_path / "data"))
+    text = _append('\n[upstream]\ntimeout_s = 10\nretry_initial_s = 1\n')(text)
+    path = tmp_path / "site.toml"
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path)
+    assert config.ocpp.call_timeout_s == 30.0 and config.upstream.timeout_s == 10.0
+    assert config.data_dir == tmp_path / "data"
+
+
+def test_listeners_on_different_addresses_may_share_a_port(tmp_path: Path) -> None:
+    text = config_text(tmp_path / "data").replace('listen = "127.0.0.1:0"', 'listen = "127.0.0.1:9000"', 1)
+    path = tmp_path / "site.toml"
+    path.write_text(text.replace('listen = "127.0.0.1:0"', 'listen = "127.0.0.2:9000"', 1), encoding="utf-8")
+    assert load_config(path).api.listen == "127.0.0.2:9000"
+
+
 @pytest.mark.parametrize(("content", "expected"), [
     (b"[ocpp]\nlisten = \"127.0.0.1:0\"\n[api\n", "line 3"),  # invalid TOML: the line is named
     (b"[api]\nlisten = \"1.2.3.4:1\"\nlisten = \"1.2.3.4:2\"\n", "line 3"),  # a key given twice
@@ -178,7 +213,8 @@ def test_missing_file_or_directory(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_every_mistake_in_one_file_is_reported(tmp_path: Path) -> None:
     """Several mistakes: all of them, one line each, so one edit round fixes the file."""
     text = config_text(tmp_path / "data")
-    for _, edit, _, _ in (MISTAKES[0], MISTAKES[8], MISTAKES[12]):
+    chosen = ("string-for-int", "unknown-in-section", "above-maximum")
+    for _, edit, _, _ in (m for m in MISTAKES if m[0] in chosen):
         text = edit(text)
     path = tmp_path / "site.toml"
     path.write_text(text, encoding="utf-8")
