@@ -21,7 +21,7 @@ DOMAIN = ("controller.chargers", "controller.transactions", "controller.authoriz
           "controller.errors", "controller.live_config", "controller.public_charging.lifecycle",
           "controller.public_charging.payments", "controller.public_charging.views",
           "controller.public_charging.sessions", "controller.public_charging.statuses",
-          "controller.public_charging.money", "controller.upstream.events")
+          "controller.public_charging.money", "controller.upstream.events", "controller.load_management")
 
 # (who, what they must not import, why): `who` and `what` are module-name prefixes.
 RULES: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
