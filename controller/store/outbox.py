@@ -17,6 +17,11 @@ import orjson
 from controller.timefmt import now_iso
 
 STATUSES = ("pending", "delivered", "failed")
+BILLING = ("start", "stop_transaction")
+"""Events about money and energy: never parked or pruned to make room (only by age, when failed)."""
+STATUS_BACKLOG = 20
+"""Undelivered status events kept per connector: beyond it the oldest go (a flapping connector
+must not flood the queue while the upstream is away; its latest statuses are what matter)."""
 
 # Bumped (from the writer thread) whenever rows are inserted, so the delivery worker can tell,
 # after any write, whether there is something new to send. Only ever compared for change.
@@ -37,6 +42,14 @@ class OutboxEvent:
 
 
 def insert_events(conn: sqlite3.Connection, events: Iterable[OutboxEvent]) -> None:
+    """Queue the events; a connector keeps at most STATUS_BACKLOG undelivered status events."""
+    events = list(events)
+    for e in events:
+        if e.type == "status":
+            conn.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND charger_id = ?"
+                " AND type = 'status' AND json_extract(payload, '$.connector') = ? ORDER BY id DESC LIMIT -1 OFFSET ?)",
+                (e.charger_id, e.payload.get("connector"), STATUS_BACKLOG - 1))
     rows = [
         (e.event_id, e.type, e.charger_id, e.transaction_id, orjson.dumps(e.payload).decode(), now_iso())
         for e in events
@@ -101,22 +114,29 @@ def mark_failed(conn: sqlite3.Connection, row_id: int, at: str, error: str, stat
 
 
 def prune(conn: sqlite3.Connection, delivered_before: str, failed_before: str, max_rows: int, at: str) -> dict:
-    """Keep the outbox bounded: old delivered and failed rows go, an overfull queue is parked."""
+    """Keep the outbox bounded: old delivered and failed rows go, an overfull queue is parked.
+
+    Billing events (`BILLING`) are never parked or removed to make room: a dead upstream must not
+    lose a charge's start or stop because of other events. What this pass parks is not removed in
+    the same pass (an operator sees it, and may replay it, until the retention removes it).
+    """
     removed = conn.execute(
         "DELETE FROM outbox WHERE status = 'delivered' AND delivered_at < ?", (delivered_before,)).rowcount
     removed += conn.execute(
         "DELETE FROM outbox WHERE status = 'failed' AND coalesce(last_attempt_at, created_at) < ?",
         (failed_before,)).rowcount
+    billing = ", ".join("?" * len(BILLING))
     parked = conn.execute(
         "UPDATE outbox SET status = 'failed', last_error = 'outbox full: parked', next_attempt_at = NULL,"
-        " last_attempt_at = ? WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' ORDER BY id"
-        " LIMIT max(0, (SELECT count(*) FROM outbox WHERE status = 'pending') - ?))",
-        (at, max_rows)).rowcount
+        f" last_attempt_at = ? WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND type NOT IN ({billing})"
+        " ORDER BY id LIMIT max(0, (SELECT count(*) FROM outbox WHERE status = 'pending') - ?))",
+        (at, *BILLING, max_rows)).rowcount
     for status in ("delivered", "failed"):
         removed += conn.execute(
-            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = ? ORDER BY id"
+            f"DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = ? AND type NOT IN ({billing})"
+            " AND coalesce(last_attempt_at, '') < ? ORDER BY id"
             " LIMIT max(0, (SELECT count(*) FROM outbox WHERE status = ?) - ?))",
-            (status, status, max_rows)).rowcount
+            (status, *BILLING, at, status, max_rows)).rowcount
     return {"removed": removed, "parked": parked}
 
 

@@ -46,7 +46,9 @@ class UpstreamSection(BaseModel):
     """Failed (parked) events are kept this long for an operator to retry, then pruned."""
     max_rows: int = Field(50_000, ge=100)
     """Bound per status: beyond it the oldest pending events are parked as failed ("outbox full")
-    and the oldest delivered / failed ones pruned, so a dead upstream cannot fill the disk."""
+    and the oldest delivered / failed ones pruned, so a dead upstream cannot fill the disk. Start
+    and stop events are never parked or pruned to make room; a connector keeps at most its 20 latest
+    undelivered status events."""
 
     @field_validator("headers")
     @classmethod

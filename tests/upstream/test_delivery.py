@@ -12,12 +12,14 @@ import random
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
+import orjson
 import pytest
 import trio
 import trio.testing
 
 from controller.store import outbox
 from controller.store import transactions as txq
+from controller.store.outbox import OutboxEvent
 from controller.upstream.delivery import backoff, parse_retry_after, payment_amount
 from tests.upstream.conftest import event, queue_events, running_delivery, urls
 from tests.upstream.receiver import HANG, RESET, Reply
@@ -250,7 +252,35 @@ async def test_prune_keeps_the_outbox_bounded(store, receiver, clock):
     assert result == {"removed": 100, "parked": 0}
     assert len(await rows(store)) == 30
     result = await store.write(outbox.prune, "0000", "0000", 10, "2030-01-01T00:00:00.000Z")
-    assert result == {"removed": 20, "parked": 0}  # failed beyond max_rows: the oldest go
+    assert result == {"removed": 0, "parked": 0}  # what a pass parked stays for an operator...
+    result = await store.write(outbox.prune, "0000", "0000", 10, "2030-01-02T00:00:00.000Z")
+    assert result == {"removed": 20, "parked": 0}  # ...until a later pass: failed beyond max_rows, the oldest go
+
+
+def status_event(charger_id: str, connector: int, status: str) -> OutboxEvent:
+    return OutboxEvent("status", charger_id, {"type": "status", "chargebox": charger_id, "connector": connector,
+                                              "status": status})
+
+
+async def test_a_flapping_charger_never_pushes_out_start_and_stop_events(store, clock):
+    """With the upstream down, one charger's status flapping must not cost another charger's
+    billing events: a connector keeps its latest undelivered statuses only, and starts and stops
+    are never parked or pruned to make room."""
+    await queue_events(store, event("B", 0, kind="start", transaction_id=1))
+    for n in range(300):
+        await queue_events(store, status_event("A", 1 + n % 2, "Charging" if n % 3 else "SuspendedEV"))
+    await queue_events(store, event("B", 1, kind="stop_transaction", transaction_id=1))
+    pending = await rows(store)
+    statuses = [orjson.loads(r["payload"]) for r in pending if r["type"] == "status"]
+    assert len(statuses) == 2 * outbox.STATUS_BACKLOG  # per connector, the latest
+    assert [s["connector"] for s in statuses][-2:] == [1, 2] and [r["type"] for r in pending][-1] == "stop_transaction"
+    assert [r["type"] for r in pending][0] == "start"
+    for n in range(150):  # many chargers' statuses: more than the bound
+        await queue_events(store, status_event(f"C{n}", 1, "Available"))
+    for at in ("2030-01-01T00:00:00.000Z", "2030-01-02T00:00:00.000Z"):
+        await store.write(outbox.prune, "0000", "0000", 100, at)
+    kept = {(r["charger_id"], r["type"], r["status"]) for r in await rows(store, "pending") + await rows(store, "failed")}
+    assert ("B", "start", "pending") in kept and ("B", "stop_transaction", "pending") in kept
 
 
 async def test_queue_stats(store, receiver, clock):
