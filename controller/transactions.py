@@ -18,8 +18,15 @@ import trio
 
 from controller.authorization import Authorization, Verdict
 from controller.chargers import Availability, ChargerLink, ChargerRegistry
-from controller.errors import AnswerLost, ChargerCallError, ChargerRejected, ConnectorNotReady, Invalid, NotFound, \
-    NotInTransaction
+from controller.errors import (
+    AnswerLost,
+    ChargerCallError,
+    ChargerRejected,
+    ConnectorNotReady,
+    Invalid,
+    NotFound,
+    NotInTransaction,
+)
 from controller.live_config import LiveConfig
 from controller.store import Store
 from controller.store import transactions as q
@@ -32,6 +39,7 @@ from controller.upstream.events import record as record_events
 log = logging.getLogger("evedge.transactions")
 
 LIVE_S = 120  # a charger's reading older than this is history, not the meter's present state
+CLOCK_TOLERANCE_S = 300  # a charger's timestamp this far ahead of our clock is its clock gone wrong
 
 
 @dataclass(slots=True)
@@ -322,7 +330,16 @@ class Transactions:
         state = self.chargers.get(charger_id)
         known_at = state.connector(connector_id).meter_at if state is not None else None
         # The connector's live reading only moves forward in time: a backlog replays old samples.
-        live = at is not None and (energy is not None or power is not None) and (known_at is None or at >= known_at)
+        # A time ahead of ours (a charger's clock gone wrong, 2099) is booked with its samples but
+        # is not the live reading, and an earlier one of those never hides the readings after it.
+        ahead = iso(utcnow() + timedelta(seconds=CLOCK_TOLERANCE_S))
+        if known_at is not None and known_at > ahead:
+            known_at = None
+        live = (at is not None and at <= ahead and (energy is not None or power is not None)
+                and (known_at is None or at >= known_at))
+        if at is not None and at > ahead:
+            log.warning("charger=%s connector=%s: meter values stamped %s, ahead of our clock: booked, not live",
+                        charger_id, connector_id, at)
 
         def write(conn: sqlite3.Connection) -> None:
             booked = energy
