@@ -69,14 +69,24 @@ class Load:
 
     def answered(self, start: Start, transaction_id: int) -> None:
         start.transaction_id = transaction_id
-        if sum(s.transaction_id is not None for s in self.starts) >= self.kill_after:
+        self._check()
+
+    def sending(self, start: Start) -> None:
+        self.starts.append(start)
+        self._check()
+
+    def _check(self) -> None:
+        """Enough answered, and a start still in flight for the kill to catch (on a slow machine
+        every stream may be between two calls at the moment the count is reached)."""
+        answered = sum(s.transaction_id is not None for s in self.starts)
+        if answered >= self.kill_after and answered < len(self.starts):
             self.enough.set()
 
     async def sim_stream(self, sim: SimulatedCharger, connector: int) -> None:
         try:
             for n in itertools.count():
                 start = Start.next(sim.charger_id, connector, n)
-                self.starts.append(start)
+                self.sending(start)
                 p = start.payload()
                 answer = await sim.start(connector=connector, idTag=p["idTag"], meterStart=p["meterStart"],
                                          timestamp=p["timestamp"])
@@ -92,7 +102,7 @@ class Load:
             async with raw_charger_at(url) as cp:
                 for n in itertools.count():
                     start = Start.next(charger, 1, n)
-                    self.starts.append(start)
+                    self.sending(start)
                     reply = await cp.call("StartTransaction", start.payload())
                     assert reply[0] == 3, reply
                     self.answered(start, reply[2]["transactionId"])
