@@ -42,7 +42,7 @@ STATUS: list[tuple[type[errors.DomainError], int]] = [
 ]
 
 
-# Domain codes the REST API words its own way (seed 001: a remote start needs a Preparing connector).
+# Domain codes the REST API words its own way (the published transactions API: a remote start needs a Preparing connector).
 API_CODES = {"ConnectorNotPlugged": "ConnectorNotPreparing", "ConnectorNotFree": "ConnectorNotAvailable"}
 _NOT_READY = {"ConnectorNotPlugged": "not Preparing", "ConnectorNotFree": "not Available or Preparing"}
 

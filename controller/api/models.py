@@ -212,7 +212,7 @@ class RemoteStopResponse(ResponseBody):
     note: str
 
 
-class TransactionSummary(ResponseBody):  # seed 001, field for field
+class TransactionSummary(ResponseBody):  # the published transactions API, field for field
     """A transaction in a list."""
 
     id: str = Field(pattern="^txn_[0-9]+$")
@@ -227,14 +227,14 @@ class TransactionSummary(ResponseBody):  # seed 001, field for field
     stopTime: Timestamp | None
 
 
-class Transaction(TransactionSummary):  # seed 001, field for field (and three more)
+class Transaction(TransactionSummary):  # the published transactions API, field for field (and more)
     """One transaction in full: the summary plus meter readings and how it ended."""
 
     meterStart: int | None = Field(description="Wh")
     meterStop: int | None = Field(description="Wh")
     stopReason: str | None
     remoteStarted: bool
-    # Always sent, but not in seed 001: documented as optional so the seed's example stays valid.
+    # Always sent, but not in the published transactions API: optional, so its example stays valid.
     mode: Literal["local", "api", "remote"] | None = None
     idTagStatus: str | None = None
     paymentAmount: str | None = None

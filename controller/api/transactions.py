@@ -1,4 +1,4 @@
-"""REST resources for transactions (seed 001): the history, one transaction in full, a remote stop.
+"""REST resources for transactions (the published transactions API): the history, one transaction in full, a remote stop.
 (A remote start is a charger's resource: controller/api/chargers.py.)"""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from controller.transactions import Transactions
 
 def transaction_to_api(row: sqlite3.Row, detail: bool) -> dict[str, Any]:
     """A stored transaction as models.Transaction (`detail`) or models.TransactionSummary, its keys
-    in the order of seed 001."""
+    in the order the published transactions API gives."""
     meter_start, meter_stop = row["meter_start"], row["meter_stop"]
     last = meter_stop if meter_stop is not None else row["meter_last"]
     energy = round((last - meter_start) / 1000, 3) if meter_start is not None and last is not None else None
