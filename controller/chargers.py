@@ -81,9 +81,10 @@ class ChargerLink(Interface):
         limit is in force: kept by the charger, also when the controller is gone."""
 
     async def set_transaction_limit(self, connector_id: int, transaction_id: int, amps: float, phases: int,
-                                    duration_s: int) -> bool:
+                                    duration_s: int, charger_transaction_id: str | None = None) -> bool:
         """A limit (per phase, amps) on one running charge for `duration_s` from now; after that
-        the default limit applies again unless it is renewed."""
+        the default limit applies again unless it is renewed. Chargers that name their own
+        transactions get theirs (`charger_transaction_id`)."""
 
     async def trigger_boot(self) -> bool:
         """Ask the charger to announce itself (boot) now, rather than at its next retry."""

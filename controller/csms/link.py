@@ -3,6 +3,7 @@ transport failures and CALLERRORs turned into domain errors."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from controller.chargers import ChargerRegistry
@@ -14,6 +15,12 @@ from controller.errors import (
     ChargerOffline,
     ChargerTimeout,
 )
+
+
+def limit_amps(amps: float) -> float:
+    """A limit as both versions' schemas want it: a multiple of 0.1 A, rounded down (never above
+    what we mean)."""
+    return math.floor(max(0.0, amps) * 10 + 1e-6) / 10
 
 
 class SessionLink:

@@ -57,6 +57,7 @@ ChargeKey = tuple[str, int]
 class RunningCharge:
     transaction_id: int
     started: str
+    charger_transaction_id: str | None = None  # the charger's own id, where it names its charges
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class ConnectorTrack:
     connector_id: int
     transaction_id: int
     started: str
+    charger_transaction_id: str | None = None
     profile: Sent | None = None  # the last limit sent for this charge, whatever came of it
     in_force: Sent | None = None  # the last one the charger accepted
     changed_at: float = -math.inf  # when the limit in force last changed (increases wait on it)
@@ -303,7 +305,8 @@ class LoadManager:
 
     async def _stored_charges(self) -> dict[ChargeKey, RunningCharge]:
         rows = await self.store.read(q.running_charges)
-        return {(r["charger_id"], r["connector_id"]): RunningCharge(r["id"], r["start_time"] or "") for r in rows}
+        return {(r["charger_id"], r["connector_id"]): RunningCharge(r["id"], r["start_time"] or "",
+                                                                          r["ocpp_transaction_id"]) for r in rows}
 
     def _measured(self, circuit: CircuitConfig, now: float) -> Phases | None:
         """The circuit meter's signed current per phase (negative: export), None when stale."""
@@ -363,7 +366,8 @@ class LoadManager:
                         metrics.connector_allocated(charger.id, n, None)
                     continue
                 if track is None or track.transaction_id != charge.transaction_id:
-                    track = self.connectors[key] = ConnectorTrack(charger.id, n, charge.transaction_id, charge.started)
+                    track = self.connectors[key] = ConnectorTrack(charger.id, n, charge.transaction_id, charge.started,
+                                                                      charge.charger_transaction_id)
                 in_force = self._in_force(ct, track, charger.max_current_a, now)
                 track.limit_in_force(now, in_force)
                 reading_at = min((self._fresh.get(c.meter, now) for c in _configs_above(cfg, charger.circuit)
@@ -620,7 +624,7 @@ class LoadManager:
         track.sending = amps
         try:
             answer = sent.answer = await self._call(ct, lambda: link.set_transaction_limit(
-                track.connector_id, track.transaction_id, amps, phases, duration))
+                track.connector_id, track.transaction_id, amps, phases, duration, track.charger_transaction_id))
         finally:
             track.sending = None
         track.profile = sent  # the last limit sent, with the charger's answer

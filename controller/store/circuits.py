@@ -10,7 +10,7 @@ from controller.timefmt import now_iso
 def running_charges(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     """Transactions that draw or may draw power: active, or stopping (StopTransaction not in yet)."""
     return conn.execute(
-        "SELECT id, charger_id, connector_id, start_time FROM transactions WHERE status IN ('active', 'stopping')"
+        "SELECT id, charger_id, connector_id, start_time, ocpp_transaction_id FROM transactions WHERE status IN ('active', 'stopping')"
         " ORDER BY id").fetchall()
 
 

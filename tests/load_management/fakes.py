@@ -93,7 +93,7 @@ class FakeLink:
         return await self._answer()
 
     async def set_transaction_limit(self, connector_id: int, transaction_id: int, amps: float, phases: int,
-                                    duration_s: int) -> bool:
+                                    duration_s: int, charger_transaction_id: str | None = None) -> bool:
         self.calls.append(Call("transaction", amps, phases, trio.current_time(), connector_id, transaction_id,
                                duration_s))
         return await self._answer(self.transaction_answer)

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from controller.config import load_config
 from controller.csms import frames
 from controller.csms.v16 import schemas as schemas16
+from controller.csms.v201 import schemas as schemas201
 from controller.simulators.meter import MeterServer, SimulatedMeter
 from controller.timefmt import iso, utcnow
 from tests.support import API_KEY, api_client, eventually, raw_charger, running_site
@@ -142,3 +143,45 @@ async def test_limits_on_the_wire_are_valid_1_6_profiles_and_metrics_follow(tmp_
                 connector = (await api.get("/api/v1/circuits/main")).json()["connectors"][0]
                 assert connector["profile"]["answer"] == "accepted" and connector["drawnSource"] == "assumed"
                 assert connector["reason"] == "charger max"
+
+
+async def test_limits_reach_a_2_0_1_station_as_valid_2_0_1_profiles_bound_to_its_transaction(tmp_path):
+    """A 2.0.1 station gets the same limits in its own words: a TxDefaultProfile on EVSE 0, then a
+    TxProfile naming the station's own (string) transaction id, both valid under 2.0.1's schema."""
+    with MeterServer(SimulatedMeter("sdm630", current_a=[4, 4, 4], phase_power_w=[920, 920, 920])) as server:
+        config = _site(tmp_path, server.port)
+        async with running_site(config) as site, api_client(site) as api:
+            await eventually(lambda: site.hardware.meters["grid"].state.online, what="meter online")
+            async with raw_charger(site, "CP-1", subprotocols=["ocpp2.0.1"]) as cp:
+                boot = await cp.call("BootNotification", {"reason": "PowerUp",
+                                                          "chargingStation": {"model": "raw", "vendorName": "raw"}})
+                assert boot[2]["status"] == "Accepted"
+                default = await cp.receive()
+                assert default[2] == "SetChargingProfile"
+                schemas201.validate(frames.CALL, "SetChargingProfile", default[3])
+                assert default[3]["evseId"] == 0
+                profile = default[3]["chargingProfile"]
+                assert profile["chargingProfilePurpose"] == "TxDefaultProfile"
+                assert profile["chargingSchedule"][0]["chargingSchedulePeriod"][0] == {
+                    "startPeriod": 0, "limit": 19.0, "numberPhases": 3}
+                await cp.send([3, default[1], {"status": "Accepted"}])
+                started = await cp.call("TransactionEvent", {
+                    "eventType": "Started", "timestamp": iso(utcnow()), "triggerReason": "Authorized", "seqNo": 0,
+                    "transactionInfo": {"transactionId": "tx-A1"}, "evse": {"id": 1, "connectorId": 1},
+                    "idToken": {"idToken": "CAR", "type": "ISO14443"}})
+                assert started[0] == 3, started
+                with trio.fail_after(10):
+                    limit = await cp.receive()
+                schemas201.validate(frames.CALL, "SetChargingProfile", limit[3])
+                profile = limit[3]["chargingProfile"]
+                assert limit[3]["evseId"] == 1 and profile["transactionId"] == "tx-A1"
+                assert profile["chargingProfilePurpose"] == "TxProfile"
+                assert profile["chargingSchedule"][0]["duration"] == 10
+                assert profile["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"] == 32
+                await cp.send([3, limit[1], {"status": "Accepted"}])
+
+                async def accepted():
+                    connectors = (await api.get("/api/v1/circuits/main")).json()["connectors"]
+                    return [c for c in connectors if c["profile"] and c["profile"]["answer"] == "accepted"]
+
+                assert (await eventually(accepted, what="the limit accepted"))[0]["chargeBoxId"] == "CP-1"

@@ -33,6 +33,6 @@ class V16Link(SessionLink):
         return status(answer) == "Accepted"
 
     async def set_transaction_limit(self, connector_id: int, transaction_id: int, amps: float, phases: int,
-                                    duration_s: int) -> bool:
+                                    duration_s: int, charger_transaction_id: str | None = None) -> bool:
         payload = smart_charging.transaction_profile(connector_id, transaction_id, amps, phases, duration_s)
         return status(await self.call("SetChargingProfile", payload)) == "Accepted"

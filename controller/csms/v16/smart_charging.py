@@ -14,9 +14,8 @@ Every payload is checked against the 1.6 schema before it leaves.
 
 from __future__ import annotations
 
-import math
-
 from controller.csms.frames import CALL
+from controller.csms.link import limit_amps
 from controller.csms.v16.schemas import validate
 from controller.timefmt import now_iso
 
@@ -25,14 +24,9 @@ TRANSACTION_PROFILE_BASE = 1000  # + connector id
 STACK_LEVEL = 0
 
 
-def _limit(amps: float) -> float:
-    """Amps as the schema wants them: a multiple of 0.1, rounded down (never above what we mean)."""
-    return math.floor(max(0.0, amps) * 10 + 1e-6) / 10
-
-
 def _schedule(amps: float, phases: int, duration_s: int | None = None, start: str | None = None) -> dict:
     schedule: dict = {"chargingRateUnit": "A",
-                      "chargingSchedulePeriod": [{"startPeriod": 0, "limit": _limit(amps), "numberPhases": phases}]}
+                      "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit_amps(amps), "numberPhases": phases}]}
     if duration_s is not None:
         schedule["duration"] = int(duration_s)
     if start is not None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from controller.csms.link import SessionLink, status
+from controller.csms.v201 import smart_charging
 
 PROTOCOL = "ocpp2.0.1"
 TOKEN_TYPE = "ISO14443"  # the id tags on the site's list are RFID cards
-DEFAULT_PROFILE_ID = 1
 
 
 class V201Link(SessionLink):
@@ -39,18 +39,12 @@ class V201Link(SessionLink):
         return status(answer) == "Unlocked"
 
     async def set_default_limit(self, amps: float, phases: int) -> bool:
-        """TxDefaultProfile on the whole station (EVSE 0): what every charge may draw, also when
-        the controller is gone (no duration)."""
-        profile = {"id": DEFAULT_PROFILE_ID, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
-                   "chargingProfileKind": "Relative", "chargingSchedule": [{
-                       "id": DEFAULT_PROFILE_ID, "chargingRateUnit": "A",
-                       "chargingSchedulePeriod": [{"startPeriod": 0, "limit": round(max(0.0, amps), 1),
-                                                   "numberPhases": phases}]}]}
-        answer = await self.call("SetChargingProfile", {"evseId": 0, "chargingProfile": profile})
+        answer = await self.call("SetChargingProfile", smart_charging.default_profile(amps, phases))
         return status(answer) == "Accepted"
 
     async def set_transaction_limit(self, connector_id: int, transaction_id: int, amps: float, phases: int,
-                                    duration_s: int) -> bool:
-        """Not sent to 2.0.1 stations yet: False, so load management reserves the charger's maximum
-        (safe) and the station keeps the default limit it holds."""
-        return False
+                                    duration_s: int, charger_transaction_id: str | None = None) -> bool:
+        if charger_transaction_id is None:  # the station has not named the charge yet: nothing to bind to
+            return False
+        payload = smart_charging.transaction_profile(connector_id, charger_transaction_id, amps, phases, duration_s)
+        return status(await self.call("SetChargingProfile", payload)) == "Accepted"
