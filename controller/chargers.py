@@ -23,7 +23,7 @@ import orjson
 import trio
 
 from controller.config import MAX_CONNECTORS
-from controller.errors import ChargerOffline, Conflict, DomainError, NotFound
+from controller.errors import ChargerOffline, Conflict, DomainError, NotFound, UnsupportedOperation
 from controller.live_config import LiveConfig
 from controller.store import Store
 from controller.store import chargers as q
@@ -417,8 +417,7 @@ class ChargerRegistry:
         state = self.require(charger_id)
         protocol = self.protocol(state)
         if action not in protocol.operations:
-            raise NotFound("Operation", action,
-                           f"{action!r} is not an {protocol.name} operation a central system can send")
+            raise UnsupportedOperation(f"{action!r} is not an {protocol.name} operation a central system can send")
         protocol.check_operation(action, payload)
         return await self.online_link(charger_id).call(action, payload)
 

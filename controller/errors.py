@@ -36,6 +36,13 @@ class Invalid(DomainError):
     code = "InvalidRequest"
 
 
+class UnsupportedOperation(DomainError):
+    """An operation the charger's protocol does not have (or that a central system cannot send):
+    the request is wrong for this charger whatever its state."""
+
+    code = "OperationNotSupported"
+
+
 class Conflict(DomainError):
     """The request does not fit the present state (a session that is not charging, ...)."""
 

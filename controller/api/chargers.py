@@ -94,7 +94,7 @@ CHARGE_BOX_ID = openapi.path_param("chargeBoxId", {"type": "string"}, "The charg
 ACTION = openapi.path_param("action", {"type": "string", "pattern": "^[A-Za-z0-9]{1,40}$"},
                             "An operation the central system initiates in the charger's OCPP version "
                             "(1.6: RemoteStartTransaction, GetConfiguration, ...; 2.0.1: GetVariables, "
-                            "RequestStartTransaction, ...); another is 404 OperationNotFound")
+                            "RequestStartTransaction, ...); another is 400 OperationNotSupported, naming the protocol")
 _op, _response, _errors = openapi.operation, openapi.response, openapi.errors
 
 SECTION = openapi.Section({
@@ -124,11 +124,11 @@ SECTION = openapi.Section({
                     "the charger gets in StartTransaction.conf. 409: connector not Preparing, charger "
                     "offline, or the charger rejected the request.")},
     "/api/v1/chargers/{chargeBoxId}/operations/{action}": {"post": _op(
-        "chargerOperation", "Chargers", "Send any OCPP 1.6 central-system operation to the charger",
+        "chargerOperation", "Chargers", "Send any central-system operation of the charger's OCPP version",
         {"200": _response("The charger's answer", models.OperationResponse),
          "502": openapi.error(502, models.CallErrorResponse),
          **_errors(400, 404, 409, 422, 504)},
         body=models.OperationRequest, parameters=[CHARGE_BOX_ID, ACTION],
-        description="The body is validated against the operation's OCPP 1.6 request schema and sent "
-                    "as given.")},
+        description="The body is validated against the operation's request schema in the charger's "
+                    "OCPP version (1.6 or 2.0.1) and sent as given.")},
 })

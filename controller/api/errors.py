@@ -33,6 +33,7 @@ class Problem(Exception):
 STATUS: list[tuple[type[errors.DomainError], int]] = [
     (errors.NotFound, 404),
     (errors.Invalid, 422),
+    (errors.UnsupportedOperation, 400),
     (errors.ChargerTimeout, 504),
     (errors.ChargerCallError, 502),
     (errors.ProviderUnavailable, 502),

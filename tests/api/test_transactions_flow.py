@@ -198,9 +198,9 @@ async def test_operations_forwarded_as_given(site, api, sim):
     bad = await api.post(f"/api/v1/chargers/{CHARGER}/operations/Reset", json={"type": "Gentle"})
     assert bad.status_code == 422 and "type" in bad.json()["message"]
     unknown = await api.post(f"/api/v1/chargers/{CHARGER}/operations/Frobnicate", json={})
-    assert unknown.status_code == 404
+    assert unknown.status_code == 400 and "ocpp1.6" in unknown.json()["message"]
     not_cs = await api.post(f"/api/v1/chargers/{CHARGER}/operations/BootNotification", json={})
-    assert not_cs.status_code == 404
+    assert not_cs.status_code == 400 and not_cs.json()["error"] == "OperationNotSupported"
 
 
 PROFILE = {"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
