@@ -16,6 +16,10 @@ from controller.store import id_tags as q
 from controller.timefmt import parse_iso, utcnow
 
 STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
+# How a token is read (OCPP 2.0.1's IdTokenEnumType). Tags are matched by their value alone: the
+# type is how we name a listed tag to a station (remote starts, local lists), not a second key.
+TOKEN_TYPES = ("Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization")
+DEFAULT_TOKEN_TYPE = "ISO14443"  # an RFID card, as most of a site's tags are
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,7 @@ class IdTag:
     status: str
     expiry_date: str | None = None
     parent_id_tag: str | None = None
-
+    token_type: str = DEFAULT_TOKEN_TYPE
 
 
 @dataclass(frozen=True)
@@ -55,14 +59,16 @@ class Authorization:
 
     async def load(self) -> None:
         rows = await self.store.read(q.all_id_tags)
-        self.tags = {r["id_tag"].casefold(): IdTag(r["id_tag"], r["status"], r["expiry_date"], r["parent_id_tag"]) for r in rows}
+        self.tags = {r["id_tag"].casefold(): IdTag(r["id_tag"], r["status"], r["expiry_date"], r["parent_id_tag"],
+                                                   r["token_type"]) for r in rows}
 
     async def put(self, tag: IdTag) -> None:
-        await self.store.write(q.put_id_tag, tag.id_tag, tag.status, tag.expiry_date, tag.parent_id_tag)
+        await self.store.write(q.put_id_tag, tag.id_tag, tag.status, tag.expiry_date, tag.parent_id_tag,
+                               tag.token_type)
         self.tags[tag.id_tag.casefold()] = tag
 
     async def change(self, id_tag: str, **changes: str | None) -> IdTag:
-        """Change some fields of a listed tag (status, expiry_date, parent_id_tag), keeping the
+        """Change some fields of a listed tag (status, expiry_date, parent_id_tag, token_type), keeping the
         others: blocking a card must not drop its expiry or its parent."""
         tag = self.get(id_tag)
         if tag is None:
@@ -88,6 +94,11 @@ class Authorization:
 
     def get(self, id_tag: str) -> IdTag | None:
         return self.tags.get(id_tag.casefold())
+
+    def token_type(self, id_tag: str) -> str:
+        """How to name `id_tag` to a station: the listed tag's type, else an RFID card's."""
+        tag = self.get(id_tag)
+        return tag.token_type if tag is not None else DEFAULT_TOKEN_TYPE
 
     def same_owner(self, a: str, b: str) -> bool:
         """Two tags belong together if equal or sharing a parent id tag (a fleet's cards)."""

@@ -67,9 +67,11 @@ class ChargerLink(Interface):
     protocol: str
     address: str | None
 
-    async def remote_start(self, connector_id: int, id_tag: str, remote_start_id: int) -> bool:
+    async def remote_start(self, connector_id: int, id_tag: str, remote_start_id: int,
+                           token_type: str = "ISO14443") -> bool:
         """Ask for a charge; `remote_start_id` is our pending transaction's id (chargers that name
-        their own transactions echo it in their start)."""
+        their own transactions echo it in their start); `token_type` how the tag is read, for
+        protocols that name it."""
 
     async def remote_stop(self, transaction_id: int, charger_transaction_id: str | None) -> bool:
         """Ask to end a charge: our id, and the charger's own id when it assigned one."""

@@ -123,7 +123,8 @@ class Transactions:
         # The pending row exists before the call, so a StartTransaction racing the answer finds it.
         transaction_id = await self.store.write(q.create_pending, charger_id, connector_id, id_tag, mode)
         try:
-            accepted = await link.remote_start(connector_id, id_tag, transaction_id)
+            accepted = await link.remote_start(connector_id, id_tag, transaction_id,
+                                               self.authorization.token_type(id_tag))
         except AnswerLost:
             # The charger may have accepted and start any moment (its answer got lost): the row
             # stays pending, so its StartTransaction gets this id and the tag is accepted, until

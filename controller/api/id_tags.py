@@ -14,10 +14,12 @@ from controller.authorization import Authorization, IdTag
 
 def id_tag_to_api(tag: IdTag) -> dict[str, Any]:
     """An id tag as models.IdTag."""
-    return {"idTag": tag.id_tag, "status": tag.status, "expiryDate": tag.expiry_date, "parentIdTag": tag.parent_id_tag}
+    return {"idTag": tag.id_tag, "status": tag.status, "expiryDate": tag.expiry_date, "parentIdTag": tag.parent_id_tag,
+            "tokenType": tag.token_type}
 
 
-PATCH_FIELDS = {"status": "status", "expiryDate": "expiry_date", "parentIdTag": "parent_id_tag"}
+PATCH_FIELDS = {"status": "status", "expiryDate": "expiry_date", "parentIdTag": "parent_id_tag",
+                "tokenType": "token_type"}
 """models.IdTagPatch's fields -> IdTag's."""
 
 
@@ -32,7 +34,7 @@ def register(app: QuartTrio, authorization: Authorization) -> None:
         body = await json_body(models.NewIdTagBody)
         if authorization.get(body.idTag) is not None:
             raise Problem(409, "IdTagExists", f"id tag {body.idTag} already exists; PUT to change it")
-        tag = IdTag(body.idTag, body.status, body.expiryDate, body.parentIdTag)
+        tag = IdTag(body.idTag, body.status, body.expiryDate, body.parentIdTag, body.tokenType)
         await authorization.put(tag)
         return jsonify(id_tag_to_api(tag)), 201
 
@@ -48,7 +50,7 @@ def register(app: QuartTrio, authorization: Authorization) -> None:
         body = await json_body(models.IdTagBody)
         if not 1 <= len(id_tag) <= 20:
             raise Problem(422, "InvalidRequest", "path parameter 'idTag': 1 to 20 characters")
-        tag = IdTag(id_tag, body.status, body.expiryDate, body.parentIdTag)
+        tag = IdTag(id_tag, body.status, body.expiryDate, body.parentIdTag, body.tokenType)
         await authorization.put(tag)
         return jsonify(id_tag_to_api(tag))
 
@@ -86,7 +88,7 @@ SECTION = openapi.Section({
                    {"200": _response("The id tag", models.IdTag), **_errors(400, 422)},
                    body=models.IdTagBody, parameters=[ID_TAG],
                    description="Every field is set: one left out gets its default (status Accepted, no expiry, "
-                               "no parent). To change one field, PATCH."),
+                               "no parent, token type ISO14443). To change one field, PATCH."),
         "patch": _op("patchIdTag", "Id tags", "Change some fields of an id tag",
                      {"200": _response("The id tag after the change", models.IdTag), **_errors(400, 404, 422)},
                      body=models.IdTagPatch, parameters=[ID_TAG],

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, WithJsonSchema
 
 from controller.api.errors import INT64_MAX
+from controller.authorization import DEFAULT_TOKEN_TYPE, TOKEN_TYPES
 from controller.authorization import STATUSES as ID_TAG_STATUSES
 from controller.store.outbox import STATUSES as NOTIFICATION_STATUSES
 from controller.timefmt import normalize
@@ -25,6 +26,9 @@ IdTagText = Annotated[str, Field(min_length=1, max_length=20)]  # OCPP IdToken: 
 ExpiryDate = Annotated[Timestamp, AfterValidator(normalize)]
 """An id tag's expiry as sent (any ISO 8601 offset), stored in the canonical UTC form."""
 IdTagStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
+TokenType = Literal[TOKEN_TYPES]  # type: ignore[valid-type]
+TOKEN_TYPE_TEXT = ("How an OCPP 2.0.1 station names the token (IdTokenEnumType); tags are matched by value "
+                   "alone, the type is what remote starts and local lists send")
 TransactionStatus = Literal["pending", "active", "stopping", "completed", "failed"]
 HealthStatus = Literal["ok", "degraded", "failing"]
 Phases = list[float | None] | None
@@ -50,6 +54,7 @@ class IdTagBody(RequestBody):
     status: IdTagStatus = "Accepted"
     expiryDate: ExpiryDate | None = None
     parentIdTag: IdTagText | None = None
+    tokenType: TokenType = Field(DEFAULT_TOKEN_TYPE, description=TOKEN_TYPE_TEXT)
 
 
 class NewIdTagBody(IdTagBody):
@@ -68,6 +73,7 @@ class IdTagPatch(RequestBody):
     status: IdTagStatus = Field(None, json_schema_extra=_not_sent_by_default)  # type: ignore[assignment]
     expiryDate: ExpiryDate | None = Field(None, json_schema_extra=_not_sent_by_default)
     parentIdTag: IdTagText | None = Field(None, json_schema_extra=_not_sent_by_default)
+    tokenType: TokenType = Field(None, json_schema_extra=_not_sent_by_default)  # type: ignore[assignment]
 
 
 class OperationRequest(RootModel[dict[str, Any]]):
@@ -252,6 +258,7 @@ class IdTag(ResponseBody):
     status: Literal[ID_TAG_STATUSES]  # type: ignore[valid-type]
     expiryDate: Timestamp | None
     parentIdTag: str | None
+    tokenType: TokenType = Field(description=TOKEN_TYPE_TEXT)
 
 
 class IdTagList(ResponseBody):

@@ -152,6 +152,10 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL
     );
     """,
+    # an id tag's token type: how OCPP 2.0.1 names it (ISO14443 for the site's RFID cards)
+    """
+    ALTER TABLE id_tags ADD COLUMN token_type TEXT NOT NULL DEFAULT 'ISO14443';
+    """,
 ]
 
 

@@ -200,12 +200,12 @@ async def test_id_tag_crud(site, api):
                                                       "parentIdTag": "FLEET"})
     assert created.status_code == 201
     assert created.json() == {"idTag": "CARD1", "status": "Accepted", "expiryDate": "2029-12-31T23:00:00.000Z",
-                              "parentIdTag": "FLEET"}
+                              "parentIdTag": "FLEET", "tokenType": "ISO14443"}
     _error(await api.post("/api/v1/id-tags", json={"idTag": "card1"}), 409, "IdTagExists")
     assert (await api.get("/api/v1/id-tags/card1")).json()["idTag"] == "CARD1"
-    put = await api.put("/api/v1/id-tags/CARD1", json={"status": "Blocked"})
+    put = await api.put("/api/v1/id-tags/CARD1", json={"status": "Blocked", "tokenType": "ISO15693"})
     assert put.status_code == 200 and put.json() == {"idTag": "CARD1", "status": "Blocked", "expiryDate": None,
-                                                     "parentIdTag": None}
+                                                     "parentIdTag": None, "tokenType": "ISO15693"}
     assert (await api.put("/api/v1/id-tags/CARD2", json={})).json()["status"] == "Accepted"
     assert [t["idTag"] for t in (await api.get("/api/v1/id-tags")).json()["idTags"]] == ["CARD1", "CARD2"]
     deleted = await api.delete("/api/v1/id-tags/CARD1")
@@ -221,13 +221,15 @@ async def test_id_tag_patch_changes_only_the_fields_sent(site, api):
     blocked = await api.patch("/api/v1/id-tags/card1", json={"status": "Blocked"})
     assert blocked.status_code == 200
     assert blocked.json() == {"idTag": "CARD1", "status": "Blocked", "expiryDate": "2030-01-01T00:00:00.000Z",
-                              "parentIdTag": "FLEET"}
+                              "parentIdTag": "FLEET", "tokenType": "ISO14443"}
     async with raw_charger(site, CHARGER) as cp:  # what chargers are told follows at once
         await cp.boot()
         info = (await cp.call("Authorize", {"idTag": "CARD1"}))[2]["idTagInfo"]
         assert info == {"status": "Blocked", "expiryDate": "2030-01-01T00:00:00.000Z", "parentIdTag": "FLEET"}
-    moved = await api.patch("/api/v1/id-tags/CARD1", json={"parentIdTag": "FLEET-2", "expiryDate": None})
-    assert moved.json() == {"idTag": "CARD1", "status": "Blocked", "expiryDate": None, "parentIdTag": "FLEET-2"}
+    moved = await api.patch("/api/v1/id-tags/CARD1", json={"parentIdTag": "FLEET-2", "expiryDate": None,
+                                                           "tokenType": "eMAID"})
+    assert moved.json() == {"idTag": "CARD1", "status": "Blocked", "expiryDate": None, "parentIdTag": "FLEET-2",
+                            "tokenType": "eMAID"}
     assert (await api.patch("/api/v1/id-tags/CARD1", json={})).json() == moved.json()  # nothing sent, nothing changed
     assert (await api.get("/api/v1/id-tags/CARD1")).json() == moved.json()
     _error(await api.patch("/api/v1/id-tags/NOBODY", json={"status": "Blocked"}), 404, "IdTagNotFound")
@@ -240,6 +242,8 @@ async def test_id_tag_patch_changes_only_the_fields_sent(site, api):
         ("PATCH", "/api/v1/id-tags/A", {"status": "Maybe"}, "status"),
         ("PATCH", "/api/v1/id-tags/A", {"expiryDate": "tomorrow"}, "expiryDate"),
         ("PATCH", "/api/v1/id-tags/A", {"idTag": "B"}, "idTag"),
+        ("PATCH", "/api/v1/id-tags/A", {"tokenType": None}, "tokenType"),
+        ("PUT", "/api/v1/id-tags/A", {"tokenType": "Barcode"}, "tokenType"),
         ("POST", "/api/v1/id-tags", {}, "idTag"),
         ("POST", "/api/v1/id-tags", {"idTag": "X" * 21}, "idTag"),
         ("POST", "/api/v1/id-tags", {"idTag": "A", "status": "Maybe"}, "status"),

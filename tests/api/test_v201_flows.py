@@ -71,7 +71,7 @@ async def test_remote_start_meter_values_remote_stop(site, api, sim):
 
     call = await sim.next_event("call", action="RequestStartTransaction")
     assert call["payload"]["remoteStartId"] == tx and call["payload"]["evseId"] == 1
-    assert call["payload"]["idToken"]["idToken"] == "USER123"
+    assert call["payload"]["idToken"] == {"idToken": "USER123", "type": "ISO14443"}  # not listed: a card
     started = await next_start(sim, connector=1)
     assert started["request"]["transactionInfo"]["remoteStartId"] == tx
     assert started["response"]["idTokenInfo"]["status"] == "Accepted"
@@ -130,6 +130,16 @@ async def test_remote_stop_with_auto_station_completes(site, api, sim):
     await sim.status(1, "Occupied")
     again = await api.post(START_URL, json={"connectorId": 1, "idTag": "U2"})
     assert again.status_code == 202, again.text
+
+
+async def test_a_remote_start_names_the_tag_with_its_listed_token_type(site, api, sim):
+    """Tags are matched by value; the type on the list is how the station is told of the tag."""
+    assert (await api.put("/api/v1/id-tags/PHONE-1", json={"tokenType": "eMAID"})).status_code == 200
+    assert (await api.post(START_URL, json={"connectorId": 1, "idTag": "PHONE-1"})).status_code == 202
+    call = await sim.next_event("call", action="RequestStartTransaction")
+    assert call["payload"]["idToken"] == {"idToken": "PHONE-1", "type": "eMAID"}
+    started = await next_start(sim, connector=1)
+    assert started["response"]["idTokenInfo"]["status"] == "Accepted"
 
 
 async def test_remote_start_rejected_by_station(site, api, sim):

@@ -17,7 +17,8 @@ class V16Link(SessionLink):
         if action == "UnlockConnector" and status(answer) == "Unlocked":
             await self.chargers.unlocked(self.session.charger_id, payload["connectorId"])
 
-    async def remote_start(self, connector_id: int, id_tag: str, remote_start_id: int) -> bool:
+    async def remote_start(self, connector_id: int, id_tag: str, remote_start_id: int,
+                           token_type: str = "ISO14443") -> bool:
         answer = await self.call("RemoteStartTransaction", {"connectorId": connector_id, "idTag": id_tag})
         return status(answer) == "Accepted"
 

@@ -11,7 +11,6 @@ from controller.csms.link import SessionLink, status
 from controller.csms.v201 import smart_charging
 
 PROTOCOL = "ocpp2.0.1"
-TOKEN_TYPE = "ISO14443"  # the id tags on the site's list are RFID cards
 
 
 class V201Link(SessionLink):
@@ -21,9 +20,10 @@ class V201Link(SessionLink):
         if action == "UnlockConnector" and status(answer) == "Unlocked":
             await self.chargers.unlocked(self.session.charger_id, payload["evseId"])
 
-    async def remote_start(self, connector_id: int, id_tag: str, remote_start_id: int) -> bool:
+    async def remote_start(self, connector_id: int, id_tag: str, remote_start_id: int,
+                           token_type: str = "ISO14443") -> bool:
         answer = await self.call("RequestStartTransaction", {
-            "idToken": {"idToken": id_tag, "type": TOKEN_TYPE}, "remoteStartId": remote_start_id,
+            "idToken": {"idToken": id_tag, "type": token_type}, "remoteStartId": remote_start_id,
             "evseId": connector_id,
         })
         return status(answer) == "Accepted"
