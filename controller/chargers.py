@@ -88,6 +88,9 @@ class ChargerLink(Interface):
         the default limit applies again unless it is renewed. Chargers that name their own
         transactions get theirs (`charger_transaction_id`)."""
 
+    async def charge_status(self, charger_transaction_id: str) -> ChargeStatus | None:
+        """Ask about a charge the charger named; None where the protocol has no such question."""
+
     async def trigger_boot(self) -> bool:
         """Ask the charger to announce itself (boot) now, rather than at its next retry."""
 
@@ -95,6 +98,15 @@ class ChargerLink(Interface):
         """A raw operation for the operator's endpoint, checked by `Protocol.check_operation` first."""
 
     async def close(self, code: int, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChargeStatus:
+    """What a charger says of one of its charges: whether it still runs (None: it cannot tell) and
+    whether messages about it wait in its queue."""
+
+    ongoing: bool | None
+    queued: bool
 
 
 @dataclass(frozen=True)

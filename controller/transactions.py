@@ -23,6 +23,7 @@ from controller.errors import (
     ChargerCallError,
     ChargerRejected,
     ConnectorNotReady,
+    DomainError,
     Invalid,
     NotFound,
     NotInTransaction,
@@ -32,7 +33,7 @@ from controller.store import Store
 from controller.store import transactions as q
 from controller.store.db import StorageUnavailable
 from controller.store.outbox import insert_events
-from controller.timefmt import iso, utcnow
+from controller.timefmt import iso, now_iso, utcnow
 from controller.upstream.events import Events
 from controller.upstream.events import record as record_events
 
@@ -40,6 +41,8 @@ log = logging.getLogger("evedge.transactions")
 
 LIVE_S = 120  # a charger's reading older than this is history, not the meter's present state
 CLOCK_TOLERANCE_S = 300  # a charger's timestamp this far ahead of our clock is its clock gone wrong
+QUEUE_CHECKS = 6  # after a reconnect, how often a charger with messages still queued is asked again
+QUEUE_RECHECK_S = 10.0
 
 
 @dataclass(slots=True)
@@ -61,7 +64,7 @@ class StopReport:
     """A charger says a charge ended; `begin_*` is its own record of the start, when it sent one."""
 
     transaction_id: int
-    meter_stop_wh: float
+    meter_stop_wh: float | None  # None: no reading with the stop (the last one booked counts)
     timestamp: str
     reason: str
     id_tag: str | None = None
@@ -355,6 +358,48 @@ class Transactions:
         await self.store.write(write)
         if state is not None and live:
             self.chargers.reading(state, connector_id, energy, power, at)
+
+    async def check_open_charges(self, charger_id: str) -> None:
+        """After a charger (re)connects: ask it about each charge the books have running on it, where
+        its protocol can tell (2.0.1's GetTransactionStatus). A charge it no longer runs, with
+        nothing about it left in its queue, ended while we could not hear it: it is completed on
+        its last reading (stop reason `Other`). Messages still queued are waited for; a charger
+        that cannot tell changes nothing."""
+        try:
+            await self._check_open_charges(charger_id)
+        except Exception:  # a side task of the connection: never the connection's end
+            log.exception("charger=%s: its open charges could not be checked", charger_id)
+
+    async def _check_open_charges(self, charger_id: str) -> None:
+        for _ in range(QUEUE_CHECKS):
+            waiting = False
+            for row in await self.store.read(q.named_by_charger, charger_id):
+                state = self.chargers.get(charger_id)
+                if state is None or state.link is None or state.registration != "accepted":
+                    return
+                try:
+                    status = await state.link.charge_status(row["ocpp_transaction_id"])
+                except DomainError as exc:
+                    log.info("charger=%s: no answer on transaction %s: %s", charger_id, row["id"], exc.message)
+                    return
+                if status is None:
+                    return
+                if status.queued:
+                    waiting = True
+                elif status.ongoing is False:
+                    await self._close_unheard(charger_id, row["id"])
+            if not waiting:
+                return
+            await trio.sleep(QUEUE_RECHECK_S)  # its queue is replayed meanwhile, the Ended among it
+
+    async def _close_unheard(self, charger_id: str, transaction_id: int) -> None:
+        row = await self.store.read(q.get, transaction_id)
+        if row is None or row["status"] not in ("active", "stopping"):
+            return  # its end came in meanwhile
+        log.warning("charger=%s transaction=%s: the charger no longer runs it and has no message about it;"
+                    " completed on its last reading", charger_id, transaction_id)
+        await self.on_stop(charger_id, StopReport(transaction_id=transaction_id, meter_stop_wh=None,
+                                                  timestamp=now_iso(), reason="Other"))
 
     async def expire_pending_forever(self) -> None:
         """Mark remote starts that never became a charge as failed."""

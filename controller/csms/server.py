@@ -142,7 +142,10 @@ class OcppServer:
         await registry.connected(state, link)
         log.info("charger=%s connected from %s:%s", charger_id, remote.address, remote.port)
         try:
-            await session.run()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.transactions.check_open_charges, charger_id)
+                await session.run()
+                nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 await registry.disconnected(state, link)

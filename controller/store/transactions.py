@@ -52,6 +52,12 @@ def charging(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     return conn.execute("SELECT * FROM transactions WHERE status IN ('active', 'stopping') ORDER BY id").fetchall()
 
 
+def named_by_charger(conn: sqlite3.Connection, charger_id: str) -> list[sqlite3.Row]:
+    """The charger's running or ending charges that it named itself (2.0.1), oldest first."""
+    return conn.execute("SELECT * FROM transactions WHERE charger_id = ? AND status IN ('active', 'stopping')"
+                        " AND ocpp_transaction_id IS NOT NULL ORDER BY id", (charger_id,)).fetchall()
+
+
 def identify(conn: sqlite3.Connection, transaction_id: int, id_tag: str, id_tag_status: str) -> None:
     """Give a charge booked without an id tag (a station that starts at plug-in) its tag."""
     conn.execute("UPDATE transactions SET id_tag = ?, id_tag_status = ?, updated_at = ? WHERE id = ? AND id_tag = ''",

@@ -29,9 +29,11 @@ from tests.support import (
     eventually,
     make_config,
     ocpp_url,
+    raw_charger,
     running_site,
     transaction_status,
 )
+from controller.timefmt import iso, utcnow
 
 START_URL = f"/api/v1/chargers/{CHARGER}/remote-start"
 OPERATIONS = f"/api/v1/chargers/{CHARGER}/operations"
@@ -386,3 +388,47 @@ async def test_a_charge_running_across_a_controller_restart_keeps_its_connector_
     finally:
         if station is not None:
             await station.aclose()
+
+
+def _event(kind: str, seq_no: int, station_tx: str, evse: int, wh: float, **extra) -> dict:
+    return {"eventType": kind, "timestamp": iso(utcnow()), "triggerReason": "MeterValuePeriodic", "seqNo": seq_no,
+            "transactionInfo": {"transactionId": station_tx, **extra}, "evse": {"id": evse, "connectorId": 1},
+            "meterValue": [{"timestamp": iso(utcnow()), "sampledValue": [
+                {"value": wh, "measurand": "Energy.Active.Import.Register"}]}]}
+
+
+async def test_after_a_reconnect_the_station_is_asked_about_each_running_charge(site, api):
+    """GetTransactionStatus after a reconnect: a charge the station no longer runs and has nothing
+    queued about is completed on its last reading; one it runs stays; one with messages still
+    queued waits for them (its Ended among them)."""
+    boot = {"reason": "PowerUp", "chargingStation": {"model": "raw", "vendorName": "raw"}}
+    async with raw_charger(site, CHARGER, subprotocols=["ocpp2.0.1"]) as cp:
+        assert (await cp.call("BootNotification", boot))[2]["status"] == "Accepted"
+        for evse, station_tx in ((1, "gone-1"), (2, "runs-2")):
+            started = await cp.call("TransactionEvent", {
+                **_event("Started", 0, station_tx, evse, 1000), "idToken": {"idToken": "T", "type": "ISO14443"}})
+            assert started[0] == 3, started
+            assert (await cp.call("TransactionEvent", _event("Updated", 1, station_tx, evse, 1500)))[0] == 3
+    listed = (await api.get("/api/v1/transactions", params={"status": "active"})).json()["transactions"]
+    ids = {t["connectorId"]: t["transactionId"] for t in listed}
+
+    async with raw_charger(site, CHARGER, subprotocols=["ocpp2.0.1"]) as cp:
+        asked = await cp.answer_next_call({"messagesInQueue": False, "ongoingIndicator": False})
+        assert asked[2:] == ["GetTransactionStatus", {"transactionId": "gone-1"}]
+        asked = await cp.answer_next_call({"messagesInQueue": False, "ongoingIndicator": True})
+        assert asked[3] == {"transactionId": "runs-2"}
+        async def closed():
+            return await transaction_status(api, ids[1]) == "completed"
+
+        await eventually(closed, what="gone-1 completed")
+        gone = await detail(api, ids[1])
+        assert (gone["status"], gone["stopReason"], gone["meterStop"]) == ("completed", "Other", 1500)
+        assert await transaction_status(api, ids[2]) == "active"
+
+    async with raw_charger(site, CHARGER, subprotocols=["ocpp2.0.1"]) as cp:
+        asked = await cp.answer_next_call({"messagesInQueue": True, "ongoingIndicator": False})
+        assert asked[3] == {"transactionId": "runs-2"}
+        ended = await cp.call("TransactionEvent", {**_event("Ended", 2, "runs-2", 2, 1800, stoppedReason="EVDisconnected")})
+        assert ended[0] == 3, ended
+        runs = await detail(api, ids[2])
+        assert (runs["status"], runs["stopReason"], runs["meterStop"]) == ("completed", "EVDisconnected", 1800)

@@ -199,7 +199,7 @@ async def test_operations_are_checked_against_the_chargers_protocol(site, api):
         await st.boot()
         url = f"/api/v1/chargers/{CHARGER}/operations"
         refused = await api.post(f"{url}/RemoteStartTransaction", json={"connectorId": 1, "idTag": "X"})
-        assert refused.status_code == 404 and "ocpp2.0.1" in refused.json()["message"]
+        assert refused.status_code == 400 and "ocpp2.0.1" in refused.json()["message"]
         invalid = await api.post(f"{url}/GetVariables", json={"getVariableData": "no"})
         assert invalid.status_code == 422
         answer: dict = {}

@@ -64,8 +64,9 @@ CALLS = [
     (CHARGER, "ocpp1.6", "StartTransaction", start_16(2), 2, False),
     (UNCONFIGURED, "ocpp1.6", "StatusNotification", status_payload(7, "Available"), 7, False),
     (CHARGER_2, "ocpp2.0.1", "StatusNotification", status_201(1), 1, False),
-    (CHARGER_2, "ocpp2.0.1", "TransactionEvent", started_201(1), 1, False),
     (CHARGER_2, "ocpp2.0.1", "MeterValues", meter_values_201(0), 0, False),
+    # last: a station that reconnects with a charge running is asked about it first (GetTransactionStatus)
+    (CHARGER_2, "ocpp2.0.1", "TransactionEvent", started_201(1), 1, False),
 ]
 
 

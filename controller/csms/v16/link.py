@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.chargers import ChargeStatus
 from controller.csms.link import SessionLink, status
 from controller.csms.v16 import smart_charging
 
@@ -28,6 +29,9 @@ class V16Link(SessionLink):
 
     async def unlock(self, connector_id: int) -> bool:
         return status(await self.call("UnlockConnector", {"connectorId": connector_id})) == "Unlocked"
+
+    async def charge_status(self, charger_transaction_id: str) -> ChargeStatus | None:
+        return None  # 1.6 has no such question (and its chargers do not name their charges)
 
     async def set_default_limit(self, amps: float, phases: int) -> bool:
         answer = await self.call("SetChargingProfile", smart_charging.default_profile(amps, phases))

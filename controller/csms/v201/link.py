@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.chargers import ChargeStatus
 from controller.csms.link import SessionLink, status
 from controller.csms.v201 import smart_charging
 
@@ -37,6 +38,10 @@ class V201Link(SessionLink):
     async def unlock(self, connector_id: int) -> bool:
         answer = await self.call("UnlockConnector", {"evseId": connector_id, "connectorId": 1})
         return status(answer) == "Unlocked"
+
+    async def charge_status(self, charger_transaction_id: str) -> ChargeStatus | None:
+        answer = await self.call("GetTransactionStatus", {"transactionId": charger_transaction_id})
+        return ChargeStatus(ongoing=answer.get("ongoingIndicator"), queued=answer["messagesInQueue"])
 
     async def set_default_limit(self, amps: float, phases: int) -> bool:
         answer = await self.call("SetChargingProfile", smart_charging.default_profile(amps, phases))
