@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import tzinfo
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
@@ -67,10 +69,25 @@ def _check_listen(value: str) -> str:
 ListenAddress = Annotated[str, AfterValidator(_check_listen)]
 
 
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (an IANA name such as \"Europe/Berlin\")") from None
+    return value
+
+
 class SiteSection(_Section):
     name: str = "evedge site"
     data_dir: ConfigPath = Path("var")
     """Holds the SQLite file. Relative paths are relative to the config file."""
+    timezone: Annotated[str, AfterValidator(_check_timezone)] | None = None
+    """The site's IANA time zone ("Europe/Berlin") for local times in exports; default: the
+    system's (the books themselves are always UTC)."""
+
+    def zone(self) -> tzinfo | None:
+        """The site's time zone; None: the system's."""
+        return ZoneInfo(self.timezone) if self.timezone else None
 
 
 OFFLINE_GRACE_S = 60

@@ -87,7 +87,7 @@ def create_app(services: Services) -> QuartTrio:
 
     system.register(app, services.health, services.metrics, openapi_document())
     chargers.register(app, services.chargers, services.transactions)
-    transactions.register(app, services.transactions)
+    transactions.register(app, services.transactions, services.config)
     id_tags.register(app, services.authorization)
     hardware.register(app, services.hardware, services.tap_results)
     circuits.register(app, services.load)
