@@ -45,3 +45,14 @@ def probe_writable(path: Path, timeout: float) -> str | None:
     finally:
         conn.close()
     return None
+
+
+def database_bytes(path: Path) -> int:
+    """The books' size on disk: the database and its write-ahead log (not yet checkpointed)."""
+    total = 0
+    for file in (path, path.with_name(path.name + "-wal")):
+        try:
+            total += file.stat().st_size
+        except FileNotFoundError:
+            pass
+    return total
