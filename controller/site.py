@@ -13,6 +13,7 @@ import trio
 
 from controller import health, metrics
 from controller.api.app import serve_api
+from controller.api.public_listener import serve_public
 from controller.api.services import Services
 from controller.authorization import Authorization
 from controller.chargers import ChargerRegistry
@@ -82,6 +83,7 @@ class Site:
         self.ocpp = OcppServer(self.live, self.chargers, self.transactions)
         self.ocpp_port: int | None = None
         self.api_port: int | None = None
+        self.public_port: int | None = None  # [public_charging] listen, when set
         self._stopping = trio.Event()
         self._cancel: trio.CancelScope | None = None
         # name -> fn() returning {"status": "ok"|"degraded"|"failing", ...}; drivers add their buses
@@ -133,6 +135,11 @@ class Site:
                     binds = await nursery.start(serve_api, self.api_services, self._stopping)
                 self.api_port = int(binds[0].rsplit(":", 1)[1])
                 log.info("API listening on %s", " ".join(binds))
+                if self.config.public_charging.listen is not None:
+                    with _binding(self.config, "public_charging.listen"):
+                        binds = await nursery.start(serve_public, self.api_services, self._stopping)
+                    self.public_port = int(binds[0].rsplit(":", 1)[1])
+                    log.info("public charging listening on %s", " ".join(binds))
                 nursery.start_soon(self.transactions.expire_pending_forever)
                 await nursery.start(self.public_charging.run)
                 await nursery.start(self.upstream.run)
