@@ -50,11 +50,12 @@ async def _run(config, config_path: str, new_books: bool) -> None:
 
 
 def _load(path: str) -> Config | None:
-    from controller.csms.security import ocpp_tls_context
+    from controller.csms.security import check_public_tls, ocpp_tls_context
 
     try:
         config = load_config(path)
         ocpp_tls_context(config)  # a missing or unreadable certificate is a config error too
+        check_public_tls(config)
         return config
     except ConfigError as exc:
         print(f"evedge: invalid config: {exc}", file=sys.stderr)

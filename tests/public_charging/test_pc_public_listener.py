@@ -112,3 +112,13 @@ def test_public_listener_config_mistakes_name_the_key(tmp_path):
         with pytest.raises(ConfigError) as error:
             load_config(path)
         assert f"{key}:" in str(error.value), str(error.value)
+
+
+async def test_check_config_names_an_unusable_public_certificate(tmp_path, certificate):
+    from tests.appliance.conftest import evedge
+
+    shutil.copytree(certificate, tmp_path / "tls")
+    (tmp_path / "tls" / "broken.pem").write_text("not a certificate\n")
+    config = _config(tmp_path, 'listen = "127.0.0.1:0"\ntls_cert = "tls/broken.pem"\ntls_key = "tls/key.pem"\n')
+    rc, _, err = await evedge("check-config", str(config.source))
+    assert rc == 2 and "public_charging.tls_cert:" in err and "broken.pem" in err, err
