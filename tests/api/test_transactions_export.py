@@ -15,7 +15,15 @@ from controller.config import load_config
 from controller.store import transactions as q
 from controller.timefmt import iso, parse_iso
 from tests.appliance.conftest import evedge
-from tests.support import API_KEY, CHARGER, CHARGER_2, api_client, config_text, raw_charger, running_site
+from tests.support import (
+    API_KEY,
+    CHARGER,
+    CHARGER_2,
+    api_client,
+    config_text,
+    raw_charger,
+    running_site,
+)
 
 BASE = parse_iso("2026-02-01T00:00:00Z")
 
@@ -74,7 +82,7 @@ async def test_filters_by_start_time_id_tag_and_status(tmp_path):
         assert len(day_two) == 24 and all(t["startTime"].startswith("2026-02-02") for t in day_two)
         # an offset is honoured: 01:00+01:00 is midnight UTC
         assert len(await listing(**{"from": "2026-02-02T01:00:00+01:00"})) == 24
-        assert len(await listing(**{"to": "2026-02-01T05:00:00Z"})) == 5  # 'to' is exclusive
+        assert len(await listing(to="2026-02-01T05:00:00Z")) == 5  # 'to' is exclusive
         fleet = await listing(idTag="fleet-7")
         assert {t["idTag"] for t in fleet} == {"FLEET-7"} and len(fleet) == 10
         assert len(await listing(idTag="fleet-7", chargeBoxId=CHARGER_2)) == 4  # n = 0, 15, 30, 45

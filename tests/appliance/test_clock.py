@@ -39,9 +39,8 @@ async def _unknown_kernel() -> bool | None:
 
 async def test_books_ahead_of_the_clock_degrade_health_and_chargers_get_the_books_time(tmp_path):
     config = make_config(tmp_path)
-    async with running_site(config) as site:
-        async with raw_charger(site, CHARGER) as cp:
-            await cp.boot()
+    async with running_site(config) as site, raw_charger(site, CHARGER) as cp:
+        await cp.boot()
     # the books now hold records two days ahead of the clock: the clock went back by two days
     with sqlite3.connect(config.data_dir / DB_FILE) as db:
         (booted,) = db.execute("SELECT last_boot FROM chargers WHERE id = ?", (CHARGER,)).fetchone()

@@ -100,11 +100,11 @@ async def test_restore_refuses_what_is_not_an_evedge_database(tmp_path: Path) ->
     garbage.write_bytes(b"SQLite format 3\x00" + b"\x07" * 4096)
     for file, why in ((other, "not an evedge database"), (garbage, "not a usable SQLite database"),
                       (tmp_path / "missing.sqlite3", "no such file")):
-        rc, out, err = await evedge("restore", str(file), "--config", str(config))
+        rc, _, err = await evedge("restore", str(file), "--config", str(config))
         assert rc == 1 and why in err, err
         assert "Traceback" not in err
     assert (data_dir(config) / DB_FILE).read_bytes() == before  # untouched
     assert (data_dir(config) / MARKER_FILE).read_text() == marker
 
-    rc, out, err = await evedge("backup", str(tmp_path / "x.sqlite3"), "--config", str(tmp_path / "nope.toml"))
+    rc, _, err = await evedge("backup", str(tmp_path / "x.sqlite3"), "--config", str(tmp_path / "nope.toml"))
     assert rc == 2 and "nope.toml" in err

@@ -71,11 +71,11 @@ async def test_public_listener_serves_only_the_driver_side(tmp_path):
 
 async def test_untrusted_forwarded_for_is_ignored(tmp_path):
     config = _config(tmp_path, 'listen = "127.0.0.1:0"\n')  # no trusted proxies
-    async with public_site(config) as h:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{h.site.public_port}") as public:
-            codes = [(await public.post(SESSIONS, json={}, headers={"X-Forwarded-For": f"198.51.100.{n}"})).status_code
-                     for n in range(4)]
-            assert codes == [422, 422, 422, 429]  # one client, however it names itself
+    async with public_site(config) as h, \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{h.site.public_port}") as public:
+        codes = [(await public.post(SESSIONS, json={}, headers={"X-Forwarded-For": f"198.51.100.{n}"})).status_code
+                 for n in range(4)]
+        assert codes == [422, 422, 422, 429]  # one client, however it names itself
 
 
 @pytest.fixture(scope="module")
