@@ -12,7 +12,7 @@ from datetime import tzinfo
 from typing import Any
 
 import orjson
-from quart import Response, jsonify
+from quart import Response, jsonify, request
 from quart_trio import QuartTrio
 
 from controller.api import models, openapi
@@ -108,9 +108,17 @@ def meter_value_to_api(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def register(app: QuartTrio, transactions: Transactions, config: LiveConfig) -> None:
+    def csv_export(query: models.TransactionFilterQuery) -> Response:
+        zone = config.current.site.zone()
+        response = Response(csv_lines(transactions.each(_filter(query)), zone), mimetype="text/csv")
+        response.headers["Content-Disposition"] = 'attachment; filename="transactions.csv"'
+        return response
+
     @app.get("/api/v1/transactions")
     async def list_transactions() -> Response:
         query = parse_query(models.TransactionQuery)
+        if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
+            return csv_export(query)  # every match, as /api/v1/transactions.csv gives it
         before_id = int(query.cursor) if query.cursor is not None else None
         rows, total = await transactions.page(_filter(query), query.limit + 1, query.offset, before_id)
         more = len(rows) > query.limit
@@ -121,11 +129,7 @@ def register(app: QuartTrio, transactions: Transactions, config: LiveConfig) -> 
 
     @app.get("/api/v1/transactions.csv")
     async def export_transactions() -> Response:
-        query = parse_query(models.TransactionFilterQuery)
-        zone = config.current.site.zone()
-        response = Response(csv_lines(transactions.each(_filter(query)), zone), mimetype="text/csv")
-        response.headers["Content-Disposition"] = 'attachment; filename="transactions.csv"'
-        return response
+        return csv_export(parse_query(models.TransactionFilterQuery))
 
     @app.get("/api/v1/transactions/<transaction_id>")
     async def get_transaction(transaction_id: str) -> Response:
@@ -158,7 +162,11 @@ _op, _response, _errors = openapi.operation, openapi.response, openapi.errors
 SECTION = openapi.Section({
     "/api/v1/transactions": {"get": _op(
         "listTransactions", "Transactions", "Transactions, newest first, with optional filters",
-        {"200": _response("A page of transactions", models.TransactionList), **_errors(422)},
+        {"200": {"description": "A page of transactions; with `Accept: text/csv`, every matching transaction as "
+                                "CSV, as /api/v1/transactions.csv gives it (limit, offset and cursor do not apply)",
+                 "content": {"application/json": {"schema": models.TransactionList},
+                             "text/csv": {"schema": {"type": "string"}}}},
+         **_errors(422)},
         query=models.TransactionQuery)},
     "/api/v1/transactions.csv": {"get": _op(
         "exportTransactions", "Transactions", "Transactions as CSV, newest first, with the list's filters",

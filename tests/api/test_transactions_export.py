@@ -114,6 +114,12 @@ async def test_csv_export_has_kwh_and_utc_and_local_times(tmp_path):
             "stopReason": "Local"}
         everything = await api.get("/api/v1/transactions.csv")
         assert len(list(csv.DictReader(io.StringIO(everything.text)))) == 31
+        async with api_client(site, validate=False) as plain:  # the list, asked for CSV: the same export
+            negotiated = await plain.get("/api/v1/transactions", params={"idTag": "=1+1", "limit": 1},
+                                         headers={"Accept": "text/csv"})
+        assert negotiated.headers["content-type"].startswith("text/csv")
+        assert [r["transactionId"] for r in csv.DictReader(io.StringIO(negotiated.text))] == ["31"]
+        assert (await api.get("/api/v1/transactions", headers={"Accept": "*/*"})).json()["transactions"]
         bad = await api.get("/api/v1/transactions.csv", params={"limit": 5})
         assert bad.status_code == 422 and "limit" in bad.json()["message"]
         assert (await api.get("/api/v1/transactions.csv", headers={"X-API-Key": "wrong"})).status_code == 401
