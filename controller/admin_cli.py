@@ -3,7 +3,9 @@
     evedge chargers [list] | approve ID | reject ID
     evedge meters [list]
     evedge readers [list]
-    evedge transactions list [--charger ID] [--status S] [--limit N] | show ID
+    evedge transactions list [--charger ID] [--status S] [--id-tag T] [--from T] [--to T]
+                             [--limit N] [--offset N | --cursor C] | show ID
+    evedge transactions export [--from T] [--to T] [--charger ID] [--status S] [--id-tag T] [--output FILE]
     evedge tags ...                        (controller/admin_tags.py)
     evedge operations list | send CHARGER ACTION [JSON]
     evedge notifications [list] [--status S] | retry ID
@@ -16,7 +18,10 @@ How the API is found and called: controller/admin_client.py. Tables for people b
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
+import sys
 from typing import Any
 from urllib.parse import quote
 
@@ -75,9 +80,16 @@ def readers(args: argparse.Namespace, api: Api) -> None:
                                   ("ID TAG", "lastIdTag"), ("RESULT", "lastResult"), ("LAST ERROR", "lastError")]))
 
 
+def _transaction_filters(args: argparse.Namespace) -> dict[str, Any]:
+    given = {"chargeBoxId": args.charger, "status": args.status, "idTag": args.id_tag,
+             "from": getattr(args, "from"), "to": args.to}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def transactions_list(args: argparse.Namespace, api: Api) -> None:
-    params = {k: v for k, v in {"chargeBoxId": args.charger, "status": args.status, "limit": args.limit}.items()
-              if v is not None}
+    params = {**_transaction_filters(args), "limit": args.limit, "offset": args.offset}
+    if args.cursor is not None:
+        params["cursor"] = args.cursor
     data = api.request("GET", "/api/v1/transactions", params=params)
     human = table(data.get("transactions", []), [
         ("ID", "transactionId"), ("CHARGER", "chargeBoxId"), ("CONN", "connectorId"), ("ID TAG", "idTag"),
@@ -86,7 +98,31 @@ def transactions_list(args: argparse.Namespace, api: Api) -> None:
     page = data.get("pagination") or {}
     if page:
         human += f"\n({len(data.get('transactions', []))} of {page.get('total')})"
+        if page.get("nextCursor"):
+            human += f"; next page: --cursor {page['nextCursor']}"
     show(args, data, human)
+
+
+def transactions_export(args: argparse.Namespace, api: Api) -> None:
+    """Every matching transaction as CSV (the API's columns), to --output or stdout."""
+    params = _transaction_filters(args)
+    if args.output in (None, "-"):
+        api.download("/api/v1/transactions.csv", params, sys.stdout.buffer)
+        sys.stdout.flush()
+        return
+    partial = f"{args.output}.part"  # a failed export never leaves a truncated file under the name
+    try:
+        with open(partial, "wb") as out:
+            api.download("/api/v1/transactions.csv", params, out)
+        os.replace(partial, args.output)
+    except OSError as exc:
+        raise CliError(f"cannot write {args.output}: {exc.strerror or exc}", EXIT_USAGE) from None
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    with open(args.output, newline="", encoding="utf-8") as written:
+        rows = sum(1 for _ in csv.reader(written)) - 1
+    print(f"exported {rows} transactions to {args.output}", file=sys.stderr)
 
 
 def transactions_show(args: argparse.Namespace, api: Api) -> None:
@@ -159,12 +195,25 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         g = group(name, help, default=command(handler))
         g.add_parser("list", help=help, parents=[common]).set_defaults(func=command(handler))
 
-    tx = group("transactions", "list or show transactions")
+    def filters(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--from", metavar="TIME", help="started at or after, ISO 8601 (2026-02-01 or "
+                            "2026-02-01T00:00:00+01:00; without an offset: UTC)")
+        parser.add_argument("--to", metavar="TIME", help="started before, ISO 8601")
+        parser.add_argument("--charger", help="only this charger")
+        parser.add_argument("--status", choices=["pending", "active", "stopping", "completed", "failed"])
+        parser.add_argument("--id-tag", help="only this id tag (card)")
+
+    tx = group("transactions", "list, show or export transactions")
     p = tx.add_parser("list", help="newest first", parents=[common])
-    p.add_argument("--charger", help="only this charger")
-    p.add_argument("--status", choices=["pending", "active", "stopping", "completed", "failed"])
-    p.add_argument("--limit", type=int, default=50)
+    filters(p)
+    p.add_argument("--limit", type=int, default=50, help="rows per page (at most 1000)")
+    p.add_argument("--offset", type=int, default=0, help="skip this many rows")
+    p.add_argument("--cursor", help="the page after the one that printed this cursor (stable while charges start)")
     p.set_defaults(func=command(transactions_list))
+    p = tx.add_parser("export", help="all matching transactions as CSV (kWh, UTC and local times)", parents=[common])
+    filters(p)
+    p.add_argument("--output", "-o", metavar="FILE", help="the CSV file (default: stdout)")
+    p.set_defaults(func=command(transactions_export))
     p = tx.add_parser("show", help="one transaction in detail", parents=[common])
     p.add_argument("id", type=int)
     p.set_defaults(func=command(transactions_show))

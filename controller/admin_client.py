@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -62,15 +62,34 @@ class Api:
         except httpx.HTTPError as exc:
             raise CliError(f"cannot reach the controller at {self.client.base_url}: {exc}", EXIT_UNREACHABLE) from None
         if response.status_code >= 400:
-            try:
-                body = response.json()
-                message = f"{body.get('error', 'Error')}: {body.get('message', '')}"
-            except (ValueError, AttributeError):
-                message = response.text.strip()[:200]
-            raise CliError(f"{method} {path} failed ({response.status_code}) {message}")
+            self._refused(method, path, response)
         if response.status_code == 204 or not response.content:
             return {}
         return response.json()
+
+    def download(self, path: str, params: dict[str, Any], out: IO[bytes]) -> int:
+        """Stream a GET's body into `out` (an export need not fit in memory); returns its bytes."""
+        written = 0
+        try:
+            with self.client.stream("GET", path, params=params) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._refused("GET", path, response)
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+                    written += len(chunk)
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach the controller at {self.client.base_url}: {exc}", EXIT_UNREACHABLE) from None
+        return written
+
+    @staticmethod
+    def _refused(method: str, path: str, response: httpx.Response) -> None:
+        try:
+            body = response.json()
+            message = f"{body.get('error', 'Error')}: {body.get('message', '')}"
+        except (ValueError, AttributeError):
+            message = response.text.strip()[:200]
+        raise CliError(f"{method} {path} failed ({response.status_code}) {message}")
 
 
 # -- output ---------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any, Protocol as Interface
 import orjson
 import trio
 
+from controller.clock import SiteClock
 from controller.config import MAX_CONNECTORS
 from controller.errors import ChargerOffline, Conflict, DomainError, NotFound, UnsupportedOperation
 from controller.live_config import LiveConfig
@@ -214,6 +215,8 @@ class ChargerRegistry:
         self.events = events
         self.protocols = protocols
         self.chargers: dict[str, ChargerState] = {}
+        self.clock: SiteClock | None = None
+        """The site's judgement of its wall clock (set by the site)."""
         # Unknown chargers connected but not yet booted: not listed, nothing stored. A handshake
         # alone costs no row, so thousands of connections that never speak leave nothing behind.
         self.visitors: dict[str, ChargerState] = {}
@@ -375,6 +378,11 @@ class ChargerRegistry:
     def heartbeat(self, state: ChargerState) -> str:
         state.last_heartbeat = now = now_iso()
         return now
+
+    def current_time(self, stamped: str) -> str:
+        """The time to tell a charger (`currentTime`) when our clock stamped `stamped`: that, unless
+        the site's clock is known to be behind (controller/clock.py)."""
+        return self.clock.for_chargers(stamped) if self.clock is not None else stamped
 
     async def status_changed(self, state: ChargerState, report: StatusReport) -> None:
         at = now_iso()

@@ -50,11 +50,12 @@ async def _run(config, config_path: str, new_books: bool) -> None:
 
 
 def _load(path: str) -> Config | None:
-    from controller.csms.security import ocpp_tls_context
+    from controller.csms.security import check_public_tls, ocpp_tls_context
 
     try:
         config = load_config(path)
         ocpp_tls_context(config)  # a missing or unreadable certificate is a config error too
+        check_public_tls(config)
         return config
     except ConfigError as exc:
         print(f"evedge: invalid config: {exc}", file=sys.stderr)
@@ -147,6 +148,45 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the books while the controller runs (controller/store/backup.py)."""
+    from controller.store.backup import BackupError, backup
+
+    if args.keep is not None and args.keep < 1:
+        print("evedge: --keep: at least 1", file=sys.stderr)
+        return 2
+    config = _load(args.config)
+    if config is None:
+        return 2
+    try:
+        path, info, removed = backup(config.data_dir, Path(args.file), args.keep)
+    except BackupError as exc:
+        print(f"evedge: backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up {info.describe()} to {path}")
+    for old in removed:
+        print(f"removed old backup {old}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Put a backup back as the books; only while the controller is stopped."""
+    from controller.store.backup import BackupError, restore
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+    try:
+        info, kept = restore(config.data_dir, Path(args.file), config.site.name)
+    except (BackupError, DataDirRefused) as exc:
+        print(f"evedge: restore refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {info.describe()} into {config.data_dir}")
+    if kept is not None:
+        print(f"the database it replaced is kept as {kept}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from controller.demo import run_demo  # imports the simulators only when asked
 
@@ -171,6 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     init.add_argument("path", nargs="?", default=default_config_path(), help=config_help)
     init.add_argument("--force", action="store_true", help="replace an existing file (and its API key)")
     init.set_defaults(func=cmd_init)
+    back = sub.add_parser("backup", help="copy the books to FILE while the controller runs (consistent, checked)")
+    back.add_argument("file", help="the backup file, or a directory for a file named by the time")
+    back.add_argument("--config", "-c", default=default_config_path(), help=config_help)
+    back.add_argument("--keep", type=int, metavar="N", help="into a directory: keep only the newest N backups")
+    back.set_defaults(func=cmd_backup)
+    rest = sub.add_parser("restore", help="make a backup the books (stop the controller first)")
+    rest.add_argument("file", help="a file written by `evedge backup`")
+    rest.add_argument("--config", "-c", default=default_config_path(), help=config_help)
+    rest.set_defaults(func=cmd_restore)
     demo = sub.add_parser("demo", help="play a scripted day with simulated chargers, meter and card reader")
     demo.add_argument("--pace", type=float, default=1.0, help="seconds between steps (default 1)")
     demo.add_argument("--verbose", action="store_true", help="also show the controller's own log")

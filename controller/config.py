@@ -6,11 +6,14 @@ installer with a terminal, not a developer with a debugger.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
+from datetime import tzinfo
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
@@ -67,10 +70,25 @@ def _check_listen(value: str) -> str:
 ListenAddress = Annotated[str, AfterValidator(_check_listen)]
 
 
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (an IANA name such as \"Europe/Berlin\")") from None
+    return value
+
+
 class SiteSection(_Section):
     name: str = "evedge site"
     data_dir: ConfigPath = Path("var")
     """Holds the SQLite file. Relative paths are relative to the config file."""
+    timezone: Annotated[str, AfterValidator(_check_timezone)] | None = None
+    """The site's IANA time zone ("Europe/Berlin") for local times in exports; default: the
+    system's (the books themselves are always UTC)."""
+
+    def zone(self) -> tzinfo | None:
+        """The site's time zone; None: the system's."""
+        return ZoneInfo(self.timezone) if self.timezone else None
 
 
 OFFLINE_GRACE_S = 60
@@ -155,6 +173,14 @@ class ApiSection(_Section):
 
 
 
+def _check_network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"expected an IP address or a CIDR network such as \"10.0.0.0/8\", got {value!r}") from None
+    return value
+
+
 class PublicChargingSection(_Section):
     """Pay-by-phone charging (docs/public-charging.md)."""
 
@@ -171,6 +197,31 @@ class PublicChargingSection(_Section):
     stripe_secret_key: str = ""
     stripe_publishable_key: str = ""
     stripe_timeout_s: float = Field(10.0, gt=0, le=120)
+    listen: ListenAddress | None = None
+    """A listener of its own for drivers' phones (on mobile data, not the site LAN): it serves only
+    the driver page and the driver's API, never the operator's. Unset: they are on [api] listen."""
+    tls_cert: ConfigPath | None = None
+    tls_key: ConfigPath | None = None
+    """HTTPS on `listen`: PEM certificate chain and key (relative paths: to the config file).
+    Without them, put a reverse proxy that speaks HTTPS in front (docs/public-charging.md)."""
+    trusted_proxies: list[Annotated[str, AfterValidator(_check_network)]] = Field(default_factory=list)
+    """Reverse proxies (addresses or CIDRs, "127.0.0.1", "10.0.0.0/8") whose X-Forwarded-For names
+    the driver: rate limits then count the driver's address, not the proxy's. From anyone else the
+    header is ignored (a client could write anything in it)."""
+    operator_name: str = Field("", max_length=100)
+    operator_contact: str = Field("", max_length=200)
+    """Shown on the driver page: who runs the chargers, and how to reach them (a phone number, an
+    e-mail address)."""
+
+    @model_validator(mode="after")
+    def _listener(self) -> "PublicChargingSection":
+        if (self.tls_cert is None) != (self.tls_key is None):
+            missing = "tls_key" if self.tls_key is None else "tls_cert"
+            raise ValueError(f"{missing}: required with {'tls_cert' if missing == 'tls_key' else 'tls_key'}"
+                             " (set both or neither)")
+        if self.tls_cert is not None and self.listen is None:
+            raise ValueError("listen: required with tls_cert and tls_key (they are for the public listener)")
+        return self
 
     @model_validator(mode="after")
     def _stripe_keys(self) -> "PublicChargingSection":
@@ -333,7 +384,10 @@ class Config(_Section):
 
     def listeners(self) -> dict[str, str]:
         """Every listening address by its dotted config key."""
-        return {"ocpp.listen": self.ocpp.listen, "api.listen": self.api.listen}
+        listeners = {"ocpp.listen": self.ocpp.listen, "api.listen": self.api.listen}
+        if self.public_charging.listen is not None:
+            listeners["public_charging.listen"] = self.public_charging.listen
+        return listeners
 
     @property
     def data_dir(self) -> Path:
@@ -347,6 +401,15 @@ class Config(_Section):
             return None
         base = self.source.parent if self.source else Path.cwd()
         return (base / self.ocpp.tls_cert).resolve(), (base / self.ocpp.tls_key).resolve()
+
+    @property
+    def public_tls_files(self) -> tuple[Path, Path] | None:
+        """[public_charging] tls_cert and tls_key resolved against the config file's directory, if set."""
+        section = self.public_charging
+        if section.tls_cert is None or section.tls_key is None:
+            return None
+        base = self.source.parent if self.source else Path.cwd()
+        return (base / section.tls_cert).resolve(), (base / section.tls_key).resolve()
 
     def charger(self, charger_id: str) -> ChargerConfig | None:
         return next((c for c in self.chargers if c.id == charger_id), None)

@@ -58,7 +58,7 @@ async def _database(store: Store) -> dict:
             problem = f"only {free // 1024} KiB free in {path.parent}"
     if problem is not None:
         return {"status": "failing", "error": problem}
-    return {"status": "ok"}
+    return {"status": "ok", "sizeBytes": stats.database_bytes(path)}
 
 
 async def _books(store: Store) -> tuple[dict, dict]:

@@ -63,6 +63,34 @@ OUTBOX_OLDEST_AGE = Gauge("evedge_outbox_oldest_pending_age_seconds",
                           "Age of the oldest undelivered upstream notification (0 when none).",
                           registry=REGISTRY)
 
+DATABASE_BYTES = Gauge("evedge_database_size_bytes",
+                       "The SQLite books on disk: the database file and its write-ahead log.", registry=REGISTRY)
+
+# -- each charger, connector and meter (state read at scrape time) ---------------------------
+
+CHARGER_ONLINE = Gauge("evedge_charger_online", "1 while a known charger has an open OCPP connection, else 0.",
+                       ["charger"], registry=REGISTRY)
+CONNECTOR_STATUS = Gauge(
+    "evedge_connector_status",
+    "1 for a connector's latest status as its charger reported it (1.6 ChargePointStatus, 2.0.1 "
+    "ConnectorStatus); connector 0 is the charger as a whole. One series per connector.",
+    ["charger", "connector", "status"], registry=REGISTRY)
+CONNECTOR_POWER = Gauge("evedge_connector_power_watts", "A connector's latest active power as its charger reported it.",
+                        ["charger", "connector"], registry=REGISTRY)
+CONNECTOR_ENERGY = Gauge("evedge_connector_energy_watthours",
+                         "A connector's latest energy register reading as its charger reported it.",
+                         ["charger", "connector"], registry=REGISTRY)
+METER_ONLINE = Gauge("evedge_meter_online", "1 while an energy meter answers its polls, else 0.",
+                     ["meter", "charger", "connector"], registry=REGISTRY)
+METER_POWER = Gauge("evedge_meter_power_watts", "An energy meter's latest active power (negative: export).",
+                    ["meter", "charger", "connector"], registry=REGISTRY)
+METER_ENERGY_IMPORT = Gauge("evedge_meter_energy_import_watthours", "An energy meter's import register.",
+                            ["meter", "charger", "connector"], registry=REGISTRY)
+METER_ENERGY_EXPORT = Gauge("evedge_meter_energy_export_watthours", "An energy meter's export register.",
+                            ["meter", "charger", "connector"], registry=REGISTRY)
+_PER_DEVICE = (CHARGER_ONLINE, CONNECTOR_STATUS, CONNECTOR_POWER, CONNECTOR_ENERGY, METER_ONLINE, METER_POWER,
+               METER_ENERGY_IMPORT, METER_ENERGY_EXPORT)
+
 # -- field buses (drivers/' counters, read at scrape time) -------------------------------------
 
 MODBUS_REQUESTS = Counter("evedge_modbus_requests_total", "Modbus requests by bus.", ["bus"],
@@ -246,4 +274,32 @@ async def render(chargers: ChargerRegistry, store: Store, hardware: Hardware) ->
     TRANSACTIONS_ACTIVE.set(snapshot.transactions_open)
     OUTBOX_PENDING.set(snapshot.outbox_pending)
     OUTBOX_OLDEST_AGE.set(snapshot.outbox_oldest_age_s)
+    DATABASE_BYTES.set(stats.database_bytes(store.path))
+    # No await from here to the text: a concurrent scrape never sees the per-device series half set.
+    collect_devices(chargers, hardware)
     return generate_latest(REGISTRY)
+
+
+def collect_devices(chargers: ChargerRegistry, hardware: Hardware) -> None:
+    """The per-device series as they are now: cleared and set again, so a connector has only its
+    current status, and a charger or meter gone from the config leaves no series behind."""
+    for gauge in _PER_DEVICE:
+        gauge.clear()
+    for state in chargers.chargers.values():
+        CHARGER_ONLINE.labels(state.id).set(1 if state.online else 0)
+        for connector_id, connector in state.connectors.items():
+            labels = (state.id, str(connector_id))
+            if connector.status is not None:
+                CONNECTOR_STATUS.labels(*labels, connector.status).set(1)
+            if connector.power_w is not None:
+                CONNECTOR_POWER.labels(*labels).set(connector.power_w)
+            if connector.energy_wh is not None:
+                CONNECTOR_ENERGY.labels(*labels).set(connector.energy_wh)
+    for meter in hardware.meters.values():
+        reading = meter.state
+        labels = (reading.id, reading.charger or "", "" if reading.connector is None else str(reading.connector))
+        METER_ONLINE.labels(*labels).set(1 if reading.online else 0)
+        for gauge, value in ((METER_POWER, reading.power_w), (METER_ENERGY_IMPORT, reading.energy_import_wh),
+                             (METER_ENERGY_EXPORT, reading.energy_export_wh)):
+            if value is not None:
+                gauge.labels(*labels).set(value)

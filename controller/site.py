@@ -13,15 +13,17 @@ import trio
 
 from controller import health, metrics
 from controller.api.app import serve_api
+from controller.api.public_listener import serve_public
 from controller.api.services import Services
 from controller.authorization import Authorization
 from controller.chargers import ChargerRegistry
+from controller.clock import SiteClock
 from controller.config import Config, ListenError, parse_listen
 from controller.csms.server import PROTOCOLS, OcppServer
 from controller.live_config import LiveConfig
 from controller.load_management.manager import LoadManager
 from controller.public_charging.sessions import PublicCharging
-from controller.store import Store
+from controller.store import Store, stats
 from controller.tap_to_charge import TapToCharge
 from controller.transactions import Transactions
 from controller.upstream.delivery import Delivery
@@ -70,6 +72,7 @@ class Site:
         self.events = Events(config.upstream.enabled)
         self.upstream = Delivery(config.upstream, self.store)
         self.chargers = ChargerRegistry(self.live, self.store, self.events, PROTOCOLS)
+        self.clock = self.chargers.clock = SiteClock(partial(self.store.read, stats.newest_stamp))
         self.authorization = Authorization(self.store, self.live)
         self.transactions = Transactions(
             self.live, self.store, self.chargers, self.authorization, self.events,
@@ -80,6 +83,7 @@ class Site:
         self.ocpp = OcppServer(self.live, self.chargers, self.transactions)
         self.ocpp_port: int | None = None
         self.api_port: int | None = None
+        self.public_port: int | None = None  # [public_charging] listen, when set
         self._stopping = trio.Event()
         self._cancel: trio.CancelScope | None = None
         # name -> fn() returning {"status": "ok"|"degraded"|"failing", ...}; drivers add their buses
@@ -90,6 +94,7 @@ class Site:
         self.tap_to_charge = TapToCharge(self.authorization, self.transactions)
         self.load = LoadManager(self.live, self.chargers, self.store, self.hardware)  # [[circuits]]
         self.health_checks.update(self.load.health_checks())
+        self.health_checks["clock"] = self.clock.health
         # What the REST API may use, and nothing else of the site.
         self.api_services = Services(
             config=self.live, chargers=self.chargers, transactions=self.transactions,
@@ -123,12 +128,18 @@ class Site:
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel = nursery.cancel_scope
+                await nursery.start(self.clock.run)  # judged before the first charger is answered
                 with _binding(self.config, "ocpp.listen"):
                     self.ocpp_port = await nursery.start(self.ocpp.run)
                 with _binding(self.config, "api.listen"):
                     binds = await nursery.start(serve_api, self.api_services, self._stopping)
                 self.api_port = int(binds[0].rsplit(":", 1)[1])
                 log.info("API listening on %s", " ".join(binds))
+                if self.config.public_charging.listen is not None:
+                    with _binding(self.config, "public_charging.listen"):
+                        binds = await nursery.start(serve_public, self.api_services, self._stopping)
+                    self.public_port = int(binds[0].rsplit(":", 1)[1])
+                    log.info("public charging listening on %s", " ".join(binds))
                 nursery.start_soon(self.transactions.expire_pending_forever)
                 await nursery.start(self.public_charging.run)
                 await nursery.start(self.upstream.run)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -179,10 +179,31 @@ class Transactions:
             raise NotFound("Transaction", transaction_id)
         return row
 
-    async def page(self, charger_id: str | None, status: str | None, limit: int,
-                   offset: int) -> tuple[list[sqlite3.Row], int]:
-        """One page of transactions, newest first, and how many match in all."""
-        return await self.store.read(q.page, charger_id, status, limit, offset)
+    async def page(self, match: q.TransactionFilter, limit: int, offset: int = 0,
+                   before_id: int | None = None) -> tuple[list[sqlite3.Row], int]:
+        """One page of transactions, newest first, and how many `match` holds in all."""
+        return await self.store.read(q.page, match, limit, offset, before_id)
+
+    async def each(self, match: q.TransactionFilter, batch: int = 500) -> AsyncIterator[sqlite3.Row]:
+        """Every transaction `match` holds, newest first, read `batch` rows at a time (an export
+        of years of books never sits in memory, and never holds the reader for long)."""
+        before_id = None
+        while rows := await self.store.read(q.batch, match, before_id, batch):
+            for row in rows:
+                yield row
+            before_id = rows[-1]["id"]
+
+    async def meter_values(self, transaction_id: int, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
+        """A page of the transaction's meter values (in the order they arrived) and their count."""
+        def read(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], int] | None:
+            if q.get(conn, transaction_id) is None:
+                return None
+            return q.meter_values(conn, transaction_id, limit, offset), q.meter_values_count(conn, transaction_id)
+
+        found = await self.store.read(read)
+        if found is None:
+            raise NotFound("Transaction", transaction_id)
+        return found
 
     async def resolve(self, charger_id: str, charger_transaction_id: str) -> tuple[int, int] | None:
         """(our id, connector) of the transaction a charger knows as `charger_transaction_id`, if

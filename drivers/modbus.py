@@ -29,7 +29,7 @@ from pymodbus.pdu.register_message import (
 
 from .backoff import Backoff
 from .config import SerialBusConfig, TcpBusConfig
-from .serial_port import open_serial
+from .serial_port import open_problem, open_serial
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class ModbusBus:
         except (OSError, serial.SerialException, ValueError, trio.TooSlowError) as exc:
             self.stats.io_errors += 1
             self._backoff.failed()
-            self._set_down(f"cannot open {self._where()}: {str(exc) or type(exc).__name__}")
+            self._set_down(f"cannot open {self._where()}: {open_problem(exc)}")
             raise BusUnavailable(f"{self.id}: {self.last_error}") from exc
         if self._opened_before:
             self.stats.reconnects += 1

@@ -28,6 +28,16 @@ def _open(port: str, baudrate: int, bytesize: int, parity: str, stopbits: int) -
     )
 
 
+def open_problem(exc: BaseException) -> str:
+    """Why a port or a gateway could not be opened, without the path the caller names anyway
+    (pyserial repeats it twice: "[Errno 2] could not open port X: [Errno 2] No such file or
+    directory: 'X'" becomes "No such file or directory")."""
+    number = getattr(exc, "errno", None)
+    if isinstance(number, int) and number > 0:
+        return os.strerror(number)
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
 async def open_serial(
     port: str, *, baudrate: int = 9600, bytesize: int = 8, parity: str = "N", stopbits: int = 1
 ) -> trio.abc.Stream:

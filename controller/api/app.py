@@ -37,7 +37,7 @@ def openapi_document() -> dict[str, Any]:
     return openapi.build_document(SECTIONS)
 
 
-async def _drain_body(response: Response) -> None:
+async def drain_body(response: Response) -> None:
     """Read what is left of the request body before answering.
 
     An answer given before the body has arrived (a 401, a 404, a 429) otherwise leaves hypercorn's
@@ -82,17 +82,18 @@ def create_app(services: Services) -> QuartTrio:
 
     @app.after_request
     async def _finish(response: Response) -> Response:
-        await _drain_body(response)
+        await drain_body(response)
         return auth.add_cors_headers(live.current.api, request, response)
 
     system.register(app, services.health, services.metrics, openapi_document())
     chargers.register(app, services.chargers, services.transactions)
-    transactions.register(app, services.transactions)
+    transactions.register(app, services.transactions, services.config)
     id_tags.register(app, services.authorization)
     hardware.register(app, services.hardware, services.tap_results)
     circuits.register(app, services.load)
     notifications.register(app, services.delivery)
-    public_charging.register(app, services.public_charging)
+    public_charging.register(app, services.public_charging, services.public_limits,
+                             lambda: tuple(live.current.public_charging.trusted_proxies))
     return app
 
 

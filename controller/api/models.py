@@ -93,9 +93,31 @@ class PageQuery(BaseModel):
                         json_schema_extra={"format": "int64"})
 
 
-class TransactionQuery(PageQuery):
+QueryTime = Annotated[str, AfterValidator(normalize), WithJsonSchema({"type": "string", "format": "date-time"})]
+"""A time in a query: ISO 8601, with an offset or taken as UTC, compared in its UTC form."""
+
+
+class TransactionFilterQuery(BaseModel):
+    """Which transactions: every filter is optional, and the ones given all apply."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
     chargeBoxId: str | None = Field(None, description="Filter by charger")
     status: TransactionStatus | None = Field(None, description="Filter by status")
+    idTag: str | None = Field(None, description="Filter by id tag (case-insensitive)")
+    from_: QueryTime | None = Field(None, alias="from", description=(
+        "Only transactions that started at or after this time (ISO 8601; without an offset, UTC)"))
+    to: QueryTime | None = Field(None, description=(
+        "Only transactions that started before this time (ISO 8601; without an offset, UTC)"))
+
+
+class TransactionQuery(PageQuery, TransactionFilterQuery):
+    cursor: str | None = Field(None, pattern="^[0-9]{1,19}$", description=(
+        "Continue after the page that gave this pagination.nextCursor: stable however many charges "
+        "start meanwhile (an offset shifts by one with each)"))
+
+
+class MeterValueQuery(PageQuery):
+    pass
 
 
 class NotificationQuery(PageQuery):
@@ -248,8 +270,30 @@ class Transaction(TransactionSummary):  # the published transactions API, field 
                                                             "chargers that assign one (OCPP 2.0.1)")
 
 
+class TransactionPagination(Pagination):
+    # Always sent, but not in the published transactions API: optional, so its example stays valid.
+    nextCursor: str | None = Field(None, description="Give as `cursor` for the next page; null on the last page")
+
+
 class TransactionList(ResponseBody):
     transactions: list[TransactionSummary]
+    pagination: TransactionPagination
+
+
+class MeterValue(ResponseBody):
+    """One MeterValues sample of a transaction, as the charger sent it."""
+
+    timestamp: Timestamp = Field(description="When the charger took the sample (its clock)")
+    connectorId: int = Field(ge=0, description="The connector (2.0.1: the EVSE)")
+    sampledValue: list[dict[str, Any]] = Field(description=(
+        "The sampled values as the charger sent them: OCPP 1.6 SampledValue objects (value as text, "
+        "measurand, unit, phase...), or 2.0.1 ones (value as a number, unitOfMeasure)"))
+
+
+class MeterValueList(ResponseBody):
+    transactionId: int
+    meterValues: list[MeterValue] = Field(description="In the order they arrived (a charger's offline "
+                                                      "backlog may arrive after later samples)")
     pagination: Pagination
 
 

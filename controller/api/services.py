@@ -7,13 +7,14 @@ uses from here, so what a route can touch is visible in its signature.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from controller.authorization import Authorization
 from controller.chargers import ChargerRegistry
 from controller.live_config import LiveConfig
 from controller.load_management.manager import LoadManager
+from controller.public_charging.api import LIMITS, RateLimiter
 from controller.public_charging.sessions import PublicCharging
 from controller.transactions import Transactions
 from controller.upstream.delivery import Delivery
@@ -39,3 +40,6 @@ class Services:
     """GET /healthz's body (controller/health.py check, bound to the site's parts)."""
     metrics: Callable[[], Awaitable[bytes]]
     """GET /metrics's text (controller/metrics.py render, bound to the site's parts)."""
+    public_limits: RateLimiter = field(default_factory=lambda: RateLimiter(LIMITS))
+    """The driver endpoints' rate limits, one for both listeners that serve them ([api] listen and
+    [public_charging] listen): a client gets no more by using both."""

@@ -54,11 +54,12 @@ class Handlers:
     async def booted(self, boot: BootInfo) -> dict:
         """The BootNotification answer, the same in both versions."""
         registration = await self.chargers.booted(self.state, boot)
-        return {"status": REGISTRATION.get(registration, "Rejected"), "currentTime": self.state.last_boot,
+        return {"status": REGISTRATION.get(registration, "Rejected"),
+                "currentTime": self.chargers.current_time(self.state.last_boot),
                 "interval": self.config.current.ocpp.heartbeat_interval_s}
 
     async def heartbeat(self, payload: dict) -> dict:
-        return {"currentTime": self.chargers.heartbeat(self.state)}
+        return {"currentTime": self.chargers.current_time(self.chargers.heartbeat(self.state))}
 
     async def data_transfer(self, payload: dict) -> dict:
         log.info("charger=%s DataTransfer vendor=%s ignored", self.charger_id, payload["vendorId"])

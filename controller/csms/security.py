@@ -60,9 +60,9 @@ def _read_pem(path: Path, key: str, marker: bytes) -> None:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise _TlsProblem(f"ocpp.{key}: cannot read {path}: {exc.strerror or exc}") from exc
+        raise _TlsProblem(f"{key}: cannot read {path}: {exc.strerror or exc}") from exc
     if marker not in data:
-        raise _TlsProblem(f"ocpp.{key}: {path} is not a PEM file with a {marker.decode().strip('-')}")
+        raise _TlsProblem(f"{key}: {path} is not a PEM file with a {marker.decode().strip('-')}")
 
 
 def _no_passphrase() -> bytes:
@@ -70,20 +70,33 @@ def _no_passphrase() -> bytes:
     raise _TlsProblem("the key is encrypted; the controller needs an unencrypted key file")
 
 
-def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
-    """A server context (TLS 1.2 or later, as the OCPP 1.6 security whitepaper asks) for wss://."""
-    _read_pem(cert, "tls_cert", b"-----BEGIN CERTIFICATE-----")
-    _read_pem(key, "tls_key", b"PRIVATE KEY-----")
+def tls_context(cert: Path, key: Path, section: str = "ocpp") -> ssl.SSLContext:
+    """A server context (TLS 1.2 or later, as the OCPP 1.6 security whitepaper asks) for wss://;
+    problems name `section`'s tls_cert / tls_key."""
+    _read_pem(cert, f"{section}.tls_cert", b"-----BEGIN CERTIFICATE-----")
+    _read_pem(key, f"{section}.tls_key", b"PRIVATE KEY-----")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(cert, key, password=_no_passphrase)
     except _TlsProblem as exc:
-        raise _TlsProblem(f"ocpp.tls_key: {key}: {exc}") from None
+        raise _TlsProblem(f"{section}.tls_key: {key}: {exc}") from None
     except ssl.SSLError as exc:
-        raise _TlsProblem(f"ocpp.tls_cert, ocpp.tls_key: {cert} and {key} are not a usable certificate"
+        raise _TlsProblem(f"{section}.tls_cert, {section}.tls_key: {cert} and {key} are not a usable certificate"
                              f" and matching key: {exc.reason or exc}") from exc
     return context
+
+
+def check_public_tls(config: Config) -> None:
+    """[public_charging] tls_cert / tls_key, when set, are a usable certificate and key: else
+    ConfigError naming the key and the file (the public listener's server loads them itself)."""
+    files = config.public_tls_files
+    if files is None:
+        return
+    try:
+        tls_context(*files, section="public_charging")
+    except _TlsProblem as exc:
+        raise ConfigError(f"{config.source or 'config'}: {exc}") from None
 
 
 def ocpp_tls_context(config: Config) -> ssl.SSLContext | None:

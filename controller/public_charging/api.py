@@ -6,13 +6,18 @@ The sessions raise domain errors (controller/errors.py); every route here render
 
     register(app, public_charging)
 
-Rate limits are per client address (the peer of the TCP connection; a reverse proxy in front
-would need its own limits) and per endpoint, in a sliding one-minute window on Trio's clock.
+Rate limits are per client address and per endpoint, in a sliding one-minute window on Trio's
+clock. The client is the peer of the TCP connection, or behind a reverse proxy listed in
+[public_charging] trusted_proxies, the address that proxy puts in X-Forwarded-For.
+
+The driver's routes can also be served on a listener of their own ([public_charging] listen,
+controller/api/public_listener.py); both share one RateLimiter.
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -70,6 +75,43 @@ class RateLimiter:
                 del self._hits[key]
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=8)
+def networks(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
+    """[public_charging] trusted_proxies, parsed once per value (a reload may change it)."""
+    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+
+
+def _among(address: str, trusted: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: tuple[Network, ...]) -> str:
+    """Whose request it is, for rate limits: the TCP peer; behind trusted proxies, the nearest
+    address in X-Forwarded-For that is not one of them. Each proxy appends the address it got the
+    request from, so the list is read from the right, and only as far as trusted proxies wrote it:
+    what a client put in the header itself is never believed."""
+    address = peer or "?"
+    if not forwarded_for or not _among(address, trusted):
+        return address
+    for hop in reversed(forwarded_for.split(",")):
+        hop = hop.strip()
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return address  # garbage: the last address a trusted proxy vouched for
+        address = hop
+        if not _among(hop, trusted):
+            return hop
+    return address
+
+
 # -- requests ------------------------------------------------------------------------------------
 
 
@@ -97,7 +139,7 @@ class PublicSessionResolve(BaseModel):
     status: str = Field(json_schema_extra={"enum": list(RESOLUTIONS)})
 
 
-# -- responses (seed 002) ------------------------------------------------------------------------
+# -- responses (the published public-charging format) ----------------------------------------------
 
 
 class PublicPricing(ResponseBody):
@@ -111,6 +153,11 @@ class PublicConnector(ResponseBody):
     status: str | None
 
 
+class PublicOperator(ResponseBody):
+    name: str = Field(description="[public_charging] operator_name, else the site's name")
+    contact: str | None = Field(description="[public_charging] operator_contact: a phone number, an e-mail address")
+
+
 class PublicChargerInfo(ResponseBody):
     public_code: str
     name: str
@@ -119,6 +166,8 @@ class PublicChargerInfo(ResponseBody):
     pricing: PublicPricing
     amount_authorized: int
     payment_provider: str
+    # Always sent, but not in the published public-charging API: optional, so its example stays valid.
+    operator: PublicOperator | None = Field(None, description="Who runs the charger, for the driver to reach")
 
 
 class PublicCharger(ResponseBody):
@@ -207,16 +256,29 @@ def _answering_problems(view: View) -> View:
     return answered
 
 
-def register(app: QuartTrio, pc: PublicCharging) -> None:
-    limiter = RateLimiter(LIMITS)
-    page = _page_html()
+def register(app: QuartTrio, pc: PublicCharging, limiter: RateLimiter | None = None,
+             trusted_proxies: Callable[[], tuple[str, ...]] = tuple) -> None:
+    """The driver's routes and the operator's (keyed) ones, as the REST API serves them."""
+    register_driver(app, pc, limiter or RateLimiter(LIMITS), trusted_proxies)
+    register_operator(app, pc)
 
-    def route(method: str, rule: str) -> Callable[[View], View]:
-        """Like `@app.get(rule)`, for a view whose domain errors answer with this API's statuses."""
-        return lambda view: app.route(rule, methods=[method])(_answering_problems(view))
+
+def _route(app: QuartTrio, method: str, rule: str) -> Callable[[View], View]:
+    """Like `@app.get(rule)`, for a view whose domain errors answer with this API's statuses."""
+    return lambda view: app.route(rule, methods=[method])(_answering_problems(view))
+
+
+def register_driver(app: QuartTrio, pc: PublicCharging, limiter: RateLimiter,
+                    trusted_proxies: Callable[[], tuple[str, ...]]) -> None:
+    """The driver page and the driver's API (no key: the session token is the credential).
+    `trusted_proxies()`: the config's trusted_proxies now (read per request: a reload changes it)."""
+    page = _page_html()
+    route = functools.partial(_route, app)
 
     def limit(bucket: str) -> None:
-        limiter.check(bucket, request.remote_addr or "?")
+        client = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                                networks(tuple(trusted_proxies())))
+        limiter.check(bucket, client)
 
     def envelope(data: dict, payment: dict | None) -> dict:
         out: dict = {"data": data}
@@ -264,7 +326,10 @@ def register(app: QuartTrio, pc: PublicCharging) -> None:
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
-    # -- keyed (operator) ------------------------------------------------------------------
+
+def register_operator(app: QuartTrio, pc: PublicCharging) -> None:
+    """The operator's keyed routes: sessions, and resolving the ones that need a person."""
+    route = functools.partial(_route, app)
 
     @route("GET", "/api/v1/public-sessions")
     async def admin_list() -> Response:

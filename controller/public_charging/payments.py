@@ -61,7 +61,7 @@ class Payments:
         metadata = {"evedge_session": row["uid"], "charger": row["charger_id"], "connector": str(row["connector_id"])}
         try:
             hold = await self.provider.create_hold(row["amount_authorized"], row["currency"],
-                                                   idempotency_key(row, "hold"), metadata)
+                                                   idempotency_key(row, "hold"), metadata, row["driver_email"])
         except (PaymentError, PaymentUnavailable) as exc:
             await self.move(row["id"], "payment_failed", failure_reason="payment_provider_error")
             log.error("public session %s: could not create the hold: %s", row["id"], exc)

@@ -1,9 +1,10 @@
 """How public sessions and chargers look from outside.
 
-The driver's session document (seed 002, field for field), the operator's view of a session with
-the ids needed to find it at the payment provider, a public charger with its price, and the
-`payment` object that upstream notifications of a public charge carry. Nothing here changes a
-session: a view of a running charge reads the live meter, never writes.
+The driver's session document (the published public-charging format, field for field), the
+operator's view of a session with the ids needed to find it at the payment provider, a public
+charger with its price, and the `payment` object that upstream notifications of a public charge
+carry. Nothing here changes a session: a view of a running charge reads the live meter, never
+writes.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class Views:
                         "start_fee": cfg.pricing.start_fee},
             "amount_authorized": cfg.pricing.amount_authorized,
             "payment_provider": self.provider_name,
+            "operator": {"name": self.config.public_charging.operator_name or self.config.site.name,
+                         "contact": self.config.public_charging.operator_contact or None},
         }
 
     async def session(self, row: sqlite3.Row) -> dict:

@@ -45,3 +45,26 @@ def probe_writable(path: Path, timeout: float) -> str | None:
     finally:
         conn.close()
     return None
+
+
+def database_bytes(path: Path) -> int:
+    """The books' size on disk: the database and its write-ahead log (not yet checkpointed)."""
+    total = 0
+    for file in (path, path.with_name(path.name + "-wal")):
+        try:
+            total += file.stat().st_size
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def newest_stamp(conn: sqlite3.Connection) -> str | None:
+    """The newest time this controller stamped on a record (a transaction's last change, an
+    upstream event, a charger's boot or heartbeat): the clock was at least there once."""
+    row = conn.execute(
+        "SELECT max(stamp) FROM ("
+        " SELECT max(updated_at) AS stamp FROM (SELECT updated_at FROM transactions ORDER BY id DESC LIMIT 100)"
+        " UNION ALL SELECT created_at FROM (SELECT created_at FROM outbox ORDER BY id DESC LIMIT 1)"
+        " UNION ALL SELECT max(max(coalesce(last_heartbeat, '')), max(coalesce(last_boot, ''))) FROM chargers)"
+    ).fetchone()
+    return row[0] or None

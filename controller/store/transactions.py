@@ -6,6 +6,7 @@ Each write function is one atomic step of the lifecycle, run inside `Store.write
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 
 from controller.timefmt import now_iso
 
@@ -22,22 +23,49 @@ def by_ocpp_id(conn: sqlite3.Connection, charger_id: str, ocpp_transaction_id: s
                         (charger_id, ocpp_transaction_id)).fetchone()
 
 
-def page(conn: sqlite3.Connection, charger_id: str | None, status: str | None,
-         limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
-    """Newest first, with the total count of matching rows."""
-    where, args = [], []
-    if charger_id is not None:
-        where.append("charger_id = ?")
-        args.append(charger_id)
-    if status is not None:
-        where.append("status = ?")
-        args.append(status)
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
+@dataclass(frozen=True)
+class TransactionFilter:
+    """Which transactions a list or an export holds; None: no condition. `start_from` and
+    `start_to` are canonical UTC texts (timefmt.iso) bounding the start time, `start_to`
+    exclusive, so consecutive ranges never count a charge twice."""
+
+    charger_id: str | None = None
+    status: str | None = None
+    id_tag: str | None = None
+    start_from: str | None = None
+    start_to: str | None = None
+
+    def where(self, before_id: int | None = None) -> tuple[str, list]:
+        """The SQL condition (with " WHERE " in front, or empty) and its arguments."""
+        conditions = [("charger_id = ?", self.charger_id), ("status = ?", self.status),
+                      ("id_tag = ? COLLATE NOCASE", self.id_tag), ("start_time >= ?", self.start_from),
+                      ("start_time < ?", self.start_to), ("id < ?", before_id)]
+        used = [(sql, arg) for sql, arg in conditions if arg is not None]
+        clause = f" WHERE {' AND '.join(sql for sql, _ in used)}" if used else ""
+        return clause, [arg for _, arg in used]
+
+
+def page(conn: sqlite3.Connection, match: TransactionFilter, limit: int, offset: int = 0,
+         before_id: int | None = None) -> tuple[list[sqlite3.Row], int]:
+    """Newest first, with the total count of the rows `match` holds (whatever `before_id`).
+
+    `before_id` (a cursor: the last id of the previous page) pages stably however many charges
+    start meanwhile; an offset shifts by one with every new transaction.
+    """
+    clause, args = match.where()
     total = conn.execute(f"SELECT count(*) FROM transactions{clause}", args).fetchone()[0]
+    clause, args = match.where(before_id)
     rows = conn.execute(
         f"SELECT * FROM transactions{clause} ORDER BY id DESC LIMIT ? OFFSET ?", [*args, limit, offset]
     ).fetchall()
     return rows, total
+
+
+def batch(conn: sqlite3.Connection, match: TransactionFilter, before_id: int | None,
+          limit: int) -> list[sqlite3.Row]:
+    """The next `limit` rows `match` holds below `before_id`, newest first (an export's step)."""
+    clause, args = match.where(before_id)
+    return conn.execute(f"SELECT * FROM transactions{clause} ORDER BY id DESC LIMIT ?", [*args, limit]).fetchall()
 
 
 def open_for_connector(conn: sqlite3.Connection, charger_id: str, connector_id: int) -> list[sqlite3.Row]:
@@ -217,10 +245,18 @@ def add_meter_values(conn: sqlite3.Connection, charger_id: str, connector_id: in
         )
 
 
-def meter_values(conn: sqlite3.Connection, transaction_id: int) -> list[sqlite3.Row]:
+def meter_values(conn: sqlite3.Connection, transaction_id: int, limit: int = -1,
+                 offset: int = 0) -> list[sqlite3.Row]:
+    """A transaction's samples in the order they arrived (a charger's offline backlog may arrive
+    after later ones; each has its own timestamp); all of them by default."""
     return conn.execute(
-        "SELECT * FROM meter_values WHERE transaction_id = ? ORDER BY id", (transaction_id,)
+        "SELECT * FROM meter_values WHERE transaction_id = ? ORDER BY id LIMIT ? OFFSET ?",
+        (transaction_id, limit, offset),
     ).fetchall()
+
+
+def meter_values_count(conn: sqlite3.Connection, transaction_id: int) -> int:
+    return conn.execute("SELECT count(*) FROM meter_values WHERE transaction_id = ?", (transaction_id,)).fetchone()[0]
 
 
 def expire_pending(conn: sqlite3.Connection, created_before: str) -> list[sqlite3.Row]:

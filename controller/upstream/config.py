@@ -17,7 +17,7 @@ class UpstreamSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # as controller/config.py
 
     start_url: AnyHttpUrl | None = None
-    """`start` notifications (the seed's format). Unset: not produced."""
+    """`start` notifications (the published start-notification format). Unset: not produced."""
     stop_url: AnyHttpUrl | None = None
     """`stop_transaction` notifications (stops, rejected remote stops, unlocks)."""
     status_url: AnyHttpUrl | None = None

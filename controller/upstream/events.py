@@ -46,7 +46,7 @@ class Events:
         return [OutboxEvent(kind, charger_id, payload, transaction_id)]
 
     def start(self, txn: Row, accepted: bool, payment: dict | None = None) -> list[OutboxEvent]:
-        """The seed's `start` notification; a rejected start carries transaction_id 0."""
+        """The `start` notification in the published format; a rejected start carries transaction_id 0."""
         payload = {
             "type": "start",
             "accepted": accepted,

@@ -17,7 +17,7 @@ import trio
 
 from ..backoff import Backoff
 from ..config import LineReaderConfig, Pn532ReaderConfig, Rdm6300ReaderConfig
-from ..serial_port import open_serial
+from ..serial_port import open_problem, open_serial
 from .state import FrameCounters, ReaderState
 
 # These messages have always been logged as the reader's: keep the name operators filter on.
@@ -66,7 +66,7 @@ class SerialCardReader:
             try:
                 stream = await open_serial(c.port, baudrate=c.baudrate)
             except (OSError, serial.SerialException, ValueError) as exc:
-                self._down(state, f"cannot open {c.port}: {exc}")
+                self._down(state, f"cannot open {c.port}: {open_problem(exc)}")
                 await backoff.sleep()
                 continue
             if opened_before:

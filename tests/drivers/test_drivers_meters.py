@@ -172,6 +172,8 @@ async def test_unreachable_bus_fails_fast_during_backoff() -> None:
     meter = Meter(MeterConfig(id="m", bus="usb", model="sdm630"), bus)
     first = await meter.poll()
     assert not first.online and "cannot open /nonexistent/ttyUSB9" in (first.last_error or "")
+    assert first.last_error.count("/nonexistent/ttyUSB9") == 1, first.last_error  # the path once, then why
+    assert first.last_error.endswith("No such file or directory"), first.last_error
     with trio.fail_after(1):  # within the 60 s backoff: answered at once, no retry of the open
         second = await meter.poll()
     assert "retry in" in (second.last_error or "") and bus.stats.requests == 0

@@ -30,10 +30,10 @@ async def stripe():
         nursery.cancel_scope.cancel()
 
 
-async def paid_and_charging(h, sim, server, connector: int = 1) -> tuple[str, int]:
+async def paid_and_charging(h, sim, server, connector: int = 1, **extra) -> tuple[str, int]:
     await sim.status(connector, "Preparing")
     await wait_connector(h.site, connector, "Preparing")
-    token, body = await h.create(connector)
+    token, body = await h.create(connector, **extra)
     intent = server.last_intent()
     assert body["data"]["status"] == "created"
     assert body["payment"] == {"provider": "stripe", "payment_intent_id": intent["id"],
@@ -51,11 +51,12 @@ async def test_stripe_captured(tmp_path):
     async with stripe() as (server, proxy):
         config = make_config(tmp_path, provider="stripe", stripe_base=proxy.base)
         async with public_site(config) as h, charger(h.site) as sim:
-            token, _ = await paid_and_charging(h, sim, server)
+            token, _ = await paid_and_charging(h, sim, server, email="driver@example.com")
             intent = server.last_intent()
             create = next(r for r in server.requests if r[1] == "/v1/payment_intents")
             assert create[2]["amount"] == "5000" and create[2]["currency"] == "eur"
             assert create[2]["capture_method"] == "manual" and create[3]
+            assert create[2]["receipt_email"] == "driver@example.com"  # Stripe sends the receipt
             await sim.meter(1, energyWh=10_000)
             response = await h.public.post(f"/api/v1/public-charging/sessions/{token}/stop")
             assert response.status_code == 200
@@ -73,6 +74,7 @@ async def test_cost_is_capped_at_the_hold(tmp_path):
         config = make_config(tmp_path, provider="stripe", stripe_base=proxy.base)
         async with public_site(config) as h, charger(h.site) as sim:
             token, _ = await paid_and_charging(h, sim, server)
+            assert "receipt_email" not in server.requests[0][2]  # no address given: none sent
             await sim.stop(1, meterStop=500_000)  # 500 kWh would cost far more than 5000
             data = await h.wait_status(token, "captured")
             assert data["cost_amount"] == 5000 and data["amount_captured"] == 5000

@@ -41,7 +41,8 @@ class Hold:
 class PaymentProvider(Protocol):
     name: str
 
-    async def create_hold(self, amount: int, currency: str, key: str, metadata: dict[str, str]) -> Hold: ...
+    async def create_hold(self, amount: int, currency: str, key: str, metadata: dict[str, str],
+                          receipt_email: str | None = None) -> Hold: ...
 
     async def confirm(self, payment_id: str) -> Hold:
         """The hold's current state (after the driver completed payment in the browser)."""

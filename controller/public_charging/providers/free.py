@@ -8,7 +8,8 @@ from controller.public_charging.providers.base import Hold
 class NoPayment:
     name = "none"
 
-    async def create_hold(self, amount: int, currency: str, key: str, metadata: dict[str, str]) -> Hold:
+    async def create_hold(self, amount: int, currency: str, key: str, metadata: dict[str, str],
+                          receipt_email: str | None = None) -> Hold:
         return Hold(f"none_{key}", "authorized")
 
     async def confirm(self, payment_id: str) -> Hold:

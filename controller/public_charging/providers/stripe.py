@@ -79,9 +79,12 @@ class StripeProvider:
             return body
         raise PaymentUnavailable(last_problem or "stripe unreachable")
 
-    async def create_hold(self, amount: int, currency: str, key: str, metadata: dict[str, str]) -> Hold:
+    async def create_hold(self, amount: int, currency: str, key: str, metadata: dict[str, str],
+                          receipt_email: str | None = None) -> Hold:
         data = {"amount": str(amount), "currency": currency.lower(), "capture_method": "manual",
                 "payment_method_types[]": "card"}
+        if receipt_email:  # Stripe e-mails the driver a receipt once the charge is captured
+            data["receipt_email"] = receipt_email
         data.update({f"metadata[{k}]": v for k, v in metadata.items()})
         return _hold(await self._request("POST", "/v1/payment_intents", data, key))
 
