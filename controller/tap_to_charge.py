@@ -38,6 +38,7 @@ FAILURES: list[tuple[type[errors.DomainError], str]] = [
     (errors.ChargerDisconnected, "ChargerOffline"),
     (errors.ChargerTimeout, "ChargerTimeout"),
     (errors.ConnectorNotReady, "ConnectorNotAvailable"),
+    (errors.ConnectorReserved, "Reserved"),
     (errors.ChargerRejected, "ChargerRejected"),
     (errors.Invalid, "ConnectorNotValid"),
     (errors.NotFound, "ChargerNotFound"),

@@ -15,6 +15,7 @@ from controller.chargers import ChargerRegistry
 from controller.live_config import LiveConfig
 from controller.load_management.manager import LoadManager
 from controller.public_charging.sessions import PublicCharging
+from controller.reservations import Reservations
 from controller.transactions import Transactions
 from controller.upstream.delivery import Delivery
 from drivers import Hardware
@@ -39,3 +40,5 @@ class Services:
     """GET /healthz's body (controller/health.py check, bound to the site's parts)."""
     metrics: Callable[[], Awaitable[bytes]]
     """GET /metrics's text (controller/metrics.py render, bound to the site's parts)."""
+    reservations: Reservations
+    """Connectors held for an id tag: the `reservations` rows' owner."""
