@@ -12,8 +12,9 @@ Run: python -m controller.simulators.charger --url ws://127.0.0.1:PORT/ocpp/CHAR
 
 Reservations are held per connector: ReserveNow is answered Accepted (Occupied while a
 transaction runs or another reservation holds it; Rejected for connector 0), reported with
-StatusNotification Reserved (auto mode), and a start for the reserved tag (or its parentIdTag)
-on that connector carries the reservationId; CancelReservation frees it (Available).
+StatusNotification Reserved (auto mode); a remote start for another tag there is Rejected, and
+a start for the reserved tag on that connector carries the reservationId; CancelReservation
+frees it (Available). Reservations do not expire here: the central system times them.
 
 Charging profiles are obeyed (controller/simulators/ev.py): while a transaction runs, its car
 draws the limit in force after a ramp of --ramp-s, up to the car's own maximum (`car`), and
@@ -317,9 +318,11 @@ class Simulator(SimulatorBase):
         return "Accepted"
 
     def reservation_for(self, connector: int, id_tag: str) -> int | None:
-        """The reservation a start on `connector` for `id_tag` uses (its tag or its parent's)."""
+        """The reservation a start on `connector` for `id_tag` uses (the simulator knows no tag's
+        parent: a card of the reservation's parent starts without naming it, as a charger that
+        cannot tell would, and the central system matches it)."""
         held = self.connector(connector).reservation
-        if held is None or id_tag.casefold() not in {held["idTag"].casefold(), (held["parentIdTag"] or "").casefold()}:
+        if held is None or id_tag.casefold() != held["idTag"].casefold():
             return None
         return held["reservationId"]
 
