@@ -190,3 +190,24 @@ async def test_a_reservation_survives_a_restart_and_expires_on_time(tmp_path, nu
             assert expired["reservationId"] == rid
             assert (await connector(api, 1))["reservationId"] is None
         await sim.aclose()
+
+
+async def test_a_2_0_1_station_is_sent_reserve_now_and_cancel_reservation(site, api, nursery):
+    station = await SimulatedCharger.start(nursery, ocpp_url(site, CHARGER), connectors=2, version="2.0.1")
+    await station.boot()
+    await station.status(2, "Available")
+    body = await reserve(api, connector=2, id_tag="RES201", parentIdTag="FLEET")
+    call = await station.next_event("call", action="ReserveNow")
+    assert call["payload"] == {"id": body["reservationId"], "expiryDateTime": body["expiresAt"],
+                               "idToken": {"idToken": "RES201", "type": "ISO14443"}, "evseId": 2,
+                               "groupIdToken": {"idToken": "FLEET", "type": "ISO14443"}}
+    started = await station.start(connector=2, idTag="RES201", reservationId=body["reservationId"])
+    [used] = await reservations(api)
+    assert used["status"] == "used" and used["transactionId"] is not None
+    assert started["idTagInfo"]["status"] == "Accepted"  # reserved for it, though it is not on the list
+    second = await reserve(api, connector=1, id_tag="RES201")
+    response = await api.delete(f"/api/v1/chargers/{CHARGER}/reservations/{second['reservationId']}")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert (await station.next_event("call", action="CancelReservation"))["payload"] == {
+        "reservationId": second["reservationId"]}
+    await station.aclose()
