@@ -71,12 +71,13 @@ def create_pending(conn: sqlite3.Connection, charger_id: str, connector_id: int,
 
 def pending_for_connector(conn: sqlite3.Connection, charger_id: str, connector_id: int,
                           id_tag: str) -> sqlite3.Row | None:
-    """The remote start waiting on this connector (or on connector 0: the charger picks one),
-    preferring one for this connector, then one for the same id tag."""
+    """The remote start waiting on this connector, preferring one for the same id tag; else one
+    for this id tag on connector 0 (the charger picks the connector)."""
     return conn.execute(
-        "SELECT * FROM transactions WHERE charger_id = ? AND connector_id IN (?, 0) AND status = 'pending'"
+        "SELECT * FROM transactions WHERE charger_id = ? AND status = 'pending'"
+        " AND (connector_id = ? OR (connector_id = 0 AND id_tag = ? COLLATE NOCASE))"
         " ORDER BY (connector_id = ?) DESC, (id_tag = ? COLLATE NOCASE) DESC, id DESC LIMIT 1",
-        (charger_id, connector_id, connector_id, id_tag),
+        (charger_id, connector_id, id_tag, connector_id, id_tag),
     ).fetchone()
 
 
