@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import trio
 from trio.testing import MockClock
 
 from controller.simulators.charger_process import SimulatedCharger

@@ -3,12 +3,28 @@ StopTransaction got lost) closes that one, and the upstream hears of it."""
 
 from __future__ import annotations
 
-from tests.support import CHARGER
-from tests.upstream.test_flows import site, sim, wait_delivered  # noqa: F401 (fixtures)
+import pytest
+
+from controller.simulators.charger_process import SimulatedCharger
+from tests.support import CHARGER, make_config, ocpp_url, running_site
+from tests.upstream.test_flows import upstream_toml, wait_delivered
 
 T0 = "2026-02-06T12:00:00.000Z"
 T1 = "2026-02-06T12:30:00.000Z"
 T2 = "2026-02-06T12:40:00.000Z"
+
+
+@pytest.fixture
+async def site(tmp_path, receiver):
+    async with running_site(make_config(tmp_path, extra=upstream_toml(receiver))) as running:
+        yield running
+
+
+@pytest.fixture
+async def sim(site, nursery):
+    async with SimulatedCharger.open(ocpp_url(site, CHARGER), connectors=2) as charger:
+        assert (await charger.boot())["status"] == "Accepted"
+        yield charger
 
 
 async def test_a_start_closes_the_charge_its_connector_never_stopped(site, api, sim, receiver):
