@@ -115,6 +115,7 @@ class ChargeOperation:
     connector_id: int = 0  # start: 0 when the charger picks the connector
     id_tag: str = ""
     transaction_id: int | None = None  # stop: our id
+    charger_transaction_id: str | None = None  # stop: the charger's id (chargers that name their own)
 
 
 def no_charge_operations(action: str, payload: dict) -> ChargeOperation | None:

@@ -166,7 +166,8 @@ class Transactions:
     async def operation(self, charger_id: str, action: str, payload: dict) -> Any:
         """An operator's raw operation; one that starts or stops a charge is booked like our own
         remote start or stop (a pending row, remote_started, mode "remote"; stopping), and the
-        charger's answer is returned as it came."""
+        charger's answer is returned as it came. The payload is sent as given: a 2.0.1 start's
+        remoteStartId is the operator's, so its charge is matched by EVSE and id token."""
         protocol = self.chargers.check_operation(charger_id, action, payload)
         request = protocol.charge_operation(action, payload)
         if request is None:
@@ -197,7 +198,11 @@ class Transactions:
 
     async def _operator_stop(self, charger_id: str, request: ChargeOperation,
                              send: Callable[[int], Awaitable[bool]]) -> None:
-        row = await self.store.read(q.get, request.transaction_id) if request.transaction_id is not None else None
+        row = None
+        if request.transaction_id is not None:
+            row = await self.store.read(q.get, request.transaction_id)
+        elif request.charger_transaction_id is not None:
+            row = await self.store.read(q.by_ocpp_id, charger_id, request.charger_transaction_id)
         ours = row is not None and row["charger_id"] == charger_id and row["status"] in ("active", "stopping")
         if await send():
             if ours:

@@ -132,8 +132,8 @@ SECTION = openapi.Section({
          **_errors(400, 404, 409, 422, 504)},
         body=models.OperationRequest, parameters=[CHARGE_BOX_ID, ACTION],
         description="The body is validated against the operation's OCPP 1.6 request schema and sent "
-                    "as given. A 1.6 RemoteStartTransaction is booked like a remote start (a pending "
-                    "transaction, remoteStarted, mode remote; refused with 409 ConnectorReserved on a "
-                    "connector reserved for another id tag), a RemoteStopTransaction the charger accepts "
-                    "marks the transaction stopping.")},
+                    "as given. A RemoteStartTransaction (2.0.1 RequestStartTransaction) is booked like a "
+                    "remote start (a pending transaction, remoteStarted, mode remote; refused with 409 "
+                    "ConnectorReserved on a connector reserved for another id tag), a RemoteStopTransaction "
+                    "(RequestStopTransaction) the charger accepts marks the transaction stopping.")},
 })

@@ -76,3 +76,23 @@ async def test_operator_starts_respect_reservations_and_connectors(site, api, si
     bad = await api.post(f"{OPERATIONS}/RemoteStartTransaction", json={"connectorId": 1})
     assert bad.status_code == 422 and "idTag" in bad.json()["message"]
     assert await transactions(api) == []  # nothing refused before sending is booked
+
+
+async def test_a_2_0_1_request_start_and_stop_through_operations_are_booked_as_remote(site, api, nursery):
+    station = await SimulatedCharger.start(nursery, ocpp_url(site, CHARGER), connectors=2, version="2.0.1")
+    await station.boot()
+    await station.status(1, "Occupied")
+    response = await api.post(f"{OPERATIONS}/RequestStartTransaction", json={
+        "idToken": {"idToken": "OP201", "type": "ISO14443"}, "remoteStartId": 777, "evseId": 1})
+    assert response.status_code == 200 and response.json()["status"] == "Accepted", response.text
+    started = await station.next_event("sent", action="TransactionEvent")
+    assert started["request"]["transactionInfo"]["remoteStartId"] == 777  # sent as given
+    [booked] = await transactions(api)  # the pending row became the charge
+    detail = (await api.get(f"/api/v1/transactions/{booked['transactionId']}")).json()
+    assert (detail["status"], detail["remoteStarted"], detail["mode"]) == ("active", True, "remote")
+    station_id = detail["ocppTransactionId"]
+    await station.cmd("auto", enabled=False)
+    stop = await api.post(f"{OPERATIONS}/RequestStopTransaction", json={"transactionId": station_id})
+    assert stop.status_code == 200 and stop.json()["status"] == "Accepted", stop.text
+    assert await transaction_status(api, booked["transactionId"]) == "stopping"
+    await station.aclose()
