@@ -62,6 +62,7 @@ async def test_a_reservation_holds_the_connector_until_its_tag_starts(site, api,
     tap = await site.tap_to_charge.handle(Tap(reader_id="r1", id_tag="OTHER", uid="0A0B0C0D", charger=CHARGER, connector=1,
                                               at=utcnow()))
     assert tap["result"] == "Reserved", tap
+    assert "reserved for another id tag" in tap["message"]
     # a second reservation of the same connector is refused before it reaches the charger
     again = await api.post(f"/api/v1/chargers/{CHARGER}/reservations",
                            json={"connectorId": 1, "idTag": "RES2", "expiresAt": in_an_hour()})
@@ -92,6 +93,18 @@ async def test_a_card_of_the_reserved_parent_uses_it_at_the_charger(site, api, s
     started = await sim.start(connector=2, idTag="CHILD2")  # names no reservation
     [used] = await reservations(api, status="used")
     assert (used["reservationId"], used["transactionId"]) == (body["reservationId"], started["transactionId"])
+
+
+async def test_a_tap_of_the_reserved_card_starts_on_its_connector(site, api, sim):
+    rid = (await reserve(api, connector=2, id_tag="GUEST"))["reservationId"]  # not on the local list
+    await eventually(lambda: _status_is(api, 2, "Reserved"), what="connector 2 Reserved")
+    tap = await site.tap_to_charge.handle(Tap(reader_id="r2", id_tag="GUEST", uid="0A0B0C0E", charger=CHARGER,
+                                              connector=2, at=utcnow()))
+    assert tap["result"] == "Started", tap
+    sent = await sim.next_event("sent", action="StartTransaction")
+    assert sent["request"]["reservationId"] == rid and sent["response"]["transactionId"] == tap["transactionId"]
+    [used] = await reservations(api)
+    assert (used["status"], used["transactionId"]) == ("used", tap["transactionId"])
 
 
 async def test_an_unknown_tag_holding_a_reservation_is_authorized_on_that_charger_only(site, api, sim):
