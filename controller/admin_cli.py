@@ -9,6 +9,8 @@
     evedge tags ...                        (controller/admin_tags.py)
     evedge operations list | send CHARGER ACTION [JSON]
     evedge notifications [list] [--status S] | retry ID
+    evedge reservations list | create CHARGER CONNECTOR TAG --minutes N | cancel CHARGER ID
+                                           (controller/admin_reservations.py)
 
 How the API is found and called: controller/admin_client.py. Tables for people by default,
 --json for scripts. Exit codes: 0 ok, 1 the API refused or failed (its message on stderr),
@@ -25,7 +27,7 @@ import sys
 from typing import Any
 from urllib.parse import quote
 
-from controller import admin_tags
+from controller import admin_reservations, admin_tags
 from controller.admin_client import EXIT_USAGE, Api, CliError, Handler, cell, command, options, show, table
 
 
@@ -238,3 +240,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = nt.add_parser("retry", help="deliver a notification again now", parents=[common])
     p.add_argument("id")
     p.set_defaults(func=command(notifications_retry))
+
+    admin_reservations.add_commands(group("reservations", "connectors reserved for an id tag"), common)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -44,6 +45,8 @@ def usable_charger_id(charger_id: str) -> bool:
     return (bool(charger_id) and not any(part in charger_id for part in _UNUSABLE_IN_IDS)
             and all(c >= " " and c != "\x7f" for c in charger_id))
 LIVE_CURRENT_S = 120  # a current reading older than this when it arrives is a replayed backlog
+LOOP_REPLACEMENTS = 3  # this many replacements of a live connection ...
+LOOP_WINDOW_S = 10.0  # ... within this many seconds (Trio's clock) is a reconnect loop: a charger fault
 
 
 class Availability(enum.Enum):
@@ -95,6 +98,15 @@ class ChargerLink(Interface):
     async def trigger_boot(self) -> bool:
         """Ask the charger to announce itself (boot) now, rather than at its next retry."""
 
+    async def reserve(self, reservation_id: int, connector_id: int, id_tag: str, expires_at: str,
+                      parent_id_tag: str | None) -> str | None:
+        """Hold a connector for an id tag until `expires_at`; the charger's answer in 1.6's words
+        (Accepted, Faulted, Occupied, Rejected, Unavailable; None for an answer without one).
+        Raises Invalid for a protocol that cannot reserve."""
+
+    async def cancel_reservation(self, reservation_id: int) -> bool:
+        """Cancel a reservation; False: the charger holds no reservation of that id."""
+
     async def call(self, action: str, payload: dict) -> Any:
         """A raw operation for the operator's endpoint, checked by `Protocol.check_operation` first."""
 
@@ -111,6 +123,22 @@ class ChargeStatus:
 
 
 @dataclass(frozen=True)
+class ChargeOperation:
+    """An operator's raw operation that starts or stops a charge, read by its protocol, so the
+    books keep it like the controller's own remote start or stop."""
+
+    kind: str  # "start" | "stop"
+    connector_id: int = 0  # start: 0 when the charger picks the connector
+    id_tag: str = ""
+    transaction_id: int | None = None  # stop: our id
+    charger_transaction_id: str | None = None  # stop: the charger's id (chargers that name their own)
+
+
+def no_charge_operations(action: str, payload: dict) -> ChargeOperation | None:
+    return None
+
+
+@dataclass(frozen=True)
 class Protocol:
     """What one protocol version offers above its adapter."""
 
@@ -118,6 +146,8 @@ class Protocol:
     operations: frozenset[str]  # what an operator may send raw through the operations endpoint
     check_operation: Callable[[str, dict], None]  # raises errors.Invalid for a payload it would refuse
     availability: Callable[[str | None], Availability | None]  # a reported status in the domain's words
+    # which raw operations (checked already) start or stop a charge
+    charge_operation: Callable[[str, dict], ChargeOperation | None] = no_charge_operations
 
 
 @dataclass(frozen=True)
@@ -154,6 +184,7 @@ class ConnectorState:
     meter_at: str | None = None
     current_a: tuple[float | None, ...] | None = None  # per phase as the charger reports it (L1, L2, L3)
     current_at: float | None = None  # trio.current_time() when it was reported
+    reservation_id: int | None = None  # the reservation in force on it (kept by controller/reservations.py)
 
     @property
     def ready_to_start(self) -> bool:
@@ -186,6 +217,8 @@ class ChargerState:
     settings: dict[str, str] = field(default_factory=dict)  # what the charger reported of its configuration
     connectors: dict[int, ConnectorState] = field(default_factory=dict)
     link: ChargerLink | None = None
+    connection_loops: int = 0  # reconnect loops seen: a new connection kept replacing a live one
+    replaced_at: deque[float] = field(default_factory=deque)  # Trio times of recent replacements
 
     @property
     def online(self) -> bool:
@@ -339,6 +372,7 @@ class ChargerRegistry:
         replaced = state.link is not None
         if state.link is not None:
             log.info("charger=%s reconnected; closing its previous connection", state.id)
+            self._replaced(state)
             await state.link.close(1000, "replaced by a new connection")
         state.link, state.connected_at = link, now_iso()
         changed, state.protocol = state.protocol != link.protocol, link.protocol
@@ -349,6 +383,23 @@ class ChargerRegistry:
         if not replaced:
             await record_events(self.store, self.events.connection(state.id, True))
         return not replaced
+
+    @staticmethod
+    def _replaced(state: ChargerState) -> None:
+        """A new connection replaced a live one: the newest wins, always (a charger that lost its
+        old connection without noticing must get back in). Several within seconds are two
+        connections taking turns (a charger opening a second one, or two chargers configured
+        with one id): a fault the operator must see, counted and logged once per loop."""
+        now = trio.current_time()
+        state.replaced_at.append(now)
+        while state.replaced_at[0] < now - LOOP_WINDOW_S:
+            state.replaced_at.popleft()
+        if len(state.replaced_at) >= LOOP_REPLACEMENTS:
+            state.replaced_at.clear()
+            state.connection_loops += 1
+            log.warning("charger=%s fault: reconnect loop, a new connection replaced a live one %d times within"
+                        " %g s (a second connection from the charger, or two chargers with this id)",
+                        state.id, LOOP_REPLACEMENTS, LOOP_WINDOW_S)
 
     async def disconnected(self, state: ChargerState, link: ChargerLink) -> None:
         """The connection `link` closed (a newer one may have replaced it already)."""
@@ -434,13 +485,18 @@ class ChargerRegistry:
             raise ChargerOffline(charger_id)
         return link
 
-    async def operation(self, charger_id: str, action: str, payload: dict) -> Any:
-        """Send an operator's raw operation (`action` with its payload) and return the answer."""
-        state = self.require(charger_id)
-        protocol = self.protocol(state)
+    def check_operation(self, charger_id: str, action: str, payload: dict) -> Protocol:
+        """The charger's protocol, once it offers `action` and would take `payload`."""
+        protocol = self.protocol(self.require(charger_id))
         if action not in protocol.operations:
             raise UnsupportedOperation(f"{action!r} is not an {protocol.name} operation a central system can send")
         protocol.check_operation(action, payload)
+        return protocol
+
+    async def operation(self, charger_id: str, action: str, payload: dict) -> Any:
+        """Send an operator's raw operation (`action` with its payload) and return the answer
+        (one that starts or stops a charge goes through `Transactions.operation`)."""
+        self.check_operation(charger_id, action, payload)
         return await self.online_link(charger_id).call(action, payload)
 
     async def unlocked(self, charger_id: str, connector_id: int) -> None:

@@ -74,6 +74,28 @@ class ConnectorNotReady(Conflict):
         self.need_plug = need_plug
 
 
+class ConnectorReserved(Conflict):
+    """A reservation holds the connector for another id tag: no start for this one."""
+
+    code = "ConnectorReserved"
+
+    def __init__(self, connector_id: int, reservation_id: int) -> None:
+        super().__init__(f"connector {connector_id} is reserved for another id tag (reservation {reservation_id})")
+        self.connector_id = connector_id
+        self.reservation_id = reservation_id
+
+
+class ReservationRefused(Conflict):
+    """The charger answered a reservation with something other than Accepted (kept as its status)."""
+
+    code = "ReservationRefused"
+
+    def __init__(self, reservation_id: int, answer: str) -> None:
+        super().__init__(f"the charger answered {answer}: reservation {reservation_id} is not in force")
+        self.reservation_id = reservation_id
+        self.answer = answer
+
+
 class ChargerRejected(Conflict):
     """The charger answered and said no (or answered with an error)."""
 

@@ -23,6 +23,7 @@ from controller.csms.server import PROTOCOLS, OcppServer
 from controller.live_config import LiveConfig
 from controller.load_management.manager import LoadManager
 from controller.public_charging.sessions import PublicCharging
+from controller.reservations import Reservations
 from controller.store import Store, stats
 from controller.tap_to_charge import TapToCharge
 from controller.transactions import Transactions
@@ -74,10 +75,12 @@ class Site:
         self.chargers = ChargerRegistry(self.live, self.store, self.events, PROTOCOLS)
         self.clock = self.chargers.clock = SiteClock(partial(self.store.read, stats.newest_stamp))
         self.authorization = Authorization(self.store, self.live)
+        self.reservations = Reservations(self.store, self.chargers, self.authorization)
         self.transactions = Transactions(
             self.live, self.store, self.chargers, self.authorization, self.events,
             on_booked=lambda conn, kind, row: self.public_charging.transaction_changed(conn, kind, row),
             energy_source=self.connector_energy if any(c.meter == "connector-meter" for c in config.chargers) else None,
+            reservations=self.reservations,
         )
         self.public_charging = PublicCharging(config, self.store, self.chargers, self.transactions)
         self.ocpp = OcppServer(self.live, self.chargers, self.transactions)
@@ -101,6 +104,7 @@ class Site:
             authorization=self.authorization, hardware=self.hardware, tap_results=self.tap_to_charge.results,
             delivery=self.upstream, public_charging=self.public_charging, load=self.load, health=self.health,
             metrics=partial(metrics.render, self.chargers, self.store, self.hardware),
+            reservations=self.reservations,
         )
 
     @property
@@ -125,6 +129,7 @@ class Site:
         await self.chargers.load()
         await self.authorization.load()
         await self.transactions.load()
+        await self.reservations.load()
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel = nursery.cancel_scope
@@ -141,6 +146,7 @@ class Site:
                     self.public_port = int(binds[0].rsplit(":", 1)[1])
                     log.info("public charging listening on %s", " ".join(binds))
                 nursery.start_soon(self.transactions.expire_pending_forever)
+                await nursery.start(self.reservations.run)
                 await nursery.start(self.public_charging.run)
                 await nursery.start(self.upstream.run)
                 await nursery.start(self.tap_to_charge.run)

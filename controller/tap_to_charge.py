@@ -2,7 +2,8 @@
 
 A tap on a connector whose active transaction belongs to the same owner (the same id tag, or a tag
 with the same parent: `Authorization.same_owner`) sends a remote stop. Otherwise the tag is
-checked against the local list and, when Accepted, a remote start goes to that connector
+checked against the local list (a reservation of the connector for another tag refuses it:
+`Reserved`; one for this tag admits it) and, when Accepted, a remote start goes to that connector
 with mode "local" (the card was tapped at the charger). Unlike the API, a tap also starts on a
 free connector (`remote_start(require_preparing=False)`): drivers tap before plugging in, the
 charger accepts and waits for the cable, and a start that never comes is failed after
@@ -38,6 +39,7 @@ FAILURES: list[tuple[type[errors.DomainError], str]] = [
     (errors.ChargerDisconnected, "ChargerOffline"),
     (errors.ChargerTimeout, "ChargerTimeout"),
     (errors.ConnectorNotReady, "ConnectorNotAvailable"),
+    (errors.ConnectorReserved, "Reserved"),
     (errors.ChargerRejected, "ChargerRejected"),
     (errors.Invalid, "ConnectorNotValid"),
     (errors.NotFound, "ChargerNotFound"),
@@ -101,8 +103,11 @@ class TapToCharge:
                                 f" (a {what} is on its way)", row["id"])
         if rows:
             return self._record(tap, "Occupied", f"connector {connector} is in use by another id tag", rows[0]["id"])
+        # a reservation for another tag refuses the tap (Reserved); one for this tag admits it
+        # even if it is not on the list (the operator reserved the connector for it)
+        reserved = self.transactions.check_reservation(charger, connector, tap.id_tag) is not None
         status = self.authorization.verdict(tap.id_tag).status
-        if status != "Accepted":
+        if status != "Accepted" and not (reserved and status != "Blocked"):
             return self._record(tap, "Rejected", f"id tag {tap.id_tag} is {status}", id_tag_status=status)
         started = await self.transactions.remote_start(charger, connector, tap.id_tag, mode="local",
                                                        require_preparing=False)

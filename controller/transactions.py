@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import trio
 
 from controller.authorization import Authorization, Verdict
-from controller.chargers import Availability, ChargerLink, ChargerRegistry
+from controller.chargers import Availability, ChargeOperation, ChargerLink, ChargerRegistry
 from controller.errors import (
     AnswerLost,
     ChargerCallError,
@@ -29,6 +30,7 @@ from controller.errors import (
     NotInTransaction,
 )
 from controller.live_config import LiveConfig
+from controller.reservations import Held, Reservations
 from controller.store import Store
 from controller.store import transactions as q
 from controller.store.db import StorageUnavailable
@@ -98,7 +100,7 @@ attribute read, safe in the store's writer thread (see start_energy, booked_ener
 class Transactions:
     def __init__(self, config: LiveConfig, store: Store, chargers: ChargerRegistry,
                  authorization: Authorization, events: Events, on_booked: BookingHook | None = None,
-                 energy_source: EnergySource | None = None) -> None:
+                 energy_source: EnergySource | None = None, reservations: Reservations | None = None) -> None:
         self.config = config
         self.store = store
         self.chargers = chargers
@@ -106,6 +108,7 @@ class Transactions:
         self.events = events
         self.on_booked = on_booked
         self.energy_source = energy_source
+        self.reservations = reservations
 
     # -- REST side --------------------------------------------------------------------------
 
@@ -121,28 +124,95 @@ class Transactions:
         if not state.accepts_connector(connector_id, charging=True):
             raise Invalid(f"charger {charger_id} has no connector {connector_id}", "ConnectorNotValid")
         connector = state.connector(connector_id)
-        if not (connector.ready_to_start if require_preparing else connector.can_start):
+        # a connector reserved for this tag takes its start (the charger shows it Reserved)
+        reserved = self.check_reservation(charger_id, connector_id, id_tag) is not None
+        ready = connector.ready_to_start if require_preparing else connector.can_start
+        if not ready and not (reserved and connector.availability is Availability.RESERVED):
             raise ConnectorNotReady(connector_id, connector.status, need_plug=require_preparing)
-        # The pending row exists before the call, so a StartTransaction racing the answer finds it.
+        try:
+            transaction_id, accepted = await self._book_start(
+                charger_id, connector_id, id_tag, mode,
+                lambda transaction_id: link.remote_start(connector_id, id_tag, transaction_id,
+                                                         self.authorization.token_type(id_tag)))
+        except ChargerCallError as exc:
+            raise ChargerRejected(exc.message) from None
+        if not accepted:
+            raise ChargerRejected(f"charger {charger_id} rejected the remote start")
+        return {"transactionId": transaction_id, "chargeBoxId": charger_id, "connectorId": connector_id}
+
+    def check_reservation(self, charger_id: str, connector_id: int, id_tag: str | None) -> Held | None:
+        """Raises ConnectorReserved when a reservation holds the connector for another id tag
+        (`id_tag` None: for any tag); the reservation `id_tag` may use, if any."""
+        return self.reservations.check(charger_id, connector_id, id_tag) if self.reservations is not None else None
+
+    async def _book_start(self, charger_id: str, connector_id: int, id_tag: str, mode: str,
+                          send: Callable[[int], Awaitable[bool]]) -> tuple[int, bool]:
+        """A start we ask for: its pending row, then `send(its id)`; (id, whether accepted).
+
+        The pending row exists before the call, so a StartTransaction racing the answer finds it.
+        A start the charger refused or never got is failed; a lost answer is not (see below).
+        """
         transaction_id = await self.store.write(q.create_pending, charger_id, connector_id, id_tag, mode)
         try:
-            accepted = await link.remote_start(connector_id, id_tag, transaction_id,
-                                               self.authorization.token_type(id_tag))
+            accepted = await send(transaction_id)
         except AnswerLost:
             # The charger may have accepted and start any moment (its answer got lost): the row
             # stays pending, so its StartTransaction gets this id and the tag is accepted, until
             # ocpp.remote_start_timeout_s marks it failed (expire_pending_forever).
             raise
-        except ChargerCallError as exc:
-            await self._fail_start(transaction_id, "NotSent")
-            raise ChargerRejected(exc.message) from None
         except Exception:
             await self._fail_start(transaction_id, "NotSent")
             raise
         if not accepted:
             await self._fail_start(transaction_id, "Rejected")
-            raise ChargerRejected(f"charger {charger_id} rejected the remote start")
-        return {"transactionId": transaction_id, "chargeBoxId": charger_id, "connectorId": connector_id}
+        return transaction_id, accepted
+
+    async def operation(self, charger_id: str, action: str, payload: dict) -> Any:
+        """An operator's raw operation; one that starts or stops a charge is booked like our own
+        remote start or stop (a pending row, remote_started, mode "remote"; stopping), and the
+        charger's answer is returned as it came. The payload is sent as given: a 2.0.1 start's
+        remoteStartId is the operator's, so its charge is matched by EVSE and id token."""
+        protocol = self.chargers.check_operation(charger_id, action, payload)
+        request = protocol.charge_operation(action, payload)
+        if request is None:
+            return await self.chargers.operation(charger_id, action, payload)
+        link = self._link(charger_id)
+        answer: Any = None
+
+        async def send(_: int = 0) -> bool:
+            nonlocal answer
+            answer = await link.call(action, payload)
+            return isinstance(answer, dict) and answer.get("status") == "Accepted"
+
+        if request.kind == "start":
+            await self._operator_start(charger_id, request, send)
+        else:
+            await self._operator_stop(charger_id, request, send)
+        return answer
+
+    async def _operator_start(self, charger_id: str, request: ChargeOperation,
+                              send: Callable[[int], Awaitable[bool]]) -> None:
+        state = self.chargers.require(charger_id)
+        if request.connector_id:
+            if not state.accepts_connector(request.connector_id, charging=True):
+                raise Invalid(f"connectorId: charger {charger_id} has no connector {request.connector_id}",
+                              "ConnectorNotValid")
+            self.check_reservation(charger_id, request.connector_id, request.id_tag)
+        await self._book_start(charger_id, request.connector_id, request.id_tag, "remote", send)
+
+    async def _operator_stop(self, charger_id: str, request: ChargeOperation,
+                             send: Callable[[int], Awaitable[bool]]) -> None:
+        row = None
+        if request.transaction_id is not None:
+            row = await self.store.read(q.get, request.transaction_id)
+        elif request.charger_transaction_id is not None:
+            row = await self.store.read(q.by_ocpp_id, charger_id, request.charger_transaction_id)
+        ours = row is not None and row["charger_id"] == charger_id and row["status"] in ("active", "stopping")
+        if await send():
+            if ours:
+                await self.store.write(self._mark_stopping, row["id"])
+        elif ours:
+            await record_events(self.store, self.events.stop_rejected(row))
 
     async def _fail_start(self, transaction_id: int, reason: str) -> None:
         def write(conn: sqlite3.Connection) -> None:
@@ -232,7 +302,11 @@ class Transactions:
         our own (API, card-reader or public-session) start.
         """
         verdict = self.authorization.verdict(id_tag)
-        if not verdict.accepted and not verdict.blocked and await self.store.read(q.has_pending_tag, charger_id, id_tag):
+        if verdict.accepted or verdict.blocked:
+            return verdict
+        if self.reservations is not None and self.reservations.reserved_tag(charger_id, id_tag):
+            return verdict.with_status("Accepted")  # the operator reserved a connector for it
+        if await self.store.read(q.has_pending_tag, charger_id, id_tag):
             verdict = verdict.with_status("Accepted")
         return verdict
 
@@ -279,24 +353,41 @@ class Transactions:
             key_source = f"{charger_id}|{connector_id}|{id_tag}|{report.timestamp}|{report.meter_start_wh}"
         start_key = hashlib.sha256(key_source.encode()).hexdigest()
 
-        def write(conn: sqlite3.Connection) -> sqlite3.Row:
-            # A charge we asked for is accepted even for a tag that is not on the local list.
+        reservation = (self.reservations.usable(charger_id, connector_id, id_tag, verdict.parent_id_tag,
+                                                report.reservation_id) if self.reservations is not None else None)
+
+        def write(conn: sqlite3.Connection) -> tuple[sqlite3.Row, bool, list[sqlite3.Row]]:
+            # A charge we asked for (or reserved for) is accepted even for a tag that is not on the local list.
             asked_for = q.pending_for_connector(conn, charger_id, connector_id, id_tag) is not None
-            status = "Accepted" if asked_for and not verdict.blocked else verdict.status
+            status = "Accepted" if (asked_for or reservation is not None) and not verdict.blocked else verdict.status
             if not id_tag:
                 status = None  # no tag yet: judged when the charger names it (identified)
             meter_start, source = self.start_energy(charger_id, connector_id, report.meter_start_wh, report.timestamp)
             row, created = q.begin(
                 conn, charger_id=charger_id, connector_id=connector_id, id_tag=id_tag, id_tag_status=status,
-                meter_start=meter_start, start_time=report.timestamp, reservation_id=report.reservation_id,
+                meter_start=meter_start, start_time=report.timestamp,
+                reservation_id=report.reservation_id if reservation is None else reservation.id,
                 start_key=start_key, default_mode="local", energy_source=source,
                 ocpp_transaction_id=report.charger_transaction_id, pending_id=report.remote_start_id,
             )
-            if created and id_tag:  # a charge without a tag yet is announced once it has one (identified)
+            if not created:
+                return row, False, []
+            # The charger started a charge on a connector whose previous one it never stopped (the
+            # stop got lost): that one is over, closed by the controller with its last reading.
+            closed = q.close_superseded(conn, row)
+            for old in closed:
+                self._stopped(conn, old)
+            used = reservation is not None and self.reservations.use(conn, reservation, row["id"])
+            if id_tag:  # a charge without a tag yet is announced once it has one (identified)
                 self._started(conn, row)
-            return row
+            return row, used, closed
 
-        row = await self.store.write(write)
+        row, used, closed = await self.store.write(write)
+        if used:
+            self.reservations.used(reservation, row["id"])
+        for old in closed:
+            log.warning("charger=%s connector=%s: transaction %s was still open when transaction %s started;"
+                        " closed by the controller with its last reading", charger_id, connector_id, old["id"], row["id"])
         status = row["id_tag_status"]
         log.info("charger=%s connector=%s transaction=%s started id_tag=%s status=%s",
                  charger_id, connector_id, row["id"], id_tag, status)
@@ -306,6 +397,11 @@ class Transactions:
         """The start's bookkeeping beyond the row, inside its write: public charging, the upstream."""
         payment = self.on_booked(conn, "start", row) if self.on_booked else None
         insert_events(conn, self.events.start(row, accepted=row["id_tag_status"] == "Accepted", payment=payment))
+
+    def _stopped(self, conn: sqlite3.Connection, row: sqlite3.Row) -> None:
+        """A stop's bookkeeping beyond the row, inside its write: public charging, the upstream."""
+        payment = self.on_booked(conn, "stop", row) if self.on_booked else None
+        insert_events(conn, self.events.stop(row, payment=payment))
 
     async def identified(self, charger_id: str, transaction_id: int, id_tag: str) -> Verdict:
         """A charge booked without an id tag (a station that starts its transactions when the car
@@ -337,8 +433,7 @@ class Transactions:
                 transaction_data=report.data_json, start_time=report.begin_at, meter_start=report.begin_wh,
             )
             if new:  # not a re-sent stop
-                payment = self.on_booked(conn, "stop", row) if self.on_booked else None
-                insert_events(conn, self.events.stop(row, payment=payment))
+                self._stopped(conn, row)
             return row, known
 
         row, known = await self.store.write(write)
@@ -414,13 +509,16 @@ class Transactions:
             await trio.sleep(QUEUE_RECHECK_S)  # its queue is replayed meanwhile, the Ended among it
 
     async def _close_unheard(self, charger_id: str, transaction_id: int) -> None:
-        row = await self.store.read(q.get, transaction_id)
-        if row is None or row["status"] not in ("active", "stopping"):
-            return  # its end came in meanwhile
-        log.warning("charger=%s transaction=%s: the charger no longer runs it and has no message about it;"
-                    " completed on its last reading", charger_id, transaction_id)
-        await self.on_stop(charger_id, StopReport(transaction_id=transaction_id, meter_stop_wh=None,
-                                                  timestamp=now_iso(), reason="Other"))
+        def write(conn: sqlite3.Connection) -> bool:
+            row = q.get(conn, transaction_id)
+            if row is None or row["status"] not in ("active", "stopping"):
+                return False  # its end came in meanwhile
+            self._stopped(conn, q.close_by_controller(conn, transaction_id, now_iso()))
+            return True
+
+        if await self.store.write(write):
+            log.warning("charger=%s transaction=%s: the charger no longer runs it and has no message about it;"
+                        " closed by the controller with its last reading", charger_id, transaction_id)
 
     async def expire_pending_forever(self) -> None:
         """Mark remote starts that never became a charge as failed."""

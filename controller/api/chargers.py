@@ -26,6 +26,7 @@ def connector_to_api(c: ConnectorState) -> dict[str, Any]:
         "energyWh": c.energy_wh,
         "powerW": c.power_w,
         "meterUpdatedAt": c.meter_at,
+        "reservationId": c.reservation_id,
     }
 
 
@@ -46,6 +47,7 @@ def charger_to_api(s: ChargerState) -> dict[str, Any]:
         "firmwareStatus": s.firmware_status,
         "diagnosticsStatus": s.diagnostics_status,
         "logStatus": s.log_status,
+        "connectionLoops": s.connection_loops,
         "connectors": [connector_to_api(c) for _, c in sorted(s.connectors.items())],
     }
 
@@ -85,7 +87,7 @@ def register(app: QuartTrio, chargers: ChargerRegistry, transactions: Transactio
         payload = await json_object()
         if payload is None:
             raise Problem(400, "BadRequest", "the request body must be the operation's JSON object")
-        return jsonify(await chargers.operation(charger_id, action, payload))
+        return jsonify(await transactions.operation(charger_id, action, payload))
 
 
 # -- the OpenAPI section -------------------------------------------------------------------------
@@ -130,5 +132,9 @@ SECTION = openapi.Section({
          **_errors(400, 404, 409, 422, 504)},
         body=models.OperationRequest, parameters=[CHARGE_BOX_ID, ACTION],
         description="The body is validated against the operation's request schema in the charger's "
-                    "OCPP version (1.6 or 2.0.1) and sent as given.")},
+                    "OCPP version (1.6 or 2.0.1) and sent as given. A RemoteStartTransaction (2.0.1 "
+                    "RequestStartTransaction) is booked like a remote start (a pending transaction, "
+                    "remoteStarted, mode remote; refused with 409 ConnectorReserved on a connector reserved "
+                    "for another id tag), a RemoteStopTransaction (RequestStopTransaction) the charger "
+                    "accepts marks the transaction stopping.")},
 })

@@ -194,6 +194,7 @@ class Connector(ResponseBody):
     energyWh: float | None = Field(description="Latest energy register reading")
     powerW: float | None = Field(description="Latest active power")
     meterUpdatedAt: Timestamp | None
+    reservationId: int | None = Field(None, description="The reservation in force on it (GET /api/v1/reservations)")
 
 
 class Charger(ResponseBody):
@@ -212,6 +213,8 @@ class Charger(ResponseBody):
     diagnosticsStatus: str | None = Field(description="1.6 DiagnosticsStatusNotification")
     logStatus: str | None = Field(description="2.0.1 LogStatusNotification")
     connectors: list[Connector]
+    connectionLoops: int = Field(0, ge=0, description="Reconnect loops seen (a charger fault): a new connection "
+                                                      "replaced a live one 3 times within 10 s")
 
 
 class ChargerList(ResponseBody):
@@ -268,6 +271,11 @@ class Transaction(TransactionSummary):  # the published transactions API, field 
     paymentAmount: str | None = None
     ocppTransactionId: str | None = Field(None, description="The charger's own id of the transaction, for "
                                                             "chargers that assign one (OCPP 2.0.1)")
+    reservationId: int | None = Field(None, description="The reservation it used, or the one the charger named")
+    closedBy: Literal["charger", "controller"] | None = Field(
+        None, description="Who ended it: charger (its stop), controller (the charger started another charge on "
+                          "the connector without stopping this one: completed with its last reading, stop reason "
+                          "Other); null while open or for a start that failed")
 
 
 class TransactionPagination(Pagination):
@@ -333,6 +341,7 @@ class MeterList(ResponseBody):
 
 class TapResult(ResponseBody):
     result: str = Field(description="Started, Stopped, Rejected (idTagStatus says why), InProgress, Occupied, "
+                                    "Reserved (held for another id tag), "
                                     "NotAssigned, NotReady, Error, or why the charger could not be asked "
                                     "(ChargerOffline, ChargerRejected, ChargerTimeout, ConnectorNotAvailable, ...): "
                                     "controller/tap_to_charge.py OUTCOMES")

@@ -16,6 +16,7 @@ from controller.live_config import LiveConfig
 from controller.load_management.manager import LoadManager
 from controller.public_charging.api import LIMITS, RateLimiter
 from controller.public_charging.sessions import PublicCharging
+from controller.reservations import Reservations
 from controller.transactions import Transactions
 from controller.upstream.delivery import Delivery
 from drivers import Hardware
@@ -40,6 +41,8 @@ class Services:
     """GET /healthz's body (controller/health.py check, bound to the site's parts)."""
     metrics: Callable[[], Awaitable[bytes]]
     """GET /metrics's text (controller/metrics.py render, bound to the site's parts)."""
+    reservations: Reservations
+    """Connectors held for an id tag: the `reservations` rows' owner."""
     public_limits: RateLimiter = field(default_factory=lambda: RateLimiter(LIMITS))
     """The driver endpoints' rate limits, one for both listeners that serve them ([api] listen and
     [public_charging] listen): a client gets no more by using both."""

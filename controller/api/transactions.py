@@ -48,8 +48,17 @@ def transaction_to_api(row: sqlite3.Row, detail: bool) -> dict[str, Any]:
     if detail:
         body.update(stopReason=row["stop_reason"], remoteStarted=bool(row["remote_started"]),
                     mode=row["mode"], idTagStatus=row["id_tag_status"], paymentAmount=row["payment_amount"],
-                    ocppTransactionId=row["ocpp_transaction_id"])
+                    ocppTransactionId=row["ocpp_transaction_id"], reservationId=row["reservation_id"],
+                    closedBy=closed_by(row))
     return body
+
+
+def closed_by(row: sqlite3.Row) -> str | None:
+    """Who ended a transaction: the controller, for one it closed when its charger started another
+    on the connector (store/transactions.py close_superseded), else the charger."""
+    if row["closed_by"] == "controller":
+        return "controller"
+    return "charger" if row["status"] == "completed" else None
 
 
 def _transaction_id(text: str) -> int:

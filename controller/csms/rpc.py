@@ -135,6 +135,9 @@ class RpcSession:
                 self._liveness.heard()
             if self._frame_log:
                 self._frame_log("in", text if isinstance(text, str) else repr(text))
+            if not isinstance(text, str):
+                await self._refuse_binary(text)
+                continue
             try:
                 frame = frames.decode(text)
             except FrameError as err:
@@ -159,6 +162,23 @@ class RpcSession:
                 waiter.send_nowait(frame)
             else:
                 log.warning("charger=%s answer to unknown call %s ignored", self.charger_id, frame.unique_id)
+
+    async def _refuse_binary(self, data: bytes) -> None:
+        """OCPP-J messages are text frames: a binary frame is no message, whatever it holds. Never
+        processed; one that reads as a CALL (or cannot be read) is answered with a CALLERROR, as a
+        frame that cannot be decoded is, and an answer in one is dropped (never answered)."""
+        try:
+            unique_id = None if not isinstance(frame := frames.decode(data), Call) else frame.unique_id
+            answer = unique_id is not None
+        except FrameError as err:
+            unique_id, answer = err.unique_id, True
+        log.warning("charger=%s sent a binary WebSocket frame (%d bytes): OCPP-J messages are text frames;"
+                    " refused%s", self.charger_id, len(data), ", not processed" if answer else " (an answer: dropped)")
+        if answer:
+            code = self.dialect.frame_error_code("FormationViolation")
+            metrics.ocpp_call_error("out", code)
+            await self._send(frames.encode_error(unique_id or "-1", code,
+                                                 "binary frame: OCPP-J messages are text frames"))
 
     async def _serve_calls(self, inbox: trio.MemoryReceiveChannel) -> None:
         async for call in inbox:

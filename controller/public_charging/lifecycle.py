@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from controller.errors import (
-    AnswerLost, ChargerOffline, ChargerRejected, Conflict, ConnectorNotReady, DomainError, Invalid, NotFound,
-    NotInTransaction, RateLimited, StorageUnavailable,
+    AnswerLost, ChargerOffline, ChargerRejected, Conflict, ConnectorNotReady, ConnectorReserved, DomainError, Invalid,
+    NotFound, NotInTransaction, RateLimited, StorageUnavailable,
 )
 from controller.public_charging import money, statuses
 from controller.public_charging.payments import Payments, backoff_s, hold_to_release
@@ -240,6 +240,7 @@ class Lifecycle:
         if not connector.can_start:
             raise Conflict(f"connector {connector_id} is {connector.status or 'in an unknown state'}",
                            code="ConnectorUnavailable")
+        self.transactions.check_reservation(cfg.id, connector_id, None)  # held for a driver's card
         since = iso(utcnow() - timedelta(hours=1))
         token = new_token()
         fields = {
@@ -283,7 +284,7 @@ class Lifecycle:
             # abandonment timer decides (a second remote start could start a second charge)
             log.warning("public session %s: no answer to the remote start (%s)", sid, exc.code)
             return None
-        except (ChargerOffline, ConnectorNotReady):
+        except (ChargerOffline, ConnectorNotReady, ConnectorReserved):
             # not sent: wait for the connector again, until the abandonment timer
             await self.move(sid, "start_not_sent")
             return START_RETRY_S

@@ -10,6 +10,12 @@ Run: python -m controller.simulators.charger --url ws://127.0.0.1:PORT/ocpp/CHAR
      [--log-frames] [--verbose] [--response-timeout 10]
      [--phases 3] [--max-current 32] [--ramp-s 1] [--meter-interval 0]
 
+Reservations are held per connector: ReserveNow is answered Accepted (Occupied while a
+transaction runs or another reservation holds it; Rejected for connector 0), reported with
+StatusNotification Reserved (auto mode); a remote start for another tag there is Rejected, and
+a start for the reserved tag on that connector carries the reservationId; CancelReservation
+frees it (Available). Reservations do not expire here: the central system times them.
+
 Charging profiles are obeyed (controller/simulators/ev.py): while a transaction runs, its car
 draws the limit in force after a ramp of --ramp-s, up to the car's own maximum (`car`), and
 the simulator emits `draw` events; with --meter-interval it sends MeterValues with the energy
@@ -31,7 +37,7 @@ Every command that waits for the central system accepts "timeout" (seconds).
   raw {frame, expect_reply=true} writes text; result {"frame": next non-CALL frame text}
   respond {action, payload?, delay_s?, no_answer?}   how to answer that CS->CP action;
                                 with none of the three, back to the default answer
-  auto {enabled}                RemoteStart/RemoteStop/TriggerMessage follow-ups (default on)
+  auto {enabled}                RemoteStart/RemoteStop/TriggerMessage/ReserveNow follow-ups (default on)
   state {}                      connectors, auto flag, connection, electrics
   car {connector, maxA}         the car's own maximum current per phase
   obey {enabled}                false: accept profiles but ignore them (the car takes all it can)
@@ -83,6 +89,7 @@ class Connector:
     transaction_id: int | None = None
     id_tag: str | None = None
     status: str = "Available"
+    reservation: dict[str, Any] | None = None  # {reservationId, idTag, parentIdTag?, expiryDate} while reserved
 
 
 class SimChargePoint(SimConnection, OcppChargePoint):
@@ -141,12 +148,14 @@ class SimChargePoint(SimConnection, OcppChargePoint):
         return call_result.DataTransfer(status="Accepted")
 
     @on(Action.reserve_now)
-    def on_reserve_now(self, **_: Any) -> call_result.ReserveNow:
-        return call_result.ReserveNow(status="Accepted")
+    def on_reserve_now(self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int,
+                       parent_id_tag: str | None = None, **_: Any) -> call_result.ReserveNow:
+        return call_result.ReserveNow(status=self.sim.reserve(connector_id, reservation_id, id_tag, expiry_date,
+                                                              parent_id_tag))
 
     @on(Action.cancel_reservation)
-    def on_cancel_reservation(self, **_: Any) -> call_result.CancelReservation:
-        return call_result.CancelReservation(status="Accepted")
+    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> call_result.CancelReservation:
+        return call_result.CancelReservation(status=self.sim.cancel_reservation(reservation_id))
 
     @on(Action.set_charging_profile)
     def on_set_charging_profile(
@@ -190,7 +199,10 @@ class SimChargePoint(SimConnection, OcppChargePoint):
         return call_result.GetDiagnostics(file_name="diagnostics.log")
 
     @on(Action.remote_start_transaction)
-    def on_remote_start_transaction(self, **_: Any) -> call_result.RemoteStartTransaction:
+    def on_remote_start_transaction(self, id_tag: str, connector_id: int | None = None,
+                                    **_: Any) -> call_result.RemoteStartTransaction:
+        if self.sim.reserved_for_another(connector_id, id_tag):
+            return call_result.RemoteStartTransaction(status="Rejected")
         return call_result.RemoteStartTransaction(status="Accepted")
 
     @on(Action.remote_stop_transaction)
@@ -201,11 +213,20 @@ class SimChargePoint(SimConnection, OcppChargePoint):
 
     @after(Action.remote_start_transaction)
     def after_remote_start_transaction(self, id_tag: str, connector_id: int | None = None, **_: Any) -> None:
-        self.sim.auto_remote_start(connector_id, id_tag)
+        if not self.sim.reserved_for_another(connector_id, id_tag):  # else answered Rejected
+            self.sim.auto_remote_start(connector_id, id_tag)
 
     @after(Action.remote_stop_transaction)
     def after_remote_stop_transaction(self, transaction_id: int, **_: Any) -> None:
         self.sim.auto_remote_stop(transaction_id)
+
+    @after(Action.reserve_now)
+    def after_reserve_now(self, connector_id: int, reservation_id: int, **_: Any) -> None:
+        self.sim.auto_reservation_status(connector_id, reservation_id)
+
+    @after(Action.cancel_reservation)
+    def after_cancel_reservation(self, reservation_id: int, **_: Any) -> None:
+        self.sim.auto_reservation_status(None, reservation_id)
 
     @after(Action.trigger_message)
     def after_trigger_message(self, requested_message: str, connector_id: int | None = None, **_: Any) -> None:
@@ -229,6 +250,7 @@ class Simulator(SimulatorBase):
             "NumberOfConnectors": (str(args.connectors), True),
         }
         self.local_list_version = 0
+        self.cancelled_reservation: int | None = None  # the connector the last CancelReservation freed
         self.profiles: dict[int, dict[str, Any]] = {}
         self.electrics = Electrics(phases=args.phases, max_a=args.max_current, ramp_s=args.ramp_s)
         self.meter_interval: float = args.meter_interval
@@ -254,6 +276,8 @@ class Simulator(SimulatorBase):
         c = self.connector(connector)
         if meter_start is not None:
             c.energy_wh = meter_start
+        if extra.get("reservation_id") is None and (reserved := self.reservation_for(connector, id_tag)) is not None:
+            extra["reservation_id"] = reserved
         return call.StartTransaction(
             connector_id=connector, id_tag=id_tag, meter_start=int(round(c.energy_wh)),
             timestamp=extra.pop("timestamp", None) or now_iso(), **extra,
@@ -262,7 +286,62 @@ class Simulator(SimulatorBase):
     def started(self, connector: int, id_tag: str, response: dict[str, Any]) -> None:
         c = self.connector(connector)
         c.transaction_id, c.id_tag = response.get("transactionId"), id_tag
+        if self.reservation_for(connector, id_tag) is not None:
+            c.reservation = None  # used by this charge
         self.electrics.car(connector).started = time.time()
+
+    # --- reservations -----------------------------------------------------------------------
+
+    def reserve(self, connector: int, reservation_id: int, id_tag: str, expiry_date: str,
+                parent_id_tag: str | None) -> str:
+        """ReserveNow's answer; an accepted reservation is held on the connector."""
+        if connector not in self.connectors:
+            return "Rejected"  # connector 0 (the whole charger) is not supported, nor unknown ones
+        c = self.connector(connector)
+        if c.transaction_id is not None or (c.reservation and c.reservation["reservationId"] != reservation_id):
+            return "Occupied"
+        if c.status in ("Faulted", "Unavailable"):
+            return c.status
+        c.reservation = {"reservationId": reservation_id, "idTag": id_tag, "parentIdTag": parent_id_tag,
+                         "expiryDate": expiry_date}
+        return "Accepted"
+
+    def reserved_connector(self, reservation_id: Any) -> int | None:
+        return next((n for n, c in self.connectors.items()
+                     if c.reservation and c.reservation["reservationId"] == reservation_id), None)
+
+    def cancel_reservation(self, reservation_id: int) -> str:
+        connector = self.cancelled_reservation = self.reserved_connector(reservation_id)
+        if connector is None:
+            return "Rejected"
+        self.connector(connector).reservation = None
+        return "Accepted"
+
+    def reservation_for(self, connector: int, id_tag: str) -> int | None:
+        """The reservation a start on `connector` for `id_tag` uses (the simulator knows no tag's
+        parent: a card of the reservation's parent starts without naming it, as a charger that
+        cannot tell would, and the central system matches it)."""
+        held = self.connector(connector).reservation
+        if held is None or id_tag.casefold() != held["idTag"].casefold():
+            return None
+        return held["reservationId"]
+
+    def reserved_for_another(self, connector: int | None, id_tag: str) -> bool:
+        return bool(connector) and self.connector(connector).reservation is not None \
+            and self.reservation_for(connector, id_tag) is None
+
+    def auto_reservation_status(self, connector: int | None, reservation_id: int) -> None:
+        """Reserved after an accepted ReserveNow, Available after a CancelReservation."""
+        if not self.auto:
+            return
+        if connector is None:
+            connector, self.cancelled_reservation = self.cancelled_reservation, None
+            status = "Available"
+        else:
+            status = "Reserved" if self.reserved_connector(reservation_id) == connector else None
+        if connector is None or status is None:
+            return
+        self.tasks.spawn(self.followup(self.status_request(connector, status), self.status_sent(connector, status)))
 
     def find_transaction(self, transaction_id: int) -> int | None:
         return next((n for n, c in self.connectors.items() if c.transaction_id == transaction_id), None)
@@ -479,7 +558,8 @@ class Simulator(SimulatorBase):
             "connected": self.cp is not None,
             "auto": self.auto,
             "connectors": {str(n): {"energyWh": c.energy_wh, "transactionId": c.transaction_id,
-                                    "idTag": c.id_tag, "status": c.status} for n, c in sorted(self.connectors.items())},
+                                    "idTag": c.id_tag, "status": c.status, "reservation": c.reservation}
+                           for n, c in sorted(self.connectors.items())},
             "localListVersion": self.local_list_version,
             "chargingProfiles": {str(n): p for n, p in self.profiles.items()},
             "electrics": {

@@ -152,6 +152,26 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL
     );
     """,
+    # reservations (controller/reservations.py): our id is the reservationId the charger gets;
+    # a transaction the controller closed itself (its charger started another on the connector)
+    """
+    CREATE TABLE reservations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        charger_id TEXT NOT NULL,
+        connector_id INTEGER NOT NULL,
+        id_tag TEXT NOT NULL,
+        parent_id_tag TEXT,
+        expires_at TEXT NOT NULL,              -- ISO 8601 UTC, as sent in ReserveNow
+        status TEXT NOT NULL,                  -- requested | accepted | faulted | occupied | rejected |
+                                               -- unavailable | failed | cancelled | used | expired
+        transaction_id INTEGER,                -- the charge that used it
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX reservations_by_charger ON reservations (charger_id, id);
+    CREATE INDEX reservations_by_status ON reservations (status, id);
+    ALTER TABLE transactions ADD COLUMN closed_by TEXT;  -- 'controller': closed without the charger's stop
+    """,
     # an id tag's token type: how OCPP 2.0.1 names it (ISO14443 for the site's RFID cards)
     """
     ALTER TABLE id_tags ADD COLUMN token_type TEXT NOT NULL DEFAULT 'ISO14443';

@@ -105,10 +105,13 @@ def create_pending(conn: sqlite3.Connection, charger_id: str, connector_id: int,
 
 def pending_for_connector(conn: sqlite3.Connection, charger_id: str, connector_id: int,
                           id_tag: str) -> sqlite3.Row | None:
-    """The remote start waiting on this connector, preferring one for the same id tag."""
+    """The remote start waiting on this connector, preferring one for the same id tag; else one
+    for this id tag on connector 0 (the charger picks the connector)."""
     return conn.execute(
-        "SELECT * FROM transactions WHERE charger_id = ? AND connector_id = ? AND status = 'pending'"
-        " ORDER BY (id_tag = ? COLLATE NOCASE) DESC, id DESC LIMIT 1", (charger_id, connector_id, id_tag),
+        "SELECT * FROM transactions WHERE charger_id = ? AND status = 'pending'"
+        " AND (connector_id = ? OR (connector_id = 0 AND id_tag = ? COLLATE NOCASE))"
+        " ORDER BY (connector_id = ?) DESC, (id_tag = ? COLLATE NOCASE) DESC, id DESC LIMIT 1",
+        (charger_id, connector_id, id_tag, connector_id, id_tag),
     ).fetchone()
 
 
@@ -150,10 +153,10 @@ def begin(conn: sqlite3.Connection, *, charger_id: str, connector_id: int, id_ta
     if pending is not None:
         transaction_id = pending["id"]
         conn.execute(
-            "UPDATE transactions SET status = ?, id_tag = ?, id_tag_status = ?, meter_start = ?,"
+            "UPDATE transactions SET status = ?, connector_id = ?, id_tag = ?, id_tag_status = ?, meter_start = ?,"
             " meter_last = ?, start_time = ?, reservation_id = ?, start_key = ?, energy_source = ?,"
             " ocpp_transaction_id = ?, updated_at = ? WHERE id = ?",
-            (status, id_tag, id_tag_status, meter_start, meter_start, start_time, reservation_id,
+            (status, connector_id, id_tag, id_tag_status, meter_start, meter_start, start_time, reservation_id,
              start_key, energy_source, ocpp_transaction_id, now, transaction_id),
         )
     else:
@@ -167,6 +170,29 @@ def begin(conn: sqlite3.Connection, *, charger_id: str, connector_id: int, id_ta
     return get(conn, transaction_id), True
 
 
+def close_superseded(conn: sqlite3.Connection, started: sqlite3.Row) -> list[sqlite3.Row]:
+    """Close the charges still open on the connector of `started` that began before it (their
+    stop got lost: one connector runs one charge): completed with their last reading, stop reason
+    Other, `closed_by` controller. Returns them as closed."""
+    rows = conn.execute(
+        "SELECT id FROM transactions WHERE charger_id = ? AND connector_id = ? AND id != ?"
+        " AND status IN ('active', 'stopping') AND (start_time IS NULL OR start_time <= ?) ORDER BY id",
+        (started["charger_id"], started["connector_id"], started["id"], started["start_time"]),
+    ).fetchall()
+    return [close_by_controller(conn, row["id"], started["start_time"]) for row in rows]
+
+
+def close_by_controller(conn: sqlite3.Connection, transaction_id: int, stop_time: str) -> sqlite3.Row:
+    """Complete a charge whose stop we will not hear: its last reading, stop reason Other,
+    `closed_by` controller (a late stop from the charger still replaces this guess: `finish`)."""
+    conn.execute(
+        "UPDATE transactions SET status = 'completed', meter_stop = meter_last, stop_time = ?,"
+        " stop_reason = 'Other', closed_by = 'controller', updated_at = ? WHERE id = ?",
+        (stop_time, now_iso(), transaction_id),
+    )
+    return get(conn, transaction_id)
+
+
 def finish(conn: sqlite3.Connection, *, transaction_id: int, charger_id: str, meter_stop: float | None, stop_time: str,
            reason: str, id_tag: str | None, transaction_data: str | None,
            start_time: str | None = None, meter_start: int | None = None) -> tuple[sqlite3.Row, bool, bool]:
@@ -174,6 +200,8 @@ def finish(conn: sqlite3.Connection, *, transaction_id: int, charger_id: str, me
 
     A stop is never lost, and never touches what is not the sender's:
     - the sender's open transaction is completed; the same stop sent again changes nothing;
+    - the late stop of one the controller closed (`close_superseded`) replaces its guess with the
+      charger's figures, once, as a re-sent stop (not announced again);
     - an id we have no row for (a charger's offline backlog may stop a charge whose start we never
       got) is booked under that id, with `start_time` / `meter_start` when transactionData told them;
     - anything else (another charger's transaction, a second different stop for a finished one,
@@ -194,6 +222,14 @@ def finish(conn: sqlite3.Connection, *, transaction_id: int, charger_id: str, me
             return get(conn, transaction_id), True, True
         if row["stop_time"] == stop_time:
             return row, True, False  # a re-sent stop: already on the books
+        if row["closed_by"] == "controller":
+            conn.execute(
+                "UPDATE transactions SET meter_stop = coalesce(?, meter_stop), meter_last = coalesce(?, meter_last),"
+                " stop_time = ?, stop_reason = ?, stop_id_tag = ?, transaction_data = ?, closed_by = 'charger',"
+                " updated_at = ? WHERE id = ?",
+                (meter_stop, meter_stop, stop_time, reason, id_tag or "", transaction_data, now, transaction_id),
+            )
+            return get(conn, transaction_id), True, False
     elif row is None and 0 < transaction_id < 2**31:
         conn.execute(
             "INSERT INTO transactions (id, charger_id, connector_id, id_tag, status, mode, meter_start, meter_last,"

@@ -18,6 +18,7 @@ from controller.api import models
 from controller.api.chargers import charger_to_api
 from controller.api.id_tags import id_tag_to_api
 from controller.api.notifications import notification_to_api
+from controller.api.reservations import Reservation, reservation_to_api
 from controller.api.transactions import transaction_to_api
 from controller.authorization import IdTag
 from controller.chargers import ChargerState
@@ -61,7 +62,8 @@ def test_transaction_summary_and_detail(stopped: bool) -> None:
                meter_start=1000, meter_stop=15000 if stopped else None, meter_last=9000.5, start_time=AT,
                stop_time="2026-02-06T12:45:00.000Z" if stopped else None, stop_reason="Local" if stopped else None,
                remote_started=1, mode="api", id_tag_status="Accepted", payment_amount=None,
-               ocpp_transaction_id="7f3c-station" if stopped else None)
+               ocpp_transaction_id="7f3c-station" if stopped else None, reservation_id=None,
+               closed_by="controller" if stopped else None)
     summary = transaction_to_api(row, detail=False)
     _exactly(models.TransactionSummary, summary)
     detail = transaction_to_api(row, detail=True)
@@ -71,6 +73,13 @@ def test_transaction_summary_and_detail(stopped: bool) -> None:
                                 "meterStart", "meterStop"]
     if stopped:
         assert (detail["energyDelivered"], detail["durationMinutes"]) == (14.0, 45)
+    assert detail["closedBy"] == ("controller" if stopped else None)
+
+
+def test_reservation() -> None:
+    row = _row(id=4, charger_id="CP1", connector_id=2, id_tag="T1", parent_id_tag=None, expires_at=AT,
+               status="accepted", transaction_id=None, created_at=AT, updated_at=AT)
+    _exactly(Reservation, reservation_to_api(row))
 
 
 def test_notification() -> None:

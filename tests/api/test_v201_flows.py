@@ -422,7 +422,8 @@ async def test_after_a_reconnect_the_station_is_asked_about_each_running_charge(
 
         await eventually(closed, what="gone-1 completed")
         gone = await detail(api, ids[1])
-        assert (gone["status"], gone["stopReason"], gone["meterStop"]) == ("completed", "Other", 1500)
+        assert (gone["status"], gone["stopReason"], gone["meterStop"], gone["closedBy"]) == (
+            "completed", "Other", 1500, "controller")
         assert await transaction_status(api, ids[2]) == "active"
 
     async with raw_charger(site, CHARGER, subprotocols=["ocpp2.0.1"]) as cp:
@@ -431,4 +432,5 @@ async def test_after_a_reconnect_the_station_is_asked_about_each_running_charge(
         ended = await cp.call("TransactionEvent", {**_event("Ended", 2, "runs-2", 2, 1800, stoppedReason="EVDisconnected")})
         assert ended[0] == 3, ended
         runs = await detail(api, ids[2])
-        assert (runs["status"], runs["stopReason"], runs["meterStop"]) == ("completed", "EVDisconnected", 1800)
+        assert (runs["status"], runs["stopReason"], runs["meterStop"], runs["closedBy"]) == (
+            "completed", "EVDisconnected", 1800, "charger")

@@ -60,8 +60,8 @@ def assert_internal_error(reply: list) -> None:
     assert reply[0] == 4 and reply[2] == "InternalError", reply
 
 
-async def accepted_start(cp: RawCharger, n: int) -> int:
-    reply = await cp.call("StartTransaction", start(n))
+async def accepted_start(cp: RawCharger, n: int, connector: int = 1) -> int:
+    reply = await cp.call("StartTransaction", start(n, connector))
     assert reply[0] == 3, reply
     return reply[2]["transactionId"]
 
@@ -103,7 +103,7 @@ async def test_read_only_database(site: Site, api: httpx.AsyncClient) -> None:
 
         await site.store.on_writer(lambda conn: conn.execute("PRAGMA query_only = 1"))
         try:
-            assert_internal_error(await cp.call("StartTransaction", start(2)))
+            assert_internal_error(await cp.call("StartTransaction", start(2, connector=2)))
             assert_internal_error(await cp.call("MeterValues", meter_values(before, 2500)))
             assert_internal_error(await cp.call("StatusNotification", {
                 "connectorId": 2, "status": "Preparing", "errorCode": "NoError"}))
@@ -131,9 +131,9 @@ async def test_read_only_database(site: Site, api: httpx.AsyncClient) -> None:
         # No restart, and no charger write needed: the health probe finds the disk writable.
         status, check = await database_check(api)
         assert status == 200 and check["status"] == "ok" and "error" not in check, check
-        retried = await accepted_start(cp, 2)  # the charger's retry of the refused start
+        retried = await accepted_start(cp, 2, connector=2)  # the charger's retry of the refused start
         assert retried != before
-        assert await accepted_start(cp, 2) == retried  # and a second retry is the same charge
+        assert await accepted_start(cp, 2, connector=2) == retried  # and a second retry is the same charge
         assert (await cp.call("MeterValues", meter_values(before, 2500)))[0] == 3
         await cp.status(2, "Preparing")
         assert (await api.put("/api/v1/id-tags/NEWCARD", json={"status": "Accepted"})).status_code == 200
@@ -150,7 +150,8 @@ async def test_disk_full(site: Site, api: httpx.AsyncClient) -> None:
     until space is back, and then the charger's retries are stored without a restart."""
     async with raw_charger(site, CHARGER) as cp:
         assert (await cp.boot())["status"] == "Accepted"
-        acknowledged = [await accepted_start(cp, 0)]
+        # on connector 2: the charges that fill the disk start one after another on connector 1
+        acknowledged = [await accepted_start(cp, 0, connector=2)]
 
         def fill_up(conn: sqlite3.Connection) -> int:
             original = conn.execute("PRAGMA max_page_count").fetchone()[0]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from trio_websocket import WebSocketConnection
 
-from controller.chargers import ChargerRegistry, ChargerState, Protocol
+from controller.chargers import ChargeOperation, ChargerRegistry, ChargerState, Protocol
 from controller.csms import adapter
 from controller.csms.rpc import RpcSession
 from controller.csms.v16.handlers import ChargerHandlers, availability
@@ -18,8 +18,19 @@ from controller.csms.v16.schemas import CENTRAL_ACTIONS, validate
 from controller.live_config import LiveConfig
 from controller.transactions import Transactions
 
+
+
+def charge_operation(action: str, payload: dict) -> ChargeOperation | None:
+    """The operator's RemoteStartTransaction / RemoteStopTransaction (checked against the schema)."""
+    if action == "RemoteStartTransaction":
+        return ChargeOperation("start", connector_id=payload.get("connectorId", 0), id_tag=payload["idTag"])
+    if action == "RemoteStopTransaction":
+        return ChargeOperation("stop", transaction_id=payload["transactionId"])
+    return None
+
+
 PROTOCOL = Protocol(name=SUBPROTOCOL, operations=CENTRAL_ACTIONS, check_operation=adapter.operation_checker(validate),
-                    availability=availability)
+                    availability=availability, charge_operation=charge_operation)
 
 
 def open_session(ws: WebSocketConnection, state: ChargerState, chargers: ChargerRegistry,

@@ -41,3 +41,14 @@ class V16Link(SessionLink):
                                     duration_s: int, charger_transaction_id: str | None = None) -> bool:
         payload = smart_charging.transaction_profile(connector_id, transaction_id, amps, phases, duration_s)
         return status(await self.call("SetChargingProfile", payload)) == "Accepted"
+
+    async def reserve(self, reservation_id: int, connector_id: int, id_tag: str, expires_at: str,
+                      parent_id_tag: str | None) -> str | None:
+        payload = {"connectorId": connector_id, "expiryDate": expires_at, "idTag": id_tag,
+                   "reservationId": reservation_id}
+        if parent_id_tag:
+            payload["parentIdTag"] = parent_id_tag
+        return status(await self.call("ReserveNow", payload))
+
+    async def cancel_reservation(self, reservation_id: int) -> bool:
+        return status(await self.call("CancelReservation", {"reservationId": reservation_id})) == "Accepted"

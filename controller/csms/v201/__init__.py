@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from trio_websocket import WebSocketConnection
 
-from controller.chargers import ChargerRegistry, ChargerState, Protocol
+from controller.chargers import ChargeOperation, ChargerRegistry, ChargerState, Protocol
 from controller.csms import adapter
 from controller.csms.rpc import RpcSession
 from controller.csms.v201.handlers import StationHandlers, availability
@@ -22,8 +22,19 @@ from controller.csms.v201.schemas import CENTRAL_ACTIONS, validate
 from controller.live_config import LiveConfig
 from controller.transactions import Transactions
 
+
+
+def charge_operation(action: str, payload: dict) -> ChargeOperation | None:
+    """The operator's RequestStartTransaction / RequestStopTransaction (checked against the schema)."""
+    if action == "RequestStartTransaction":
+        return ChargeOperation("start", connector_id=payload.get("evseId", 0), id_tag=payload["idToken"]["idToken"])
+    if action == "RequestStopTransaction":
+        return ChargeOperation("stop", charger_transaction_id=payload["transactionId"])
+    return None
+
+
 PROTOCOL = Protocol(name=SUBPROTOCOL, operations=CENTRAL_ACTIONS, check_operation=adapter.operation_checker(validate),
-                    availability=availability)
+                    availability=availability, charge_operation=charge_operation)
 
 
 def open_session(ws: WebSocketConnection, state: ChargerState, chargers: ChargerRegistry,

@@ -35,6 +35,18 @@ class V201Link(SessionLink):
         answer = await self.call("RequestStopTransaction", {"transactionId": charger_transaction_id})
         return status(answer) == "Accepted"
 
+    async def reserve(self, reservation_id: int, connector_id: int, id_tag: str, expires_at: str,
+                      parent_id_tag: str | None) -> str | None:
+        """ReserveNow of the EVSE; 2.0.1 answers in 1.6's words (Accepted, Faulted, Occupied, ...)."""
+        payload: dict[str, Any] = {"id": reservation_id, "expiryDateTime": expires_at,
+                                   "idToken": {"idToken": id_tag, "type": TOKEN_TYPE}, "evseId": connector_id}
+        if parent_id_tag:
+            payload["groupIdToken"] = {"idToken": parent_id_tag, "type": TOKEN_TYPE}
+        return status(await self.call("ReserveNow", payload))
+
+    async def cancel_reservation(self, reservation_id: int) -> bool:
+        return status(await self.call("CancelReservation", {"reservationId": reservation_id})) == "Accepted"
+
     async def unlock(self, connector_id: int) -> bool:
         answer = await self.call("UnlockConnector", {"evseId": connector_id, "connectorId": 1})
         return status(answer) == "Unlocked"
