@@ -99,7 +99,7 @@ class ChargerLink(Interface):
         """Ask the charger to announce itself (boot) now, rather than at its next retry."""
 
     async def reserve(self, reservation_id: int, connector_id: int, id_tag: str, expires_at: str,
-                      parent_id_tag: str | None) -> str | None:
+                      parent_id_tag: str | None, token_type: str = "ISO14443") -> str | None:
         """Hold a connector for an id tag until `expires_at`; the charger's answer in 1.6's words
         (Accepted, Faulted, Occupied, Rejected, Unavailable; None for an answer without one).
         Raises Invalid for a protocol that cannot reserve."""

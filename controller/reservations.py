@@ -149,7 +149,8 @@ class Reservations:
         reservation_id = row["id"]
         self._hold(row)  # in force from now: the charger's StartTransaction may come before its answer
         try:
-            answer = await link.reserve(reservation_id, connector_id, id_tag, expires_at, parent)
+            answer = await link.reserve(reservation_id, connector_id, id_tag, expires_at, parent,
+                                        self.authorization.token_type(id_tag))
         except AnswerLost:
             # the charger may hold it: in force (requested) until used, cancelled or expired
             log.warning("charger=%s reservation=%s: no answer to ReserveNow; kept until it expires",

@@ -212,7 +212,7 @@ async def test_a_2_0_1_station_is_sent_reserve_now_and_cancel_reservation(site, 
     call = await station.next_event("call", action="ReserveNow")
     assert call["payload"] == {"id": body["reservationId"], "expiryDateTime": body["expiresAt"],
                                "idToken": {"idToken": "RES201", "type": "ISO14443"}, "evseId": 2,
-                               "groupIdToken": {"idToken": "FLEET", "type": "ISO14443"}}
+                               "groupIdToken": {"idToken": "FLEET", "type": "Central"}}  # as Authorize names it
     started = await station.start(connector=2, idTag="RES201", reservationId=body["reservationId"])
     [used] = await reservations(api)
     assert used["status"] == "used" and used["transactionId"] is not None

@@ -43,7 +43,7 @@ class V16Link(SessionLink):
         return status(await self.call("SetChargingProfile", payload)) == "Accepted"
 
     async def reserve(self, reservation_id: int, connector_id: int, id_tag: str, expires_at: str,
-                      parent_id_tag: str | None) -> str | None:
+                      parent_id_tag: str | None, token_type: str = "ISO14443") -> str | None:
         payload = {"connectorId": connector_id, "expiryDate": expires_at, "idTag": id_tag,
                    "reservationId": reservation_id}
         if parent_id_tag:

@@ -24,6 +24,7 @@ from controller.chargers import (
 )
 from controller.csms import adapter
 from controller.csms.connectors import checked_connector
+from controller.csms.v201.link import GROUP_TOKEN_TYPE
 from controller.csms.v201.meter_values import energy_and_power, samples, timestamp
 from controller.csms.v201.schemas import DIALECT
 from controller.live_config import LiveConfig
@@ -38,7 +39,6 @@ AVAILABILITY = {
     "Unavailable": Availability.UNAVAILABLE,
     "Faulted": Availability.FAULTED,
 }
-GROUP_TOKEN_TYPE = "Central"
 MAX_RUNNING = 1000  # charges remembered per connection (a station has a handful; more are read from the books)  # a parent id tag is ours, not a card's
 
 

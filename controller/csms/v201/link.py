@@ -12,6 +12,7 @@ from controller.csms.link import SessionLink, status
 from controller.csms.v201 import smart_charging
 
 PROTOCOL = "ocpp2.0.1"
+GROUP_TOKEN_TYPE = "Central"  # a parent id tag is the site's, not a card's
 
 
 class V201Link(SessionLink):
@@ -36,12 +37,12 @@ class V201Link(SessionLink):
         return status(answer) == "Accepted"
 
     async def reserve(self, reservation_id: int, connector_id: int, id_tag: str, expires_at: str,
-                      parent_id_tag: str | None) -> str | None:
+                      parent_id_tag: str | None, token_type: str = "ISO14443") -> str | None:
         """ReserveNow of the EVSE; 2.0.1 answers in 1.6's words (Accepted, Faulted, Occupied, ...)."""
         payload: dict[str, Any] = {"id": reservation_id, "expiryDateTime": expires_at,
-                                   "idToken": {"idToken": id_tag, "type": TOKEN_TYPE}, "evseId": connector_id}
+                                   "idToken": {"idToken": id_tag, "type": token_type}, "evseId": connector_id}
         if parent_id_tag:
-            payload["groupIdToken"] = {"idToken": parent_id_tag, "type": TOKEN_TYPE}
+            payload["groupIdToken"] = {"idToken": parent_id_tag, "type": GROUP_TOKEN_TYPE}
         return status(await self.call("ReserveNow", payload))
 
     async def cancel_reservation(self, reservation_id: int) -> bool:
