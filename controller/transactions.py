@@ -106,6 +106,10 @@ class Transactions:
 
     # -- REST side --------------------------------------------------------------------------
 
+    def _changed(self, charger_id: str, transaction_id: int) -> None:
+        """Live watchers (the dashboard) hear that a transaction began, moved on or ended."""
+        self.chargers.changes.publish("transaction", charger=charger_id, transaction=transaction_id)
+
     def _link(self, charger_id: str) -> ChargerLink:
         return self.chargers.online_link(charger_id)
 
@@ -122,6 +126,7 @@ class Transactions:
             raise ConnectorNotReady(connector_id, connector.status, need_plug=require_preparing)
         # The pending row exists before the call, so a StartTransaction racing the answer finds it.
         transaction_id = await self.store.write(q.create_pending, charger_id, connector_id, id_tag, mode)
+        self._changed(charger_id, transaction_id)
         try:
             accepted = await link.remote_start(connector_id, id_tag, transaction_id)
         except AnswerLost:
@@ -146,6 +151,7 @@ class Transactions:
             insert_events(conn, self.events.start(q.get(conn, transaction_id), accepted=False))
 
         await self.store.write(write)
+        self.chargers.changes.publish("transaction", transaction=transaction_id)
 
     async def remote_stop(self, transaction_id: int) -> dict:
         row = await self.store.read(q.get, transaction_id)
@@ -161,6 +167,7 @@ class Transactions:
             await record_events(self.store, self.events.stop_rejected(await self.store.read(q.get, transaction_id)))
             raise ChargerRejected(f"charger {row['charger_id']} rejected the remote stop")
         await self.store.write(self._mark_stopping, transaction_id)
+        self._changed(row["charger_id"], transaction_id)
         return {"transactionId": transaction_id, "chargeBoxId": row["charger_id"]}
 
     @staticmethod
@@ -272,6 +279,7 @@ class Transactions:
             return row
 
         row = await self.store.write(write)
+        self._changed(charger_id, row["id"])
         status = row["id_tag_status"]
         log.info("charger=%s connector=%s transaction=%s started id_tag=%s status=%s",
                  charger_id, connector_id, row["id"], id_tag, status)
@@ -295,6 +303,7 @@ class Transactions:
             self._started(conn, q.get(conn, transaction_id))
 
         await self.store.write(write)
+        self._changed(charger_id, transaction_id)
         return verdict
 
     async def on_stop(self, charger_id: str, report: StopReport) -> Verdict | None:
@@ -317,6 +326,7 @@ class Transactions:
             return row, known
 
         row, known = await self.store.write(write)
+        self._changed(charger_id, row["id"])
         if not known:
             log.warning("charger=%s stopped transaction %s, not on the books as its own; recorded as transaction %s",
                         charger_id, report.transaction_id, row["id"])
@@ -369,6 +379,7 @@ class Transactions:
                 continue
             for row in expired:
                 log.info("transaction=%s remote start never began: failed", row["id"])
+                self._changed(row["charger_id"], row["id"])
 
     def _expire(self, conn: sqlite3.Connection, cutoff: str) -> list[sqlite3.Row]:
         rows = q.expire_pending(conn, cutoff)

@@ -21,6 +21,7 @@ from controller.api import auth, chargers, circuits, errors, hardware, id_tags, 
 from controller.api.errors import Problem
 from controller.api.services import Services
 from controller.config import parse_listen
+from controller.dashboard import Dashboard
 from controller.public_charging import api as public_charging
 
 log = logging.getLogger("evedge.api")
@@ -52,7 +53,8 @@ async def _drain_body(response: Response) -> None:
         response.headers["Connection"] = "close"
 
 
-def create_app(services: Services) -> QuartTrio:
+def create_app(services: Services, dashboard: Dashboard | None = None) -> QuartTrio:
+    """`dashboard`: the installer's web pages at `/` (they check their own sign-in sessions)."""
     app = QuartTrio("evedge")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
@@ -62,6 +64,8 @@ def create_app(services: Services) -> QuartTrio:
     def is_public() -> bool:
         if request.path in system.PUBLIC_PATHS or request.path.startswith(public_charging.PUBLIC_PREFIXES):
             return True
+        if dashboard is not None and dashboard.owns(request.path):
+            return True  # signed-in sessions, checked by the dashboard (controller/dashboard/guard.py)
         return request.path == system.METRICS_PATH and not live.current.api.metrics_require_api_key
 
     @app.before_request
@@ -93,10 +97,12 @@ def create_app(services: Services) -> QuartTrio:
     circuits.register(app, services.load)
     notifications.register(app, services.delivery)
     public_charging.register(app, services.public_charging)
+    if dashboard is not None:
+        dashboard.register(app)
     return app
 
 
-async def serve_api(services: Services, shutdown: trio.Event,
+async def serve_api(services: Services, shutdown: trio.Event, dashboard: Dashboard | None = None,
                     task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
     """Serve the API on `[api] listen` until `shutdown` is set; reports the bound addresses."""
     host, port = parse_listen(services.config.current.api.listen)
@@ -105,4 +111,4 @@ async def serve_api(services: Services, shutdown: trio.Event,
     config.accesslog = None
     config.errorlog = logging.getLogger("evedge.http")
     config.graceful_timeout = 2
-    await serve(create_app(services), config, shutdown_trigger=shutdown.wait, task_status=task_status)
+    await serve(create_app(services, dashboard), config, shutdown_trigger=shutdown.wait, task_status=task_status)
