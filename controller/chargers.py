@@ -382,7 +382,7 @@ class ChargerRegistry:
         c.status, c.availability, c.error_code, c.info = report.status, report.availability, report.error_code, report.info
         c.vendor_error_code, c.status_at = report.vendor_error_code, at
         self.changes.publish("connector", charger=state.id, connector=report.connector_id, status=report.status,
-                             errorCode=report.error_code)
+                             errorCode=report.error_code, errorChanged=(previous or (None, None))[1] != report.error_code)
 
     @staticmethod
     def book_reading(conn: sqlite3.Connection, charger_id: str, connector_id: int, energy_wh: float | None,

@@ -27,6 +27,8 @@ KEEPALIVE_S = 15
 """A comment this often keeps proxies from closing a quiet stream and notices a closed page."""
 RETRY_MS = 1000
 """How soon the browser reconnects after the stream ends (a controller restart)."""
+GATHER_S = 0.01
+MIN_INTERVAL_S = 0.15
 
 
 def connector_key(charger_id: str, connector_id: int, what: str) -> str:
@@ -63,8 +65,10 @@ def values_of(change: Change) -> dict[str, Any]:
 
 
 def reshapes(change: Change) -> bool:
-    """Whether the page should fetch itself again: who is there, or what is charging, changed."""
-    return change.kind in ("charger", "transaction", "connector")
+    """Whether the page should fetch itself again: who is there, what is charging, or a fault (an
+    alert) changed. A status alone is shown in place: every open page fetching itself at each
+    status would cost the chargers' OCPP traffic with many pages open."""
+    return change.kind in ("charger", "transaction") or (change.kind == "connector" and change.data["errorChanged"])
 
 
 def message(event: str, data: Any) -> bytes:
@@ -93,15 +97,24 @@ def batch(changes: list[Change | None]) -> bytes:
 
 
 async def stream(subscription: Subscription) -> AsyncIterator[bytes]:
-    """The bytes of one page's stream until the site stops (the page then reconnects)."""
+    """The bytes of one page's stream until the site stops (the page then reconnects).
+
+    A change waits GATHER_S before it goes out, so the charger's answer that caused it is sent
+    first and what comes with it goes in the same message; and a page gets at most one message
+    each MIN_INTERVAL_S, so the cost of open pages is bounded however busy the site.
+    """
     yield f"retry: {RETRY_MS}\n: connected\n\n".encode()
+    sent_at = -MIN_INTERVAL_S
     while True:
         got: list[Change | None] = []
         try:
             with trio.move_on_after(KEEPALIVE_S):
                 got.append(await subscription.receive())
+            if got:
+                await trio.sleep(max(GATHER_S, sent_at + MIN_INTERVAL_S - trio.current_time()))
                 while subscription.ready():
                     got.append(await subscription.receive())
         except trio.EndOfChannel:
             return
+        sent_at = trio.current_time()
         yield batch(got) if got else b": keepalive\n\n"
