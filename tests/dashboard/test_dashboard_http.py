@@ -178,3 +178,46 @@ async def test_a_watcher_that_falls_behind_is_told_to_start_over_and_never_block
         with pytest.raises(trio.EndOfChannel):
             await slow.receive()
     assert changes.watchers == 0
+
+
+async def test_every_page_shows_a_whole_site_circuit_meter_reader_frames_and_a_charge_curve(tmp_path):
+    from controller import logs
+    from controller.simulators.card_reader import Rdm6300Emulator
+    from controller.simulators.meter import MeterServer, SimulatedMeter
+
+    meter = SimulatedMeter("sdm630", device_id=1, energy_import_wh=5_000_000, power_w=2000)
+    with MeterServer(meter, "tcp") as gateway, Rdm6300Emulator() as reader:
+        extra = (f'[[buses]]\nid = "gw"\nkind = "tcp"\nhost = "127.0.0.1"\nport = {gateway.port}\ntimeout_s = 0.5\n'
+                 '[[meters]]\nid = "grid"\nbus = "gw"\nmodel = "sdm630"\npoll_s = 0.1\nrole = "site"\n'
+                 f'[[readers]]\nid = "bay-1"\nkind = "rdm6300"\nport = "{reader.path}"\ncharger = "{CHARGER}"\n'
+                 'connector = 1\n[[circuits]]\nid = "main"\nmax_current_a = 40\nmeter = "grid"\n')
+        config = make_config(tmp_path, extra=extra, circuit="main")
+        logs.apply("warning", [CHARGER])
+        try:
+            async with running_site(config) as site, raw_charger(site, CHARGER) as cp, signed_in(site) as session:
+                await cp.boot()
+                start = await cp.call("StartTransaction", {"connectorId": 1, "idTag": "CURVE", "meterStart": 1000,
+                                                           "timestamp": "2026-03-01T10:00:00Z"})
+                transaction_id = start[2]["transactionId"]
+                for minute, wh, w in ((10, 2000, 7000), (20, 3200, 7200), (30, 4300, 6800)):
+                    await cp.call("MeterValues", {"connectorId": 1, "transactionId": transaction_id, "meterValue": [
+                        {"timestamp": f"2026-03-01T10:{minute}:00Z", "sampledValue": [
+                            {"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                            {"value": str(w / 1000), "measurand": "Power.Active.Import", "unit": "kW"}]}]})
+                pages = {}
+                for path in ("/", f"/dashboard/chargers/{CHARGER}", "/dashboard/transactions",
+                             f"/dashboard/transactions/{transaction_id}", "/dashboard/id-tags", "/dashboard/hardware",
+                             "/dashboard/notifications", "/dashboard/public-sessions", "/dashboard/about"):
+                    response = await session.client.get(path)
+                    assert response.status_code == 200, (path, response.text[:300])
+                    pages[path] = response.text
+        finally:
+            logs.apply("warning", [])
+    overview = pages["/"]
+    assert ">main</td>" in overview and "grid" in overview and "bay-1" in overview
+    assert 'data-offset="1000"' in overview  # the running charge's energy counts from its start
+    assert '<polyline class="energy"' in pages[f"/dashboard/transactions/{transaction_id}"]
+    assert '<polyline class="power"' in pages[f"/dashboard/transactions/{transaction_id}"]
+    assert "MeterValues" in pages[f"/dashboard/chargers/{CHARGER}"]  # the last frames, from the frame log
+    about = pages["/dashboard/about"]
+    assert "test-key" not in about and "read-only-key" not in about and "••••••••" in about
