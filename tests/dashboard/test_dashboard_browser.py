@@ -211,3 +211,22 @@ async def test_charger_text_is_shown_as_text_and_no_page_scrolls_sideways_on_a_p
         assert widths == {path: 0 for path in PAGES}
         assert unnamed == {path: [] for path in PAGES}  # every control has an accessible name
         assert re.search(r"evedge \d", await browser.run(page.locator("main").inner_text))
+
+
+async def test_a_form_on_another_site_cannot_post_to_the_dashboard(tmp_path, browser):  # noqa: F811
+    async with running_site(make_config(tmp_path)) as site:
+        page = await browser.page(api_base(site))
+        await sign_in(browser, page)
+        target = f"{api_base(site)}/dashboard/id-tags"
+
+        def post_from_elsewhere() -> int:
+            # another site's page (here one with no origin at all) posting a form to ours
+            elsewhere = page.context.new_page()
+            elsewhere.set_content(f'<form method="post" action="{target}"><input name="idTag" value="EVIL">'
+                                  '<button>Send</button></form>')
+            with elsewhere.expect_response(target) as answer:
+                elsewhere.get_by_role("button", name="Send").click()
+            return answer.value.status
+
+        assert await browser.run(post_from_elsewhere) == 403
+        assert site.authorization.get("EVIL") is None

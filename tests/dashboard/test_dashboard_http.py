@@ -221,3 +221,21 @@ async def test_every_page_shows_a_whole_site_circuit_meter_reader_frames_and_a_c
     assert "MeterValues" in pages[f"/dashboard/chargers/{CHARGER}"]  # the last frames, from the frame log
     about = pages["/dashboard/about"]
     assert "test-key" not in about and "read-only-key" not in about and "••••••••" in about
+
+
+async def test_a_pending_charger_is_approved_from_the_dashboard(tmp_path):
+    async with running_site(make_config(tmp_path)) as site, raw_charger(site, "NEW-1") as cp:
+        await cp.boot()
+        async with signed_in(site) as session:
+            assert "Approve NEW-1" in (await session.client.get("/")).text
+
+            async def approve() -> None:
+                response = await session.post("/dashboard/chargers/NEW-1/approve")
+                assert response.status_code == 200 and response.json()["message"] == "Charger NEW-1 approved"
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(approve)
+                trigger = await cp.receive()  # asked to boot again at once
+                await cp.send([3, trigger[1], {"status": "Accepted"}])
+            assert site.chargers.get("NEW-1").registration == "accepted"
+            assert "Approve NEW-1" not in (await session.client.get("/")).text
