@@ -17,12 +17,10 @@ READ_ONLY_KEY = "read-only-key"
 CSRF = re.compile(r'<meta name="csrf" content="([^"]+)">')
 
 
-def make_config(tmp_path: Path, extra: str = "", circuit: str | None = None, **options: Any) -> Config:
-    """tests/support.py's site plus a read-only key (`circuit`: CHARGER hangs on that circuit)."""
+def make_config(tmp_path: Path, extra: str = "", **options: Any) -> Config:
+    """tests/support.py's site plus a read-only key."""
     text = config_text(tmp_path / "data", extra=extra, **options).replace(
         f'api_keys = ["{API_KEY}"]', f'api_keys = ["{API_KEY}"]\nread_only_api_keys = ["{READ_ONLY_KEY}"]')
-    if circuit is not None:
-        text = text.replace("connectors = 2\n", f'connectors = 2\ncircuit = "{circuit}"\n', 1)
     path = tmp_path / "site.toml"
     path.write_text(text, encoding="utf-8")
     return load_config(path)
