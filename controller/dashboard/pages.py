@@ -137,6 +137,10 @@ def register(bp: Blueprint, dash: Dashboard) -> None:
             found.append(f"Only {free // (1024 * 1024)} MB free on the data disk")
         return found
 
+    @bp.errorhandler(404)
+    async def _not_found(_: Exception) -> tuple[str, int]:
+        return await render_template("dashboard/not_found.html", title="Not found"), 404
+
     @bp.get("/")
     async def overview() -> str:
         charger_list = chargers.all()

@@ -124,6 +124,15 @@ async def test_a_charger_plugged_in_and_a_charge_started_from_the_page_appear_li
         await browser.run(lambda: expect(live(page, f"c/{CHARGER}/1/energy")).to_have_text("2.345 kWh"))
         assert await not_reloaded(browser, page)
 
+        def change_a_configuration_key() -> None:
+            page.get_by_role("button", name="Read configuration").click()
+            expect(page.get_by_role("cell", name="NumberOfConnectors", exact=True)).to_be_visible()
+            page.get_by_label("New value of HeartbeatInterval").fill("120")
+            page.get_by_role("button", name="Change HeartbeatInterval").click()
+            expect(page.get_by_role("status").filter(has_text="ChangeConfiguration: Accepted")).to_be_visible()
+
+        await browser.run(change_a_configuration_key)
+
 
 async def test_meter_readings_change_and_a_tap_fills_the_id_tag_form_without_a_reload(tmp_path, browser):  # noqa: F811
     meter = SimulatedMeter("sdm630", device_id=1, energy_import_wh=12_345_000, power_w=1500)

@@ -240,3 +240,42 @@ async def test_a_pending_charger_is_approved_from_the_dashboard(tmp_path):
                 await cp.send([3, trigger[1], {"status": "Accepted"}])
             assert site.chargers.get("NEW-1").registration == "accepted"
             assert "Approve NEW-1" not in (await session.client.get("/")).text
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_the_charger_buttons_reach_a_charger_of_either_version(tmp_path, version):
+    from controller.simulators.charger_process import SimulatedCharger
+    from tests.support import ocpp_url
+
+    async with running_site(make_config(tmp_path)) as site, signed_in(site) as session, \
+            SimulatedCharger.open(ocpp_url(site, CHARGER), connectors=2, version=version) as sim:
+        await sim.boot()
+        base = f"/dashboard/chargers/{CHARGER}"
+        for action, form, answer in (("unlock", {"connectorId": "1"}, "UnlockConnector: Unlocked"),
+                                     ("reset", {"type": "Soft"}, "Reset: Accepted"),
+                                     ("availability", {"connectorId": "0", "type": "Inoperative"},
+                                      "ChangeAvailability: Accepted"),
+                                     ("availability", {"connectorId": "2", "type": "Operative"},
+                                      "ChangeAvailability: Accepted"),
+                                     ("trigger", {"requestedMessage": "Heartbeat", "connectorId": "1"},
+                                      "TriggerMessage: Accepted"),
+                                     ("clear-cache", {}, "ClearCache: Accepted")):
+            response = await session.post(f"{base}/{action}", data=form)
+            assert response.status_code == 200 and response.json()["message"] == answer, (action, response.text)
+        configuration = await session.post(f"{base}/configuration")
+        if version == "2.0.1":  # a 2.0.1 station's settings are variables, not keys
+            assert configuration.status_code == 422 and "GetVariables" in configuration.json()["message"]
+            return
+        keys = {k["key"]: k for k in configuration.json()["result"]["configurationKey"]}
+        assert keys["HeartbeatInterval"]["value"] == "300" and keys["NumberOfConnectors"]["readonly"]
+        changed = await session.post(f"{base}/configuration/change", data={"key": "HeartbeatInterval", "value": "60"})
+        assert changed.json()["message"] == "ChangeConfiguration: Accepted"
+        refused = await session.post(f"{base}/configuration/change", data={"key": "NumberOfConnectors", "value": "9"})
+        assert refused.json()["message"] == "ChangeConfiguration: Rejected"
+
+
+async def test_an_unknown_charger_or_transaction_is_a_page_saying_so(site):
+    async with signed_in(site) as session:
+        for path in ("/dashboard/chargers/NOBODY", "/dashboard/transactions/999"):
+            response = await session.client.get(path)
+            assert response.status_code == 404 and "There is nothing at this address" in response.text, path
