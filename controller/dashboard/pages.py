@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from controller.dashboard import Dashboard
 
 PAGE_SIZE = 50
+MAX_PAGE = 10**6
 OPEN = ("pending", "active", "stopping")
 STATUSES = ("pending", "active", "stopping", "completed", "failed")
 NOTIFICATION_STATUSES = ("pending", "failed", "delivered")
@@ -107,7 +108,11 @@ def register(bp: Blueprint, dash: Dashboard) -> None:
     async def open_transactions() -> dict[tuple[str, int], dict[str, Any]]:
         rows, _ = await dash.store.read(q.transactions, q.TransactionFilter(status="active"), 500)
         stopping, _ = await dash.store.read(q.transactions, q.TransactionFilter(status="stopping"), 500)
-        return {(r["charger_id"], r["connector_id"]): {**transaction_to_api(r, detail=True)} for r in rows + stopping}
+        # live energy counts from meterStart on the charger's register; a charge booked from a
+        # connector meter (energy_source "meter") shows its booked energy instead
+        return {(r["charger_id"], r["connector_id"]): {**transaction_to_api(r, detail=True),
+                                                       "liveEnergy": r["energy_source"] != "meter"}
+                for r in rows + stopping}
 
     def disk_free(path) -> int | None:
         try:
@@ -173,7 +178,8 @@ def register(bp: Blueprint, dash: Dashboard) -> None:
     @bp.get("/dashboard/transactions")
     async def transactions_page() -> str:
         f = transaction_filter()
-        page = max(1, int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1)
+        text = request.args.get("page", "1")
+        page = min(MAX_PAGE, max(1, int(text))) if text.isdecimal() and len(text) < 10 else 1
         rows, total = await dash.store.read(q.transactions, f, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         query = {k: v for k, v in request.args.items() if k != "page" and v}
         return await render_template(

@@ -39,7 +39,8 @@
     refreshing = true;
     try {
       const response = await fetch(location.href, {credentials: "same-origin", headers: {"Accept": "text/html"}});
-      if (response.redirected || !response.ok) { if (response.status !== 502) location.reload(); return; }
+      if (response.redirected) { location.reload(); return; } // signed out: to the sign-in page
+      if (!response.ok) return;
       const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
       for (const region of document.querySelectorAll("[data-region]")) {
         const replacement = fresh.getElementById(region.id);
