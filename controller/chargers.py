@@ -23,6 +23,7 @@ from typing import Any, Protocol as Interface
 import orjson
 import trio
 
+from controller.changes import Changes
 from controller.clock import SiteClock
 from controller.config import MAX_CONNECTORS
 from controller.errors import ChargerOffline, Conflict, DomainError, NotFound, UnsupportedOperation
@@ -242,8 +243,9 @@ class ChargerState:
 
 class ChargerRegistry:
     def __init__(self, config: LiveConfig, store: Store, events: Events,
-                 protocols: dict[str, Protocol]) -> None:
+                 protocols: dict[str, Protocol], changes: Changes | None = None) -> None:
         self.config = config
+        self.changes = changes or Changes()  # live watchers (the dashboard) hear of every change
         self.store = store
         self.events = events
         self.protocols = protocols
@@ -330,6 +332,7 @@ class ChargerRegistry:
             return
         del self.visitors[state.id]
         self.chargers[state.id] = state
+        self.changes.publish("charger", charger=state.id)
         await self.store.write(q.record_protocol, state.id, state.registration, state.protocol,
                                events=self.events.connection(state.id, True) if state.link is not None else [])
 
@@ -339,6 +342,7 @@ class ChargerRegistry:
         if state is None:
             state = self.chargers[charger_id] = ChargerState(charger_id, registration, configured=False)
         state.registration = registration
+        self.changes.publish("charger", charger=charger_id)
         return state
 
     async def approve(self, charger_id: str) -> ChargerState:
@@ -376,6 +380,7 @@ class ChargerRegistry:
             await state.link.close(1000, "replaced by a new connection")
         state.link, state.connected_at = link, now_iso()
         changed, state.protocol = state.protocol != link.protocol, link.protocol
+        self.changes.publish("charger", charger=state.id)
         if not self.listed(state):
             return not replaced  # stored and announced once it speaks (enlist)
         if changed:
@@ -407,6 +412,7 @@ class ChargerRegistry:
             return
         state.link = None
         log.info("charger=%s disconnected", state.id)
+        self.changes.publish("charger", charger=state.id)
         if not self.listed(state):
             self.visitors.pop(state.id, None)  # it never spoke: nothing of it to keep
             return
@@ -422,6 +428,7 @@ class ChargerRegistry:
                                boot.serial_number, boot.firmware_version, orjson.dumps(boot.raw).decode(), now)
         state.vendor, state.model = boot.vendor, boot.model
         state.serial_number, state.firmware_version, state.last_boot = boot.serial_number, boot.firmware_version, now
+        self.changes.publish("charger", charger=state.id)
         log.info("charger=%s boot vendor=%s model=%s registration=%s", state.id, boot.vendor, boot.model,
                  state.registration)
         return state.registration
@@ -448,6 +455,8 @@ class ChargerRegistry:
         c = state.connector(report.connector_id)
         c.status, c.availability, c.error_code, c.info = report.status, report.availability, report.error_code, report.info
         c.vendor_error_code, c.status_at = report.vendor_error_code, at
+        self.changes.publish("connector", charger=state.id, connector=report.connector_id, status=report.status,
+                             errorCode=report.error_code, errorChanged=(previous or (None, None))[1] != report.error_code)
 
     @staticmethod
     def book_reading(conn: sqlite3.Connection, charger_id: str, connector_id: int, energy_wh: float | None,
@@ -456,13 +465,14 @@ class ChargerRegistry:
         that stores the meter values it comes from (then `reading` updates the live picture)."""
         q.record_meter(conn, charger_id, connector_id, energy_wh, power_w, at)
 
-    @staticmethod
-    def reading(state: ChargerState, connector_id: int, energy_wh: float | None, power_w: float | None,
+    def reading(self, state: ChargerState, connector_id: int, energy_wh: float | None, power_w: float | None,
                 at: str) -> None:
         c = state.connector(connector_id)
         c.energy_wh = energy_wh if energy_wh is not None else c.energy_wh
         c.power_w = power_w if power_w is not None else c.power_w
         c.meter_at = at
+        self.changes.publish("reading", charger=state.id, connector=connector_id, energyWh=c.energy_wh,
+                             powerW=c.power_w)
 
     def set_availability(self, state: ChargerState, connector_id: int, availability: Availability) -> None:
         """What a charge's start or end tells of a connector, for protocols whose status does

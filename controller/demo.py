@@ -131,6 +131,7 @@ async def run_demo(pace: float = 1.0, verbose: bool = False) -> int:
         async with trio.open_nursery() as nursery:
             await nursery.start(site.run)
             say("evedge", f"controller up: OCPP on port {site.ocpp_port}, API on port {site.api_port}")
+            say("evedge", f"dashboard: http://127.0.0.1:{site.api_port}/ (sign in with the API key {API_KEY!r})")
             api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{site.api_port}/api/v1",
                                     headers={"X-API-Key": API_KEY}, timeout=30)
             try:

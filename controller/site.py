@@ -16,10 +16,12 @@ from controller.api.app import serve_api
 from controller.api.public_listener import serve_public
 from controller.api.services import Services
 from controller.authorization import Authorization
+from controller.changes import Changes
 from controller.chargers import ChargerRegistry
 from controller.clock import SiteClock
 from controller.config import Config, ListenError, parse_listen
 from controller.csms.server import PROTOCOLS, OcppServer
+from controller.dashboard import Dashboard
 from controller.live_config import LiveConfig
 from controller.load_management.manager import LoadManager
 from controller.public_charging.sessions import PublicCharging
@@ -72,7 +74,8 @@ class Site:
                            new_books=new_books)
         self.events = Events(config.upstream.enabled)
         self.upstream = Delivery(config.upstream, self.store)
-        self.chargers = ChargerRegistry(self.live, self.store, self.events, PROTOCOLS)
+        self.changes = Changes()  # what the dashboard's open pages watch live
+        self.chargers = ChargerRegistry(self.live, self.store, self.events, PROTOCOLS, self.changes)
         self.clock = self.chargers.clock = SiteClock(partial(self.store.read, stats.newest_stamp))
         self.authorization = Authorization(self.store, self.live)
         self.reservations = Reservations(self.store, self.chargers, self.authorization)
@@ -106,6 +109,7 @@ class Site:
             metrics=partial(metrics.render, self.chargers, self.store, self.hardware),
             reservations=self.reservations,
         )
+        self.dashboard = Dashboard(self.api_services, self.changes, self.store)
 
     @property
     def config(self) -> Config:
@@ -137,7 +141,7 @@ class Site:
                 with _binding(self.config, "ocpp.listen"):
                     self.ocpp_port = await nursery.start(self.ocpp.run)
                 with _binding(self.config, "api.listen"):
-                    binds = await nursery.start(serve_api, self.api_services, self._stopping)
+                    binds = await nursery.start(serve_api, self.api_services, self._stopping, self.dashboard)
                 self.api_port = int(binds[0].rsplit(":", 1)[1])
                 log.info("API listening on %s", " ".join(binds))
                 if self.config.public_charging.listen is not None:
@@ -150,7 +154,8 @@ class Site:
                 await nursery.start(self.public_charging.run)
                 await nursery.start(self.upstream.run)
                 await nursery.start(self.tap_to_charge.run)
-                await nursery.start(self.hardware.run, self.tap_to_charge.on_tap, self.load.on_reading)
+                await nursery.start(self.hardware.run, self.changes.relay("tap", self.tap_to_charge.on_tap),
+                                    self.changes.relay("meter", self.load.on_reading))
                 await nursery.start(self.load.run)
                 nursery.start_soon(metrics.watch_loop_lag)
                 log.info("site %r ready: ocpp_port=%d api_port=%d", self.config.site.name, self.ocpp_port, self.api_port)
@@ -161,6 +166,7 @@ class Site:
     async def shutdown(self) -> None:
         """Close chargers' connections, let in-flight writes finish, then stop everything."""
         self._stopping.set()
+        self.changes.close()  # the dashboard's open pages reconnect to the next run
         with trio.move_on_after(SHUTDOWN_GRACE_S):
             await self.ocpp.close_all()
         if self._cancel is not None:

@@ -112,6 +112,10 @@ class Transactions:
 
     # -- REST side --------------------------------------------------------------------------
 
+    def _changed(self, charger_id: str, transaction_id: int) -> None:
+        """Live watchers (the dashboard) hear that a transaction began, moved on or ended."""
+        self.chargers.changes.publish("transaction", charger=charger_id, transaction=transaction_id)
+
     def _link(self, charger_id: str) -> ChargerLink:
         return self.chargers.online_link(charger_id)
 
@@ -153,6 +157,7 @@ class Transactions:
         A start the charger refused or never got is failed; a lost answer is not (see below).
         """
         transaction_id = await self.store.write(q.create_pending, charger_id, connector_id, id_tag, mode)
+        self._changed(charger_id, transaction_id)
         try:
             accepted = await send(transaction_id)
         except AnswerLost:
@@ -220,6 +225,7 @@ class Transactions:
             insert_events(conn, self.events.start(q.get(conn, transaction_id), accepted=False))
 
         await self.store.write(write)
+        self.chargers.changes.publish("transaction", transaction=transaction_id)
 
     async def remote_stop(self, transaction_id: int) -> dict:
         row = await self.store.read(q.get, transaction_id)
@@ -235,6 +241,7 @@ class Transactions:
             await record_events(self.store, self.events.stop_rejected(await self.store.read(q.get, transaction_id)))
             raise ChargerRejected(f"charger {row['charger_id']} rejected the remote stop")
         await self.store.write(self._mark_stopping, transaction_id)
+        self._changed(row["charger_id"], transaction_id)
         return {"transactionId": transaction_id, "chargeBoxId": row["charger_id"]}
 
     @staticmethod
@@ -383,6 +390,7 @@ class Transactions:
             return row, used, closed
 
         row, used, closed = await self.store.write(write)
+        self._changed(charger_id, row["id"])
         if used:
             self.reservations.used(reservation, row["id"])
         for old in closed:
@@ -416,6 +424,7 @@ class Transactions:
             self._started(conn, q.get(conn, transaction_id))
 
         await self.store.write(write)
+        self._changed(charger_id, transaction_id)
         return verdict
 
     async def on_stop(self, charger_id: str, report: StopReport) -> Verdict | None:
@@ -437,6 +446,7 @@ class Transactions:
             return row, known
 
         row, known = await self.store.write(write)
+        self._changed(charger_id, row["id"])
         if not known:
             log.warning("charger=%s stopped transaction %s, not on the books as its own; recorded as transaction %s",
                         charger_id, report.transaction_id, row["id"])
@@ -534,6 +544,7 @@ class Transactions:
                 continue
             for row in expired:
                 log.info("transaction=%s remote start never began: failed", row["id"])
+                self._changed(row["charger_id"], row["id"])
 
     def _expire(self, conn: sqlite3.Connection, cutoff: str) -> list[sqlite3.Row]:
         rows = q.expire_pending(conn, cutoff)

@@ -28,7 +28,7 @@ import controller
 from tests.support import PROJECT_ROOT
 from tools import constraints
 
-TEST_ONLY = {"pytest", "pytest-trio", "hypothesis", "schemathesis", "build"}
+TEST_ONLY = {"pytest", "pytest-trio", "hypothesis", "schemathesis", "build", "playwright"}
 NOT_PACKAGED = (".git", ".venv", "var", "__pycache__", ".hypothesis", ".pytest_cache", "*.egg-info", "build", "dist")
 
 
@@ -63,8 +63,11 @@ def test_wheel_holds_the_code_and_the_package_data(built: Built) -> None:
     expected = _source_files("controller", "*.py") | _source_files("drivers", "*.py")
     expected |= _source_files("drivers/meters/maps", "*.toml")  # the built-in meter models
     expected |= _source_files("controller", "*.html")  # the driver page of public charging
+    expected |= _source_files("controller", "*.js") | _source_files("controller", "*.css")  # the dashboard's
     expected |= {"controller/py.typed"}
     assert "drivers/meters/maps/sdm630.toml" in expected and "controller/public_charging/static/charge.html" in expected
+    assert "controller/dashboard/static/dashboard.js" in expected
+    assert "controller/dashboard/templates/dashboard/overview.html" in expected
     assert not expected - names, f"missing from the wheel: {sorted(expected - names)}"
     strays = sorted(n for n in names if n.split("/")[0] in ("tests", "bench", "tools", "config", "docs"))
     assert not strays, strays

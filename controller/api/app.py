@@ -22,6 +22,7 @@ from controller.api import reservations
 from controller.api.errors import Problem
 from controller.api.services import Services
 from controller.config import parse_listen
+from controller.dashboard import Dashboard
 from controller.public_charging import api as public_charging
 
 log = logging.getLogger("evedge.api")
@@ -53,7 +54,8 @@ async def drain_body(response: Response) -> None:
         response.headers["Connection"] = "close"
 
 
-def create_app(services: Services) -> QuartTrio:
+def create_app(services: Services, dashboard: Dashboard | None = None) -> QuartTrio:
+    """`dashboard`: the installer's web pages at `/` (they check their own sign-in sessions)."""
     app = QuartTrio("evedge")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
@@ -63,6 +65,8 @@ def create_app(services: Services) -> QuartTrio:
     def is_public() -> bool:
         if request.path in system.PUBLIC_PATHS or request.path.startswith(public_charging.PUBLIC_PREFIXES):
             return True
+        if dashboard is not None and dashboard.owns(request.path):
+            return True  # signed-in sessions, checked by the dashboard (controller/dashboard/guard.py)
         return request.path == system.METRICS_PATH and not live.current.api.metrics_require_api_key
 
     @app.before_request
@@ -96,10 +100,12 @@ def create_app(services: Services) -> QuartTrio:
     public_charging.register(app, services.public_charging, services.public_limits,
                              lambda: tuple(live.current.public_charging.trusted_proxies))
     reservations.register(app, services.chargers, services.reservations)
+    if dashboard is not None:
+        dashboard.register(app)
     return app
 
 
-async def serve_api(services: Services, shutdown: trio.Event,
+async def serve_api(services: Services, shutdown: trio.Event, dashboard: Dashboard | None = None,
                     task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
     """Serve the API on `[api] listen` until `shutdown` is set; reports the bound addresses."""
     host, port = parse_listen(services.config.current.api.listen)
@@ -108,4 +114,4 @@ async def serve_api(services: Services, shutdown: trio.Event,
     config.accesslog = None
     config.errorlog = logging.getLogger("evedge.http")
     config.graceful_timeout = 2
-    await serve(create_app(services), config, shutdown_trigger=shutdown.wait, task_status=task_status)
+    await serve(create_app(services, dashboard), config, shutdown_trigger=shutdown.wait, task_status=task_status)

@@ -176,6 +176,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE id_tags ADD COLUMN token_type TEXT NOT NULL DEFAULT 'ISO14443';
     """,
+    # the dashboard's sign-in sessions (a browser's cookie is the token; only its digest is kept)
+    """
+    CREATE TABLE dashboard_sessions (
+        token_digest TEXT PRIMARY KEY,         -- SHA-256 of the cookie's random token, hex
+        key_digest TEXT NOT NULL,              -- SHA-256 of the API key signed in with: its role is read per request
+        csrf TEXT NOT NULL,                    -- the token every state-changing request must carry
+        expires_at TEXT NOT NULL               -- ISO 8601 UTC
+    );
+    """,
 ]
 
 

@@ -13,6 +13,7 @@ def test_demo_runs_the_day_and_books_both_charges():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
+    assert "dashboard: http://127.0.0.1:" in out and "sign in with the API key 'demo'" in out
     assert "card 0A1B2C3D4E tapped" in out
     assert "transaction 1 completed: 7.2 kWh" in out
     assert "POST remote-start -> 202 pending" in out
