@@ -15,11 +15,16 @@ from controller import health, metrics
 from controller.api.app import serve_api
 from controller.api.services import Services
 from controller.authorization import Authorization
+from controller.charger_jobs import ChargerJobs
+from controller.charger_passwords import ChargerPasswords
 from controller.chargers import ChargerRegistry
+from controller.charging_profiles import ChargingProfiles
 from controller.config import Config, ListenError, parse_listen
 from controller.csms.server import PROTOCOLS, OcppServer
 from controller.live_config import LiveConfig
 from controller.load_management.manager import LoadManager
+from controller.local_list import LocalLists
+from controller.maintenance import Maintenance
 from controller.public_charging.sessions import PublicCharging
 from controller.store import Store
 from controller.tap_to_charge import TapToCharge
@@ -77,7 +82,13 @@ class Site:
             energy_source=self.connector_energy if any(c.meter == "connector-meter" for c in config.chargers) else None,
         )
         self.public_charging = PublicCharging(config, self.store, self.chargers, self.transactions)
-        self.ocpp = OcppServer(self.live, self.chargers, self.transactions)
+        # What the controller keeps of each charger for its operator, and the calls it makes on its own.
+        self.jobs = ChargerJobs()
+        self.local_lists = LocalLists(self.live, self.store, self.chargers, self.authorization, self.jobs)
+        self.profiles = ChargingProfiles(self.live, self.store, self.chargers, self.jobs)
+        self.maintenance = Maintenance(self.store, self.chargers, self.jobs)
+        self.passwords = ChargerPasswords(self.store, self.chargers)
+        self.ocpp = OcppServer(self.live, self.chargers, self.transactions, self.passwords)
         self.ocpp_port: int | None = None
         self.api_port: int | None = None
         self._stopping = trio.Event()
@@ -96,6 +107,8 @@ class Site:
             authorization=self.authorization, hardware=self.hardware, tap_results=self.tap_to_charge.results,
             delivery=self.upstream, public_charging=self.public_charging, load=self.load, health=self.health,
             metrics=partial(metrics.render, self.chargers, self.store, self.hardware),
+            profiles=self.profiles, maintenance=self.maintenance,
+            passwords=self.passwords,
         )
 
     @property
@@ -120,9 +133,13 @@ class Site:
         await self.chargers.load()
         await self.authorization.load()
         await self.transactions.load()
+        await self.local_lists.load()
+        await self.profiles.load()
+        await self.passwords.load()
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel = nursery.cancel_scope
+                await nursery.start(self.jobs.run)
                 with _binding(self.config, "ocpp.listen"):
                     self.ocpp_port = await nursery.start(self.ocpp.run)
                 with _binding(self.config, "api.listen"):

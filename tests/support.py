@@ -48,7 +48,8 @@ CHARGER_2 = "CHARGER-002"  # configured, 1 connector
 def config_text(data_dir: Path, *, unknown_chargers: str = "pending", heartbeat_interval_s: int = 300,
                 call_timeout_s: float = 5.0, remote_start_timeout_s: float = 60.0,
                 accept_unknown_id_tags: bool = False, ocpp_listen: str = "127.0.0.1:0",
-                api_listen: str = "127.0.0.1:0", level: str = "info", extra: str = "") -> str:
+                api_listen: str = "127.0.0.1:0", level: str = "info", extra: str = "",
+                local_list: str = "push") -> str:
     """The TOML of a test site: two configured chargers, loopback listeners on free ports."""
     return f"""
 [site]
@@ -62,6 +63,7 @@ heartbeat_interval_s = {heartbeat_interval_s}
 call_timeout_s = {call_timeout_s}
 remote_start_timeout_s = {remote_start_timeout_s}
 accept_unknown_id_tags = {str(accept_unknown_id_tags).lower()}
+local_list = "{local_list}"
 
 [api]
 listen = "{api_listen}"

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.authorization import Authorization
+from controller.charger_passwords import ChargerPasswords
 from controller.chargers import ChargerRegistry
+from controller.charging_profiles import ChargingProfiles
 from controller.live_config import LiveConfig
 from controller.load_management.manager import LoadManager
+from controller.maintenance import Maintenance
 from controller.public_charging.sessions import PublicCharging
 from controller.transactions import Transactions
 from controller.upstream.delivery import Delivery
@@ -39,3 +42,8 @@ class Services:
     """GET /healthz's body (controller/health.py check, bound to the site's parts)."""
     metrics: Callable[[], Awaitable[bytes]]
     """GET /metrics's text (controller/metrics.py render, bound to the site's parts)."""
+    profiles: ChargingProfiles
+    """Charging profiles set through the API, as records."""
+    maintenance: Maintenance
+    """Firmware, diagnostics, triggered messages and their history."""
+    passwords: ChargerPasswords

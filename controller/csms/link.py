@@ -51,6 +51,18 @@ class SessionLink:
         alike, so every version's link shares it."""
         return status(await self.call("TriggerMessage", {"requestedMessage": "BootNotification"})) == "Accepted"
 
+    async def trigger(self, message: str, connector_id: int | None = None) -> str:
+        """TriggerMessage: the payload in the version's words, checked against its schema."""
+        payload = self.trigger_payload(message, connector_id)
+        self.check("TriggerMessage", payload)
+        return str(status(await self.call("TriggerMessage", payload)))
+
+    def trigger_payload(self, message: str, connector_id: int | None) -> dict:
+        raise NotImplementedError
+
+    def check(self, action: str, payload: dict) -> None:
+        """Raise errors.Invalid for a payload the version's schema refuses."""
+
     async def close(self, code: int, reason: str) -> None:
         await self.session.aclose(code, reason)
 
@@ -58,3 +70,8 @@ class SessionLink:
 def status(answer: Any) -> Any:
     """The `status` of an answer; a charger may answer anything, so nothing is assumed of it."""
     return answer.get("status") if isinstance(answer, dict) else None
+
+
+def optional(payload: dict, **fields: object) -> None:
+    """Add the fields that have a value (a payload leaves out what is not given)."""
+    payload.update({name: value for name, value in fields.items() if value is not None})

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.csms.link import SessionLink, status
+from controller.csms.adapter import operation_checker
+from controller.csms.link import SessionLink, optional, status
 from controller.csms.v16 import smart_charging
+from controller.csms.v16.schemas import validate
+from controller.local_list import LocalListEntry
 
 PROTOCOL = "ocpp1.6"
+PASSWORD_KEY = "AuthorizationKey"
+
+
+def new_password(action: str, payload: dict) -> str | None:
+    """The key a ChangeConfiguration of AuthorizationKey sets (Protocol.new_password)."""
+    if action == "ChangeConfiguration" and payload.get("key") == PASSWORD_KEY:
+        return str(payload.get("value"))
+    return None
 
 
 class V16Link(SessionLink):
     protocol = PROTOCOL
+    check = staticmethod(operation_checker(validate))
 
     async def answered(self, action: str, payload: dict, answer: Any) -> None:
         if action == "UnlockConnector" and status(answer) == "Unlocked":
@@ -36,3 +48,65 @@ class V16Link(SessionLink):
                                     duration_s: int) -> bool:
         payload = smart_charging.transaction_profile(connector_id, transaction_id, amps, phases, duration_s)
         return status(await self.call("SetChargingProfile", payload)) == "Accepted"
+
+    def trigger_payload(self, message: str, connector_id: int | None) -> dict:
+        payload: dict = {"requestedMessage": message}
+        if connector_id is not None:
+            payload["connectorId"] = connector_id
+        return payload
+
+    async def send_local_list(self, version: int, full: bool, entries: list[LocalListEntry]) -> str:
+        listed = []
+        for entry in entries:
+            item: dict = {"idTag": entry.id_tag}
+            if entry.tag is not None:
+                item["idTagInfo"] = {"status": entry.tag.status}
+                if entry.tag.expiry_date:
+                    item["idTagInfo"]["expiryDate"] = entry.tag.expiry_date
+                if entry.tag.parent_id_tag:
+                    item["idTagInfo"]["parentIdTag"] = entry.tag.parent_id_tag
+            listed.append(item)
+        payload = {"listVersion": version, "updateType": "Full" if full else "Differential",
+                   "localAuthorizationList": listed}
+        return str(status(await self.call("SendLocalList", payload)))
+
+    async def local_list_version(self) -> int:
+        answer = await self.call("GetLocalListVersion", {})
+        version = answer.get("listVersion") if isinstance(answer, dict) else None
+        return version if isinstance(version, int) else 0
+
+    async def local_list_max_length(self) -> int | None:
+        answer = await self.call("GetConfiguration", {"key": ["SendLocalListMaxLength"]})
+        for item in (answer.get("configurationKey") or []) if isinstance(answer, dict) else []:
+            if isinstance(item, dict) and item.get("key") == "SendLocalListMaxLength":
+                try:
+                    return int(str(item.get("value")))
+                except ValueError:
+                    return None
+        return None
+
+    async def update_firmware(self, request_id: int, location: str, retrieve_date: str, retries: int | None,
+                              retry_interval_s: int | None) -> dict:
+        payload: dict = {"location": location, "retrieveDate": retrieve_date}
+        optional(payload, retries=retries, retryInterval=retry_interval_s)
+        self.check("UpdateFirmware", payload)
+        answer = await self.call("UpdateFirmware", payload)
+        return answer if isinstance(answer, dict) else {}
+
+    async def get_diagnostics(self, request_id: int, location: str, start: str | None, stop: str | None,
+                              retries: int | None, retry_interval_s: int | None) -> dict:
+        payload: dict = {"location": location}
+        optional(payload, startTime=start, stopTime=stop, retries=retries, retryInterval=retry_interval_s)
+        self.check("GetDiagnostics", payload)
+        answer = await self.call("GetDiagnostics", payload)
+        return answer if isinstance(answer, dict) else {}
+
+    async def set_charging_profile(self, connector_id: int, profile: dict) -> str:
+        answer = await self.call("SetChargingProfile", {"connectorId": connector_id, "csChargingProfiles": profile})
+        return str(status(answer))
+
+    async def clear_charging_profile(self, profile_id: int) -> str:
+        return str(status(await self.call("ClearChargingProfile", {"id": profile_id})))
+
+    async def change_password(self, password: str) -> str:
+        return str(status(await self.call("ChangeConfiguration", {"key": PASSWORD_KEY, "value": password})))

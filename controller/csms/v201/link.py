@@ -7,15 +7,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.csms.link import SessionLink, status
+from controller.csms.adapter import operation_checker
+from controller.csms.link import SessionLink, optional, status
+from controller.csms.v201.schemas import validate
+from controller.local_list import LocalListEntry
 
 PROTOCOL = "ocpp2.0.1"
 TOKEN_TYPE = "ISO14443"  # the id tags on the site's list are RFID cards
 DEFAULT_PROFILE_ID = 1
+PASSWORD = {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"}}
+
+
+def new_password(action: str, payload: dict) -> str | None:
+    """The password a SetVariables of SecurityCtrlr.BasicAuthPassword sets (Protocol.new_password)."""
+    if action != "SetVariables":
+        return None
+    for item in payload.get("setVariableData") or []:
+        if item.get("component", {}).get("name") == "SecurityCtrlr" and \
+                item.get("variable", {}).get("name") == "BasicAuthPassword":
+            return str(item.get("attributeValue"))
+    return None
 
 
 class V201Link(SessionLink):
     protocol = PROTOCOL
+    check = staticmethod(operation_checker(validate))
 
     async def answered(self, action: str, payload: dict, answer: Any) -> None:
         if action == "UnlockConnector" and status(answer) == "Unlocked":
@@ -54,3 +70,67 @@ class V201Link(SessionLink):
         """Not sent to 2.0.1 stations yet: False, so load management reserves the charger's maximum
         (safe) and the station keeps the default limit it holds."""
         return False
+
+    def trigger_payload(self, message: str, connector_id: int | None) -> dict:
+        payload: dict = {"requestedMessage": message}
+        if connector_id is not None:
+            payload["evse"] = {"id": connector_id}
+        return payload
+
+    async def send_local_list(self, version: int, full: bool, entries: list[LocalListEntry]) -> str:
+        listed = []
+        for entry in entries:
+            token_type = getattr(entry.tag, "token_type", None) or TOKEN_TYPE
+            item: dict = {"idToken": {"idToken": entry.id_tag, "type": token_type}}
+            if entry.tag is not None:
+                item["idTokenInfo"] = {"status": entry.tag.status}
+                if entry.tag.expiry_date:
+                    item["idTokenInfo"]["cacheExpiryDateTime"] = entry.tag.expiry_date
+                if entry.tag.parent_id_tag:
+                    item["idTokenInfo"]["groupIdToken"] = {"idToken": entry.tag.parent_id_tag, "type": TOKEN_TYPE}
+            listed.append(item)
+        payload: dict = {"versionNumber": version, "updateType": "Full" if full else "Differential"}
+        if listed:
+            payload["localAuthorizationList"] = listed
+        return str(status(await self.call("SendLocalList", payload)))
+
+    async def local_list_version(self) -> int:
+        answer = await self.call("GetLocalListVersion", {})
+        version = answer.get("versionNumber") if isinstance(answer, dict) else None
+        return version if isinstance(version, int) else 0
+
+    async def local_list_max_length(self) -> int | None:
+        """LocalAuthListCtrlr.ItemsPerMessage from the station's device model."""
+        answer = await self.call("GetVariables", {"getVariableData": [
+            {"component": {"name": "LocalAuthListCtrlr"}, "variable": {"name": "ItemsPerMessage"}}]})
+        for item in (answer.get("getVariableResult") or []) if isinstance(answer, dict) else []:
+            if isinstance(item, dict) and item.get("attributeStatus") == "Accepted":
+                try:
+                    return int(str(item.get("attributeValue")))
+                except ValueError:
+                    return None
+        return None
+
+    async def update_firmware(self, request_id: int, location: str, retrieve_date: str, retries: int | None,
+                              retry_interval_s: int | None) -> dict:
+        payload: dict = {"requestId": request_id, "firmware": {"location": location, "retrieveDateTime": retrieve_date}}
+        optional(payload, retries=retries, retryInterval=retry_interval_s)
+        self.check("UpdateFirmware", payload)
+        answer = await self.call("UpdateFirmware", payload)
+        return answer if isinstance(answer, dict) else {}
+
+    async def get_diagnostics(self, request_id: int, location: str, start: str | None, stop: str | None,
+                              retries: int | None, retry_interval_s: int | None) -> dict:
+        log: dict = {"remoteLocation": location}
+        optional(log, oldestTimestamp=start, latestTimestamp=stop)
+        payload: dict = {"logType": "DiagnosticsLog", "requestId": request_id, "log": log}
+        optional(payload, retries=retries, retryInterval=retry_interval_s)
+        self.check("GetLog", payload)
+        answer = await self.call("GetLog", payload)
+        return answer if isinstance(answer, dict) else {}
+
+    async def change_password(self, password: str) -> str:
+        answer = await self.call("SetVariables", {"setVariableData": [{**PASSWORD, "attributeValue": password}]})
+        results = answer.get("setVariableResult") if isinstance(answer, dict) else None
+        first = results[0] if isinstance(results, list) and results and isinstance(results[0], dict) else {}
+        return str(first.get("attributeStatus"))
