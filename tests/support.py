@@ -49,8 +49,11 @@ def config_text(data_dir: Path, *, unknown_chargers: str = "pending", heartbeat_
                 call_timeout_s: float = 5.0, remote_start_timeout_s: float = 60.0,
                 accept_unknown_id_tags: bool = False, ocpp_listen: str = "127.0.0.1:0",
                 api_listen: str = "127.0.0.1:0", level: str = "info", extra: str = "",
-                local_list: str = "push") -> str:
-    """The TOML of a test site: two configured chargers, loopback listeners on free ports."""
+                local_list: str = "off") -> str:
+    """The TOML of a test site: two configured chargers, loopback listeners on free ports.
+
+    `local_list` is off unless a test asks (the product's default is "push"): a pushed list is
+    a call the raw test chargers would have to answer before their next reply."""
     return f"""
 [site]
 name = "test site"

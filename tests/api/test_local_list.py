@@ -10,6 +10,7 @@ from controller.charger_jobs import SETTLE_S
 from controller.simulators.charger_process import SimulatedCharger
 from tests.support import CHARGER, eventually, ocpp_url
 
+pytestmark = pytest.mark.site(local_list="push")
 TAGS = {"CARD-A": "Accepted", "CARD-B": "Blocked"}
 
 
