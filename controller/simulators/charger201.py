@@ -45,9 +45,11 @@ word for 1.6's Finishing: the cable stays plugged in); TriggerMessage (auto: the
 GetBaseReport (auto: NotifyReport); UpdateFirmware (auto: FirmwareStatusNotification
 Downloading, Installed); GetLog (auto: LogStatusNotification Uploading, Uploaded);
 GetVariables / SetVariables on a small device model; Set/Clear ChargingProfile,
-GetCompositeSchedule, GetTransactionStatus, SendLocalList, GetLocalListVersion, Reset,
+GetCompositeSchedule, GetTransactionStatus, Reset,
 ChangeAvailability, UnlockConnector, ClearCache, ReserveNow, CancelReservation: the
-obvious yes; DataTransfer: UnknownVendorId.
+obvious yes; DataTransfer: UnknownVendorId. SendLocalList / GetLocalListVersion: a local list
+kept with versions (Differential needs a newer one: VersionMismatch; more entries than
+LocalAuthListCtrlr.ItemsPerMessage: Failed), shown by `state`.
 
 stdout events: as charger.py (connected, connect_failed, call, sent, closed, note, frame).
 """
@@ -231,9 +233,11 @@ class SimChargePoint(SimConnection, OcppChargePoint):
         return call_result.GetTransactionStatus(messages_in_queue=False, ongoing_indicator=ongoing)
 
     @on(Action.send_local_list)
-    def on_send_local_list(self, version_number: int, **_: Any) -> call_result.SendLocalList:
-        self.sim.local_list_version = version_number
-        return call_result.SendLocalList(status="Accepted")
+    def on_send_local_list(self, version_number: int, update_type: str,
+                           local_authorization_list: list[dict[str, Any]] | None = None,
+                           **_: Any) -> call_result.SendLocalList:
+        return call_result.SendLocalList(status=self.sim.install_local_list(
+            version_number, update_type, plain(snake_to_camel_case(local_authorization_list or []))))
 
     @on(Action.get_local_list_version)
     def on_get_local_list_version(self, **_: Any) -> call_result.GetLocalListVersion:
@@ -304,14 +308,34 @@ class Simulator(SimulatorBase):
             ("TxCtrlr", "TxStartPoint"): ("Authorized", False),
             ("TxCtrlr", "TxStopPoint"): ("Authorized", False),
             ("LocalAuthListCtrlr", "Enabled"): ("true", False),
+            ("LocalAuthListCtrlr", "ItemsPerMessage"): ("100", True),
             ("SmartChargingCtrlr", "Enabled"): ("true", False),
             ("SecurityCtrlr", "Identity"): (self.charger_id, True),
         }
         self.local_list_version = 0
+        self.local_list: dict[str, dict[str, Any]] = {}  # idToken -> {"type", "idTokenInfo"}
         self.profiles: dict[int, dict[str, Any]] = {}
 
     def evse(self, n: int) -> Evse:
         return self.evses.setdefault(n, Evse())
+
+    def install_local_list(self, version: int, update_type: str, entries: list[dict[str, Any]]) -> str:
+        """SendLocalList as a station keeps it: Full replaces, Differential needs a newer version
+        and sets or (an entry without idTokenInfo) removes each token; more than ItemsPerMessage fail."""
+        if len(entries) > int(self.variables[("LocalAuthListCtrlr", "ItemsPerMessage")][0]):
+            return "Failed"
+        if update_type == "Full":
+            self.local_list = {}
+        elif version <= self.local_list_version:
+            return "VersionMismatch"
+        for entry in entries:
+            token = entry["idToken"]
+            if entry.get("idTokenInfo") is None:
+                self.local_list.pop(token["idToken"], None)
+            else:
+                self.local_list[token["idToken"]] = {"type": token["type"], "idTokenInfo": entry["idTokenInfo"]}
+        self.local_list_version = version
+        return "Accepted"
 
     def find_transaction(self, transaction_id: Any) -> int | None:
         return next((n for n, e in self.evses.items() if e.transaction_id == str(transaction_id)), None)
@@ -597,6 +621,7 @@ class Simulator(SimulatorBase):
                            for n, e in sorted(self.evses.items())},
             "seqNo": self.seq_no,
             "localListVersion": self.local_list_version,
+            "localList": self.local_list,
             "chargingProfiles": {str(n): p for n, p in self.profiles.items()},
             "variables": {f"{component}.{name}": value for (component, name), (value, _) in self.variables.items()},
         }

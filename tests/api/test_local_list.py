@@ -164,3 +164,17 @@ async def test_off_leaves_lists_alone(site, api, nursery):
     await trio.sleep(SETTLE_S * 1.5)  # past the moment a boot's check would call
     assert (await _local_list(api))["state"] == "unknown"
     assert not [e for e in sim.events if e["event"] == "call"]
+
+
+async def test_a_201_station_gets_the_list_as_id_tokens(site, api, nursery):
+    await _put_tags(api, TAGS)
+    station = await SimulatedCharger.start(nursery, ocpp_url(site, CHARGER), connectors=2, version="2.0.1")
+    assert (await station.boot())["status"] == "Accepted"
+    listed = await _synced(api, 1)
+    assert listed["maxLength"] == 100  # LocalAuthListCtrlr.ItemsPerMessage
+    assert (await station.state())["localList"] == {
+        "CARD-A": {"type": "ISO14443", "idTokenInfo": {"status": "Accepted"}},
+        "CARD-B": {"type": "ISO14443", "idTokenInfo": {"status": "Blocked"}}}
+    assert (await api.delete("/api/v1/id-tags/CARD-A")).status_code == 204
+    await _synced(api, 2)
+    assert list((await station.state())["localList"]) == ["CARD-B"]
