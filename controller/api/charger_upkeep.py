@@ -56,14 +56,18 @@ def register(app: QuartTrio, chargers: ChargerRegistry, profiles: ChargingProfil
                                                    body.retryInterval)
         return jsonify(report_to_api(report)), 202
 
+    async def history(charger_id: str, kinds: tuple[str, ...], **latest: str | None) -> Response:
+        """A page of the charger's history of `kinds`, newest first, with its `latest` statuses."""
+        query = parse_query(models.PageQuery)
+        reports, total = await maintenance.history(charger_id, kinds, query.limit, query.offset)
+        return jsonify(models.page("history", [report_to_api(r) for r in reports], total, query,
+                                   chargeBoxId=charger_id, **latest))
+
     @app.get("/api/v1/chargers/<charger_id>/firmware")
     async def firmware_history(charger_id: str) -> Response:
-        query = parse_query(models.PageQuery)
-        history, total = await maintenance.history(charger_id, FIRMWARE_KINDS, query.limit, query.offset)
         state = chargers.require(charger_id)
-        return jsonify(models.page("history", [report_to_api(r) for r in history], total, query,
-                                   chargeBoxId=charger_id, firmwareVersion=state.firmware_version,
-                                   firmwareStatus=state.firmware_status))
+        return await history(charger_id, FIRMWARE_KINDS, firmwareVersion=state.firmware_version,
+                             firmwareStatus=state.firmware_status)
 
     @app.post("/api/v1/chargers/<charger_id>/diagnostics")
     async def get_diagnostics(charger_id: str) -> tuple[Response, int]:
@@ -74,12 +78,9 @@ def register(app: QuartTrio, chargers: ChargerRegistry, profiles: ChargingProfil
 
     @app.get("/api/v1/chargers/<charger_id>/diagnostics")
     async def diagnostics_history(charger_id: str) -> Response:
-        query = parse_query(models.PageQuery)
-        history, total = await maintenance.history(charger_id, DIAGNOSTICS_KINDS, query.limit, query.offset)
         state = chargers.require(charger_id)
-        return jsonify(models.page("history", [report_to_api(r) for r in history], total, query,
-                                   chargeBoxId=charger_id, diagnosticsStatus=state.diagnostics_status,
-                                   logStatus=state.log_status))
+        return await history(charger_id, DIAGNOSTICS_KINDS, diagnosticsStatus=state.diagnostics_status,
+                             logStatus=state.log_status)
 
     @app.post("/api/v1/chargers/<charger_id>/trigger")
     async def trigger(charger_id: str) -> Response:

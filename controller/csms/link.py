@@ -3,6 +3,7 @@ transport failures and CALLERRORs turned into domain errors."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from controller.chargers import ChargerRegistry
@@ -18,6 +19,7 @@ from controller.errors import (
 
 class SessionLink:
     protocol = ""
+    list_version_field = ""  # GetLocalListVersion's answer names its version so
 
     def __init__(self, session: RpcSession, chargers: ChargerRegistry) -> None:
         self.session = session
@@ -57,6 +59,11 @@ class SessionLink:
         self.check("TriggerMessage", payload)
         return str(status(await self.call("TriggerMessage", payload)))
 
+    async def local_list_version(self) -> int:
+        answer = await self.call("GetLocalListVersion", {})
+        version = answer.get(self.list_version_field) if isinstance(answer, dict) else None
+        return version if isinstance(version, int) else 0
+
     def trigger_payload(self, message: str, connector_id: int | None) -> dict:
         raise NotImplementedError
 
@@ -70,6 +77,18 @@ class SessionLink:
 def status(answer: Any) -> Any:
     """The `status` of an answer; a charger may answer anything, so nothing is assumed of it."""
     return answer.get("status") if isinstance(answer, dict) else None
+
+
+def first_int(items: Any, matches: Callable[[dict], bool], key: str) -> int | None:
+    """The integer under `key` of the first item that `matches` in a list a charger answered
+    (None: no such item, or not a number): a configuration key, a device model variable."""
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and matches(item):
+            try:
+                return int(str(item.get(key)))
+            except ValueError:
+                return None
+    return None
 
 
 def optional(payload: dict, **fields: object) -> None:

@@ -69,6 +69,7 @@ from ocpp.v16.enums import Action
 
 from controller.simulators.common import (
     CommandError,
+    LocalList,
     SimConnection,
     SimulatorBase,
     base_parser,
@@ -143,7 +144,7 @@ class SimChargePoint(SimConnection, OcppChargePoint):
 
     @on(Action.get_local_list_version)
     def on_get_local_list_version(self, **_: Any) -> call_result.GetLocalListVersion:
-        version = self.sim.local_list_version if self.sim.local_list_supported else -1
+        version = self.sim.local_list.version if self.sim.local_list_supported else -1
         return call_result.GetLocalListVersion(list_version=version)
 
     @on(Action.data_transfer)
@@ -256,8 +257,7 @@ class Simulator(SimulatorBase):
             "LocalAuthListMaxLength": ("1000", True),
             "SendLocalListMaxLength": ("100", True),
         }
-        self.local_list_version = 0
-        self.local_list: dict[str, dict[str, Any]] = {}  # idTag -> idTagInfo
+        self.local_list = LocalList()  # idTag -> idTagInfo
         self.local_list_supported = True
         self.firmware_version: str | None = None  # set by an UpdateFirmware; sent in the boot after it
         self.profiles: dict[int, dict[str, Any]] = {}
@@ -274,19 +274,9 @@ class Simulator(SimulatorBase):
         changes and (an entry without idTagInfo) removes, and needs a newer version."""
         if not self.local_list_supported:
             return "NotSupported"
-        if len(entries) > int(self.config["SendLocalListMaxLength"][0]):
-            return "Failed"
-        if update_type == "Full":
-            self.local_list = {}
-        elif version <= self.local_list_version:
-            return "VersionMismatch"
-        for entry in entries:
-            if entry.get("idTagInfo") is None:
-                self.local_list.pop(entry["idTag"], None)
-            else:
-                self.local_list[entry["idTag"]] = entry["idTagInfo"]
-        self.local_list_version = version
-        return "Accepted"
+        return self.local_list.install(version, update_type == "Full",
+                                       [(e["idTag"], e.get("idTagInfo")) for e in entries],
+                                       int(self.config["SendLocalListMaxLength"][0]))
 
     # --- shared by commands and auto follow-ups ------------------------------------------
 
@@ -546,10 +536,10 @@ class Simulator(SimulatorBase):
         if maxLength is not None:
             self.config["SendLocalListMaxLength"] = (str(int(maxLength)), True)
         if forget:
-            self.local_list, self.local_list_version = {}, 0
+            self.local_list = LocalList()
         if version is not None:
-            self.local_list_version = int(version)
-        return {"version": self.local_list_version, "entries": self.local_list,
+            self.local_list.version = int(version)
+        return {"version": self.local_list.version, "entries": self.local_list.entries,
                 "supported": self.local_list_supported, "maxLength": int(self.config["SendLocalListMaxLength"][0])}
 
     async def cmd_forget_profiles(self) -> dict[str, Any]:
@@ -579,8 +569,8 @@ class Simulator(SimulatorBase):
             "auto": self.auto,
             "connectors": {str(n): {"energyWh": c.energy_wh, "transactionId": c.transaction_id,
                                     "idTag": c.id_tag, "status": c.status} for n, c in sorted(self.connectors.items())},
-            "localListVersion": self.local_list_version,
-            "localList": self.local_list,
+            "localListVersion": self.local_list.version,
+            "localList": self.local_list.entries,
             "installedProfiles": {str(pid): {"connectorId": i.connector_id, "profile": i.profile}
                                   for pid, i in self.electrics.profiles.installed.items()},
             "firmwareVersion": self.firmware_version,

@@ -69,6 +69,7 @@ from ocpp.v201.enums import Action, ReasonEnumType
 
 from controller.simulators.common import (
     CommandError,
+    LocalList,
     SimConnection,
     SimulatorBase,
     base_parser,
@@ -241,7 +242,7 @@ class SimChargePoint(SimConnection, OcppChargePoint):
 
     @on(Action.get_local_list_version)
     def on_get_local_list_version(self, **_: Any) -> call_result.GetLocalListVersion:
-        return call_result.GetLocalListVersion(version_number=self.sim.local_list_version)
+        return call_result.GetLocalListVersion(version_number=self.sim.local_list.version)
 
     @on(Action.data_transfer)
     def on_data_transfer(self, **_: Any) -> call_result.DataTransfer:
@@ -312,8 +313,7 @@ class Simulator(SimulatorBase):
             ("SmartChargingCtrlr", "Enabled"): ("true", False),
             ("SecurityCtrlr", "Identity"): (self.charger_id, True),
         }
-        self.local_list_version = 0
-        self.local_list: dict[str, dict[str, Any]] = {}  # idToken -> {"type", "idTokenInfo"}
+        self.local_list = LocalList()  # idToken -> {"type", "idTokenInfo"}
         self.profiles: dict[int, dict[str, Any]] = {}
 
     def evse(self, n: int) -> Evse:
@@ -322,20 +322,10 @@ class Simulator(SimulatorBase):
     def install_local_list(self, version: int, update_type: str, entries: list[dict[str, Any]]) -> str:
         """SendLocalList as a station keeps it: Full replaces, Differential needs a newer version
         and sets or (an entry without idTokenInfo) removes each token; more than ItemsPerMessage fail."""
-        if len(entries) > int(self.variables[("LocalAuthListCtrlr", "ItemsPerMessage")][0]):
-            return "Failed"
-        if update_type == "Full":
-            self.local_list = {}
-        elif version <= self.local_list_version:
-            return "VersionMismatch"
-        for entry in entries:
-            token = entry["idToken"]
-            if entry.get("idTokenInfo") is None:
-                self.local_list.pop(token["idToken"], None)
-            else:
-                self.local_list[token["idToken"]] = {"type": token["type"], "idTokenInfo": entry["idTokenInfo"]}
-        self.local_list_version = version
-        return "Accepted"
+        listed = [(e["idToken"]["idToken"], None if e.get("idTokenInfo") is None else
+                   {"type": e["idToken"]["type"], "idTokenInfo": e["idTokenInfo"]}) for e in entries]
+        return self.local_list.install(version, update_type == "Full", listed,
+                                       int(self.variables[("LocalAuthListCtrlr", "ItemsPerMessage")][0]))
 
     def find_transaction(self, transaction_id: Any) -> int | None:
         return next((n for n, e in self.evses.items() if e.transaction_id == str(transaction_id)), None)
@@ -620,8 +610,8 @@ class Simulator(SimulatorBase):
                                     "connectorStatus": e.connector_status, "remoteStartId": e.remote_start_id}
                            for n, e in sorted(self.evses.items())},
             "seqNo": self.seq_no,
-            "localListVersion": self.local_list_version,
-            "localList": self.local_list,
+            "localListVersion": self.local_list.version,
+            "localList": self.local_list.entries,
             "chargingProfiles": {str(n): p for n, p in self.profiles.items()},
             "variables": {f"{component}.{name}": value for (component, name), (value, _) in self.variables.items()},
         }

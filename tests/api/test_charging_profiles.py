@@ -21,11 +21,8 @@ def cap(profile_id: int = 2001, amps: float = 10.0, stack_level: int = 1) -> dic
 
 
 @pytest.fixture
-async def sim(site, nursery):
-    charger = await SimulatedCharger.start(nursery, ocpp_url(site, CHARGER), connectors=2)
-    assert (await charger.boot())["status"] == "Accepted"
-    yield charger
-    await charger.aclose()
+def sim(booted_charger):
+    return booted_charger
 
 
 async def installed(sim) -> set[int]:

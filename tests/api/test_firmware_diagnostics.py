@@ -14,11 +14,8 @@ DIAGNOSTICS = f"/api/v1/chargers/{CHARGER}/diagnostics"
 
 
 @pytest.fixture
-async def sim(site, nursery):
-    charger = await SimulatedCharger.start(nursery, ocpp_url(site, CHARGER), connectors=2)
-    assert (await charger.boot())["status"] == "Accepted"
-    yield charger
-    await charger.aclose()
+def sim(booted_charger):
+    return booted_charger
 
 
 async def _history(api, path: str) -> list[tuple[str, str]]:

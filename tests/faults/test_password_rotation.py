@@ -25,6 +25,12 @@ async def protected_site(tmp_path):
         yield site, api
 
 
+async def _booted(site, nursery) -> SimulatedCharger:
+    sim = await SimulatedCharger.start(nursery, ocpp_url(site, CHARGER), basic_auth=f"{CHARGER}:{OLD}")
+    assert (await sim.boot())["status"] == "Accepted"
+    return sim
+
+
 async def _reconnect(sim: SimulatedCharger, key: str) -> int | None:
     """Dial again with `key`: None when admitted, else the HTTP status of the refusal."""
     try:
@@ -36,8 +42,7 @@ async def _reconnect(sim: SimulatedCharger, key: str) -> int | None:
 
 async def test_change_configuration_of_the_key_keeps_the_charger_in(tmp_path, nursery):
     async with protected_site(tmp_path) as (site, api):
-        sim = await SimulatedCharger.start(nursery, ocpp_url(site, CHARGER), basic_auth=f"{CHARGER}:{OLD}")
-        await sim.boot()
+        sim = await _booted(site, nursery)
         response = await api.post(f"/api/v1/chargers/{CHARGER}/operations/ChangeConfiguration",
                                   json={"key": "AuthorizationKey", "value": NEW})
         assert response.status_code == 200 and response.json() == {"status": "Accepted"}, response.text
@@ -55,8 +60,7 @@ async def test_change_configuration_of_the_key_keeps_the_charger_in(tmp_path, nu
 
 async def test_a_generated_key_is_returned_once_and_works(tmp_path, nursery):
     async with protected_site(tmp_path) as (site, api):
-        sim = await SimulatedCharger.start(nursery, ocpp_url(site, CHARGER), basic_auth=f"{CHARGER}:{OLD}")
-        await sim.boot()
+        sim = await _booted(site, nursery)
         response = await api.post(f"/api/v1/chargers/{CHARGER}/password", json={})
         assert response.status_code == 200, response.text
         key = response.json()["password"]
@@ -70,8 +74,7 @@ async def test_a_generated_key_is_returned_once_and_works(tmp_path, nursery):
 
 async def test_a_refused_key_leaves_the_old_one(tmp_path, nursery):
     async with protected_site(tmp_path) as (site, api):
-        sim = await SimulatedCharger.start(nursery, ocpp_url(site, CHARGER), basic_auth=f"{CHARGER}:{OLD}")
-        await sim.boot()
+        sim = await _booted(site, nursery)
         await sim.respond("ChangeConfiguration", payload={"status": "Rejected"})
         response = await api.post(f"/api/v1/chargers/{CHARGER}/password", json={"password": NEW})
         assert response.status_code == 409 and response.json()["error"] == "ChargerRejected", response.text
@@ -86,8 +89,7 @@ async def test_a_refused_key_leaves_the_old_one(tmp_path, nursery):
 @pytest.mark.parametrize("password", ["short", "x" * 41, 1234567890123456])
 async def test_a_bad_password_is_422(tmp_path, nursery, password):
     async with protected_site(tmp_path) as (site, api):
-        sim = await SimulatedCharger.start(nursery, ocpp_url(site, CHARGER), basic_auth=f"{CHARGER}:{OLD}")
-        await sim.boot()
+        sim = await _booted(site, nursery)
         response = await api.post(f"/api/v1/chargers/{CHARGER}/password", json={"password": password})
         assert response.status_code == 422 and "password" in response.json()["message"], response.text
         assert not [e for e in sim.events if e["event"] == "call"]

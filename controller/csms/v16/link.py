@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.csms.adapter import operation_checker
-from controller.csms.link import SessionLink, optional, status
+from controller.csms.link import SessionLink, first_int, optional, status
 from controller.csms.v16 import smart_charging
 from controller.csms.v16.schemas import validate
 from controller.local_list import LocalListEntry
@@ -24,6 +24,7 @@ def new_password(action: str, payload: dict) -> str | None:
 class V16Link(SessionLink):
     protocol = PROTOCOL
     check = staticmethod(operation_checker(validate))
+    list_version_field = "listVersion"
 
     async def answered(self, action: str, payload: dict, answer: Any) -> None:
         if action == "UnlockConnector" and status(answer) == "Unlocked":
@@ -70,20 +71,10 @@ class V16Link(SessionLink):
                    "localAuthorizationList": listed}
         return str(status(await self.call("SendLocalList", payload)))
 
-    async def local_list_version(self) -> int:
-        answer = await self.call("GetLocalListVersion", {})
-        version = answer.get("listVersion") if isinstance(answer, dict) else None
-        return version if isinstance(version, int) else 0
-
     async def local_list_max_length(self) -> int | None:
         answer = await self.call("GetConfiguration", {"key": ["SendLocalListMaxLength"]})
-        for item in (answer.get("configurationKey") or []) if isinstance(answer, dict) else []:
-            if isinstance(item, dict) and item.get("key") == "SendLocalListMaxLength":
-                try:
-                    return int(str(item.get("value")))
-                except ValueError:
-                    return None
-        return None
+        keys = answer.get("configurationKey") if isinstance(answer, dict) else None
+        return first_int(keys, lambda item: item.get("key") == "SendLocalListMaxLength", "value")
 
     async def update_firmware(self, request_id: int, location: str, retrieve_date: str, retries: int | None,
                               retry_interval_s: int | None) -> dict:

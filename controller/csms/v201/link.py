@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.csms.adapter import operation_checker
-from controller.csms.link import SessionLink, optional, status
+from controller.csms.link import SessionLink, first_int, optional, status
 from controller.csms.v201.schemas import validate
 from controller.local_list import LocalListEntry
 
@@ -32,6 +32,7 @@ def new_password(action: str, payload: dict) -> str | None:
 class V201Link(SessionLink):
     protocol = PROTOCOL
     check = staticmethod(operation_checker(validate))
+    list_version_field = "versionNumber"
 
     async def answered(self, action: str, payload: dict, answer: Any) -> None:
         if action == "UnlockConnector" and status(answer) == "Unlocked":
@@ -94,22 +95,12 @@ class V201Link(SessionLink):
             payload["localAuthorizationList"] = listed
         return str(status(await self.call("SendLocalList", payload)))
 
-    async def local_list_version(self) -> int:
-        answer = await self.call("GetLocalListVersion", {})
-        version = answer.get("versionNumber") if isinstance(answer, dict) else None
-        return version if isinstance(version, int) else 0
-
     async def local_list_max_length(self) -> int | None:
         """LocalAuthListCtrlr.ItemsPerMessage from the station's device model."""
         answer = await self.call("GetVariables", {"getVariableData": [
             {"component": {"name": "LocalAuthListCtrlr"}, "variable": {"name": "ItemsPerMessage"}}]})
-        for item in (answer.get("getVariableResult") or []) if isinstance(answer, dict) else []:
-            if isinstance(item, dict) and item.get("attributeStatus") == "Accepted":
-                try:
-                    return int(str(item.get("attributeValue")))
-                except ValueError:
-                    return None
-        return None
+        results = answer.get("getVariableResult") if isinstance(answer, dict) else None
+        return first_int(results, lambda item: item.get("attributeStatus") == "Accepted", "attributeValue")
 
     async def update_firmware(self, request_id: int, location: str, retrieve_date: str, retries: int | None,
                               retry_interval_s: int | None) -> dict:
