@@ -109,8 +109,7 @@ class LocalLists:
             if state.registration != "accepted" or self.sync_of(state).state == "unsupported":
                 continue
             self.changed.setdefault(state.id, set()).add(id_tag)
-            if state.online:
-                self.jobs.submit(state.id, JOB, lambda charger_id=state.id: self.sync(charger_id))
+            self.jobs.submit(state.id, JOB, lambda charger_id=state.id: self.sync(charger_id))
 
     # -- the work ------------------------------------------------------------------------------
 
@@ -118,12 +117,16 @@ class LocalLists:
         """Bring one charger's list up to date: the changes since its last update, or the whole
         list when it holds none, another version than ours (`check` asks it), or refused one."""
         state = self.chargers.get(charger_id)
-        if state is None or state.link is None or not self.pushing:
+        if state is None or not self.pushing:
             return
         sync = self.sync_of(state)
         if sync.state == "unsupported":
             return
         link = state.link
+        if link is None:  # offline: the books say it misses changes, so it gets the whole list later
+            if self.changed.get(charger_id) and sync.state == "synced":
+                await self._record(state, sync, "stale")
+            return
         changed = self.changed.pop(charger_id, set())
         try:
             if check or sync.state == "unknown":
@@ -138,7 +141,7 @@ class LocalLists:
                     sync.max_length = await link.local_list_max_length()
             if sync.state == "synced" and not changed:
                 return
-            if sync.state == "synced":
+            if sync.state == "synced" and (not sync.max_length or len(changed) <= sync.max_length):
                 entries = [LocalListEntry(t, self.authorization.get(t)) for t in sorted(changed)]
                 try:
                     await self._send(state, link, sync, entries, full=False)

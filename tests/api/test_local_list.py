@@ -8,7 +8,7 @@ import trio
 
 from controller.charger_jobs import SETTLE_S
 from controller.simulators.charger_process import SimulatedCharger
-from tests.support import CHARGER, eventually, ocpp_url
+from tests.support import CHARGER, api_client, eventually, make_config, ocpp_url, running_site
 
 pytestmark = pytest.mark.site(local_list="push")
 TAGS = {"CARD-A": "Accepted", "CARD-B": "Blocked"}
@@ -82,7 +82,7 @@ async def test_changes_made_while_offline_are_sent_on_reconnect(site, api, nurse
     await sim.cmd("disconnect")
     await eventually(lambda: not site.chargers.get(CHARGER).online, what="charger offline")
     await _put_tags(api, {"CARD-C": "Accepted"})
-    assert (await _local_list(api))["state"] == "synced"  # nothing could be sent yet
+    await eventually(lambda: _state_is(api, "stale"), what="stale")  # nothing could be sent yet
     await sim.cmd("reconnect")  # no boot: a reconnection alone brings it up to date
     await _synced(api, 2)
     assert set((await sim.state())["localList"]) == {"CARD-A", "CARD-B", "CARD-C"}
@@ -178,3 +178,23 @@ async def test_a_201_station_gets_the_list_as_id_tokens(site, api, nursery):
     assert (await api.delete("/api/v1/id-tags/CARD-A")).status_code == 204
     await _synced(api, 2)
     assert list((await station.state())["localList"]) == ["CARD-B"]
+
+
+async def test_a_charger_that_missed_changes_gets_the_list_after_a_restart(tmp_path, nursery):
+    """Staleness is in the books: a change made while the charger was away reaches it even when
+    the controller restarted in between."""
+    config = make_config(tmp_path, local_list="push")
+    async with running_site(config) as site, api_client(site) as api:
+        await _put_tags(api, TAGS)
+        sim = await _booted(site, nursery)
+        await _synced(api, 1)
+        await sim.cmd("disconnect")
+        await eventually(lambda: not site.chargers.get(CHARGER).online, what="charger offline")
+        await _put_tags(api, {"CARD-C": "Accepted"})
+        await eventually(lambda: _state_is(api, "stale"), what="stale")
+    async with running_site(config) as site, api_client(site) as api:
+        assert (await _local_list(api))["state"] == "stale"
+        await sim.cmd("reconnect", url=ocpp_url(site, CHARGER))
+        await sim.boot()
+        await _synced(api, 2)
+        assert set((await sim.state())["localList"]) == {"CARD-A", "CARD-B", "CARD-C"}
