@@ -27,6 +27,7 @@ from controller.timefmt import now_iso
 log = logging.getLogger("evedge.passwords")
 MIN_LENGTH, MAX_LENGTH = 16, 40  # OCPP 1.6 security whitepaper: AuthorizationKey
 GENERATED_BYTES = 20  # 40 hex characters
+TAKEN = ("Accepted", "RebootRequired")  # the charger took the new key (now, or at its next restart)
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,16 @@ class ChargerPasswords:
         """Give a connected charger a new key (a random one when None); returns the key."""
         password = password if password is not None else self.generate()
         link = self.chargers.online_link(charger_id)
-        await self.change(charger_id, password, lambda: link.change_password(password))
+        answer = await self.change(charger_id, password, lambda: link.change_password(password), link.password_status)
+        if link.password_status(answer) not in TAKEN:
+            raise ChargerRejected(f"charger {charger_id} answered {link.password_status(answer)} to its new password;"
+                                  " it keeps the old one")
         return password
 
-    async def change(self, charger_id: str, password: str, send: Callable[[], Awaitable[Any]]) -> Any:
-        """Store `password` as the charger's newest key, then `send` it (returns the charger's
-        answer); a refusal puts the previous key back."""
+    async def change(self, charger_id: str, password: str, send: Callable[[], Awaitable[Any]],
+                     status_of: Callable[[Any], str | None]) -> Any:
+        """Store `password` as the charger's newest key, then `send` it; returns the charger's
+        answer (`status_of` reads it). A refusal puts the previous key back."""
         if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
             raise Invalid(f"password: {MIN_LENGTH} to {MAX_LENGTH} characters")
         before = self.rotations.get(charger_id)
@@ -80,11 +85,8 @@ class ChargerPasswords:
         except Exception:
             await self._restore(charger_id, before)
             raise
-        status = answer if isinstance(answer, str) else answer.get("status") if isinstance(answer, dict) else None
-        if status not in ("Accepted", "RebootRequired"):
+        if status_of(answer) not in TAKEN:
             await self._restore(charger_id, before)
-            if isinstance(answer, str):
-                raise ChargerRejected(f"charger {charger_id} answered {answer} to its new password; it keeps the old")
             return answer
         log.info("charger=%s accepted a new password; the old one works until it connects with the new", charger_id)
         return answer

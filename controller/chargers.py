@@ -112,8 +112,12 @@ class ChargerLink(Interface):
     async def local_list_max_length(self) -> int | None:
         """How many entries one update may carry, as the charger reports it (None: not said)."""
 
-    async def change_password(self, password: str) -> str:
-        """Set the key the charger sends in its handshake (security profile 1); the answer's status."""
+    async def change_password(self, password: str) -> Any:
+        """Set the key the charger sends in its handshake (security profile 1); its answer."""
+
+    def password_status(self, answer: Any) -> str | None:
+        """The status in the charger's answer to a password change (its own or an operator's raw
+        operation): Accepted, RebootRequired, Rejected, ..."""
 
     async def set_charging_profile(self, connector_id: int, profile: dict) -> str:
         """An operator's OCPP 1.6 charging profile (checked already); the answer's status."""
@@ -484,7 +488,8 @@ class ChargerRegistry:
         link = self.online_link(charger_id)
         password = protocol.new_password(action, payload)
         if password is not None and self.password_keeper is not None:
-            return await self.password_keeper.change(charger_id, password, lambda: link.call(action, payload))
+            return await self.password_keeper.change(charger_id, password, lambda: link.call(action, payload),
+                                                     link.password_status)
         return await link.call(action, payload)
 
     async def unlocked(self, charger_id: str, connector_id: int) -> None:

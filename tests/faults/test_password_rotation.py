@@ -94,3 +94,22 @@ async def test_a_bad_password_is_422(tmp_path, nursery, password):
         assert response.status_code == 422 and "password" in response.json()["message"], response.text
         assert not [e for e in sim.events if e["event"] == "call"]
         await sim.aclose()
+
+
+async def test_a_201_station_gets_its_new_password_through_set_variables(tmp_path, nursery):
+    async with protected_site(tmp_path) as (site, api):
+        station = await SimulatedCharger.start(nursery, ocpp_url(site, CHARGER), basic_auth=f"{CHARGER}:{OLD}",
+                                               version="2.0.1")
+        await station.boot()
+        raw = await api.post(f"/api/v1/chargers/{CHARGER}/operations/SetVariables", json={"setVariableData": [
+            {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"},
+             "attributeValue": NEW}]})
+        assert raw.status_code == 200, raw.text
+        assert raw.json()["setVariableResult"][0]["attributeStatus"] == "Accepted"
+        assert await _reconnect(station, NEW) is None
+        assert await _reconnect(station, OLD) == 401
+        assert await _reconnect(station, NEW) is None
+        response = await api.post(f"/api/v1/chargers/{CHARGER}/password", json={})
+        assert response.status_code == 200, response.text
+        assert await _reconnect(station, response.json()["password"]) is None
+        await station.aclose()

@@ -99,5 +99,8 @@ class V16Link(SessionLink):
     async def clear_charging_profile(self, profile_id: int) -> str:
         return str(status(await self.call("ClearChargingProfile", {"id": profile_id})))
 
-    async def change_password(self, password: str) -> str:
-        return str(status(await self.call("ChangeConfiguration", {"key": PASSWORD_KEY, "value": password})))
+    async def change_password(self, password: str) -> Any:
+        return await self.call("ChangeConfiguration", {"key": PASSWORD_KEY, "value": password})
+
+    def password_status(self, answer: Any) -> str | None:
+        return status(answer)

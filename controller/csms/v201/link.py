@@ -120,8 +120,13 @@ class V201Link(SessionLink):
         answer = await self.call("GetLog", payload)
         return answer if isinstance(answer, dict) else {}
 
-    async def change_password(self, password: str) -> str:
-        answer = await self.call("SetVariables", {"setVariableData": [{**PASSWORD, "attributeValue": password}]})
+    async def change_password(self, password: str) -> Any:
+        return await self.call("SetVariables", {"setVariableData": [{**PASSWORD, "attributeValue": password}]})
+
+    def password_status(self, answer: Any) -> str | None:
+        """SetVariables answers per variable: the password's result."""
         results = answer.get("setVariableResult") if isinstance(answer, dict) else None
-        first = results[0] if isinstance(results, list) and results and isinstance(results[0], dict) else {}
-        return str(first.get("attributeStatus"))
+        for result in results if isinstance(results, list) else []:
+            if isinstance(result, dict) and result.get("variable", {}).get("name") == "BasicAuthPassword":
+                return result.get("attributeStatus")
+        return None
