@@ -273,6 +273,9 @@ class ChargerRegistry:
             state.serial_number, state.firmware_version = row["serial_number"], row["firmware_version"]
             state.last_boot, state.last_heartbeat = row["last_boot"], row["last_heartbeat"]
             self.chargers[row["id"]] = state
+        for row in await self.store.read(reports.latest_statuses, tuple(REPORTED)):
+            if (state := self.chargers.get(row["charger_id"])) is not None:
+                setattr(state, REPORTED[row["kind"]], row["status"])
         for row in await self.store.read(q.all_connectors):
             state = self.chargers.get(row["charger_id"])
             if state is None:

@@ -17,6 +17,13 @@ def set_report(conn: sqlite3.Connection, report_id: int, status: str, detail: st
     conn.execute("UPDATE charger_reports SET status = ?, detail = ? WHERE id = ?", (status, detail, report_id))
 
 
+def latest_statuses(conn: sqlite3.Connection, kinds: tuple[str, ...]) -> list[sqlite3.Row]:
+    """Each charger's latest report of each of `kinds` (charger_id, kind, status)."""
+    marks = ", ".join("?" * len(kinds))
+    return conn.execute(f"SELECT charger_id, kind, status FROM charger_reports WHERE id IN (SELECT max(id) FROM"
+                        f" charger_reports WHERE kind IN ({marks}) GROUP BY charger_id, kind)", kinds).fetchall()
+
+
 def reports(conn: sqlite3.Connection, charger_id: str, kinds: tuple[str, ...], limit: int,
             offset: int) -> tuple[list[sqlite3.Row], int]:
     """The newest first, and how many there are in all."""

@@ -7,7 +7,7 @@ import pytest
 
 from controller.simulators.charger_process import SimulatedCharger
 from controller.timefmt import now_iso
-from tests.support import CHARGER, CHARGER_2, eventually, ocpp_url
+from tests.support import CHARGER, CHARGER_2, api_client, eventually, make_config, ocpp_url, running_site
 
 FIRMWARE = f"/api/v1/chargers/{CHARGER}/firmware"
 DIAGNOSTICS = f"/api/v1/chargers/{CHARGER}/diagnostics"
@@ -132,3 +132,20 @@ async def test_a_201_station_names_the_request_its_statuses_belong_to(site, api,
     async def uploaded():
         return (await api.get(DIAGNOSTICS)).json()["logStatus"] == "Uploaded"
     await eventually(uploaded, what="log uploaded")
+
+
+async def test_the_history_and_latest_statuses_survive_a_restart(tmp_path, nursery):
+    config = make_config(tmp_path)
+    async with running_site(config) as site, api_client(site) as api:
+        sim = await SimulatedCharger.start(nursery, ocpp_url(site, CHARGER), connectors=2)
+        await sim.boot()
+        assert (await api.post(DIAGNOSTICS, json={"location": "ftp://logs.example/"})).status_code == 202
+
+        async def uploaded():
+            return (await api.get(DIAGNOSTICS)).json()["diagnosticsStatus"] == "Uploaded"
+        await eventually(uploaded, what="uploaded")
+        await sim.aclose()
+    async with running_site(config) as site, api_client(site) as api:
+        body = (await api.get(DIAGNOSTICS)).json()
+        assert body["diagnosticsStatus"] == "Uploaded"
+        assert [r["status"] for r in body["history"]] == ["Uploaded", "Uploading", "Accepted"]
