@@ -55,9 +55,14 @@ class SessionLink:
 
     async def trigger(self, message: str, connector_id: int | None = None) -> str:
         """TriggerMessage: the payload in the version's words, checked against its schema."""
-        payload = self.trigger_payload(message, connector_id)
-        self.check("TriggerMessage", payload)
-        return str(status(await self.call("TriggerMessage", payload)))
+        return str(status(await self.checked_call("TriggerMessage", self.trigger_payload(message, connector_id))))
+
+    async def checked_call(self, action: str, payload: dict) -> dict:
+        """A call we build from an operator's values: checked against the version's schema first
+        (errors.Invalid names the field), the answer as an object."""
+        self.check(action, payload)
+        answer = await self.call(action, payload)
+        return answer if isinstance(answer, dict) else {}
 
     async def local_list_version(self) -> int:
         answer = await self.call("GetLocalListVersion", {})

@@ -75,7 +75,8 @@ async def test_a_charger_that_lost_its_list_gets_it_again_at_boot(site, api, nur
     assert set((await sim.state())["localList"]) == set(TAGS)
 
 
-async def test_changes_made_while_offline_are_sent_on_reconnect(site, api, nursery):
+async def _away_while_a_tag_changes(site, api, nursery) -> SimulatedCharger:
+    """A charger synced at version 1 that disconnects; CARD-C is added while it is away."""
     await _put_tags(api, TAGS)
     sim = await _booted(site, nursery)
     await _synced(api, 1)
@@ -83,6 +84,11 @@ async def test_changes_made_while_offline_are_sent_on_reconnect(site, api, nurse
     await eventually(lambda: not site.chargers.get(CHARGER).online, what="charger offline")
     await _put_tags(api, {"CARD-C": "Accepted"})
     await eventually(lambda: _state_is(api, "stale"), what="stale")  # nothing could be sent yet
+    return sim
+
+
+async def test_changes_made_while_offline_are_sent_on_reconnect(site, api, nursery):
+    sim = await _away_while_a_tag_changes(site, api, nursery)
     await sim.cmd("reconnect")  # no boot: a reconnection alone brings it up to date
     await _synced(api, 2)
     assert set((await sim.state())["localList"]) == {"CARD-A", "CARD-B", "CARD-C"}
@@ -185,13 +191,7 @@ async def test_a_charger_that_missed_changes_gets_the_list_after_a_restart(tmp_p
     the controller restarted in between."""
     config = make_config(tmp_path, local_list="push")
     async with running_site(config) as site, api_client(site) as api:
-        await _put_tags(api, TAGS)
-        sim = await _booted(site, nursery)
-        await _synced(api, 1)
-        await sim.cmd("disconnect")
-        await eventually(lambda: not site.chargers.get(CHARGER).online, what="charger offline")
-        await _put_tags(api, {"CARD-C": "Accepted"})
-        await eventually(lambda: _state_is(api, "stale"), what="stale")
+        sim = await _away_while_a_tag_changes(site, api, nursery)
     async with running_site(config) as site, api_client(site) as api:
         assert (await _local_list(api))["state"] == "stale"
         await sim.cmd("reconnect", url=ocpp_url(site, CHARGER))

@@ -80,17 +80,13 @@ class V16Link(SessionLink):
                               retry_interval_s: int | None) -> dict:
         payload: dict = {"location": location, "retrieveDate": retrieve_date}
         optional(payload, retries=retries, retryInterval=retry_interval_s)
-        self.check("UpdateFirmware", payload)
-        answer = await self.call("UpdateFirmware", payload)
-        return answer if isinstance(answer, dict) else {}
+        return await self.checked_call("UpdateFirmware", payload)
 
     async def get_diagnostics(self, request_id: int, location: str, start: str | None, stop: str | None,
                               retries: int | None, retry_interval_s: int | None) -> dict:
         payload: dict = {"location": location}
         optional(payload, startTime=start, stopTime=stop, retries=retries, retryInterval=retry_interval_s)
-        self.check("GetDiagnostics", payload)
-        answer = await self.call("GetDiagnostics", payload)
-        return answer if isinstance(answer, dict) else {}
+        return await self.checked_call("GetDiagnostics", payload)
 
     async def set_charging_profile(self, connector_id: int, profile: dict) -> str:
         answer = await self.call("SetChargingProfile", {"connectorId": connector_id, "csChargingProfiles": profile})

@@ -106,9 +106,7 @@ class V201Link(SessionLink):
                               retry_interval_s: int | None) -> dict:
         payload: dict = {"requestId": request_id, "firmware": {"location": location, "retrieveDateTime": retrieve_date}}
         optional(payload, retries=retries, retryInterval=retry_interval_s)
-        self.check("UpdateFirmware", payload)
-        answer = await self.call("UpdateFirmware", payload)
-        return answer if isinstance(answer, dict) else {}
+        return await self.checked_call("UpdateFirmware", payload)
 
     async def get_diagnostics(self, request_id: int, location: str, start: str | None, stop: str | None,
                               retries: int | None, retry_interval_s: int | None) -> dict:
@@ -116,9 +114,7 @@ class V201Link(SessionLink):
         optional(log, oldestTimestamp=start, latestTimestamp=stop)
         payload: dict = {"logType": "DiagnosticsLog", "requestId": request_id, "log": log}
         optional(payload, retries=retries, retryInterval=retry_interval_s)
-        self.check("GetLog", payload)
-        answer = await self.call("GetLog", payload)
-        return answer if isinstance(answer, dict) else {}
+        return await self.checked_call("GetLog", payload)
 
     async def change_password(self, password: str) -> Any:
         return await self.call("SetVariables", {"setVariableData": [{**PASSWORD, "attributeValue": password}]})
