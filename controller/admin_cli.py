@@ -11,6 +11,7 @@
     evedge notifications [list] [--status S] | retry ID
     evedge reservations list | create CHARGER CONNECTOR TAG --minutes N | cancel CHARGER ID
                                            (controller/admin_reservations.py)
+    evedge profiles list CHARGER | set CHARGER CONNECTOR JSON | clear CHARGER ID   (controller/admin_profiles.py)
 
 How the API is found and called: controller/admin_client.py. Tables for people by default,
 --json for scripts. Exit codes: 0 ok, 1 the API refused or failed (its message on stderr),
@@ -27,7 +28,7 @@ import sys
 from typing import Any
 from urllib.parse import quote
 
-from controller import admin_reservations, admin_tags
+from controller import admin_profiles, admin_reservations, admin_tags
 from controller.admin_client import EXIT_USAGE, Api, CliError, Handler, cell, command, options, show, table
 
 
@@ -221,6 +222,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=command(transactions_show))
 
     admin_tags.add_commands(group("tags", "the local id-tag (card) list"), common)
+    admin_profiles.add_commands(group("profiles", "charging profiles kept as records per charger"), common)
 
     op = group("operations", "send an OCPP operation to a charger")
     op.add_parser("list", help="the operations a central system can send, per OCPP version",

@@ -6,6 +6,7 @@ without touching the disk.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -56,6 +57,7 @@ class Authorization:
         self.store = store
         self.config = config
         self.tags: dict[str, IdTag] = {}  # keyed by the case-folded tag: OCPP IdToken is a CiString
+        self.listeners: list[Callable[[str], None]] = []  # told of each tag stored or deleted (local lists)
 
     async def load(self) -> None:
         rows = await self.store.read(q.all_id_tags)
@@ -66,6 +68,7 @@ class Authorization:
         await self.store.write(q.put_id_tag, tag.id_tag, tag.status, tag.expiry_date, tag.parent_id_tag,
                                tag.token_type)
         self.tags[tag.id_tag.casefold()] = tag
+        self._changed(tag.id_tag)
 
     async def change(self, id_tag: str, **changes: str | None) -> IdTag:
         """Change some fields of a listed tag (status, expiry_date, parent_id_tag, token_type), keeping the
@@ -80,7 +83,12 @@ class Authorization:
     async def delete(self, id_tag: str) -> bool:
         deleted = await self.store.write(q.delete_id_tag, id_tag)
         self.tags.pop(id_tag.casefold(), None)
+        self._changed(id_tag)
         return deleted
+
+    def _changed(self, id_tag: str) -> None:
+        for listener in self.listeners:
+            listener(id_tag)
 
     def verdict(self, id_tag: str, now: datetime | None = None) -> Verdict:
         """The tag's status now (an Accepted tag past its expiry date is Expired)."""

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol as Interface
+from typing import TYPE_CHECKING, Any, Protocol as Interface
 
 import orjson
 import trio
@@ -29,10 +29,15 @@ from controller.config import MAX_CONNECTORS
 from controller.errors import ChargerOffline, Conflict, DomainError, NotFound, UnsupportedOperation
 from controller.live_config import LiveConfig
 from controller.store import Store
+from controller.store import charger_reports as reports
 from controller.store import chargers as q
 from controller.timefmt import iso, now_iso, utcnow
 from controller.upstream.events import Events
 from controller.upstream.events import record as record_events
+
+if TYPE_CHECKING:
+    from controller.charger_passwords import ChargerPasswords
+    from controller.local_list import LocalListEntry, LocalListSync
 
 log = logging.getLogger("evedge.chargers")
 DEFAULT_PROTOCOL = "ocpp1.6"
@@ -45,6 +50,8 @@ def usable_charger_id(charger_id: str) -> bool:
     operator could approve, reject or command it."""
     return (bool(charger_id) and not any(part in charger_id for part in _UNUSABLE_IN_IDS)
             and all(c >= " " and c != "\x7f" for c in charger_id))
+REPORTED = {"firmware": "firmware_status", "diagnostics": "diagnostics_status", "log": "log_status"}
+"""A reported status's kind -> the ChargerState field showing the latest."""
 LIVE_CURRENT_S = 120  # a current reading older than this when it arrives is a replayed backlog
 LOOP_REPLACEMENTS = 3  # this many replacements of a live connection ...
 LOOP_WINDOW_S = 10.0  # ... within this many seconds (Trio's clock) is a reconnect loop: a charger fault
@@ -111,6 +118,41 @@ class ChargerLink(Interface):
     async def call(self, action: str, payload: dict) -> Any:
         """A raw operation for the operator's endpoint, checked by `Protocol.check_operation` first."""
 
+    async def trigger(self, message: str, connector_id: int | None = None) -> str:
+        """Ask the charger to send `message` (BootNotification, StatusNotification, ...) now;
+        its answer's status (Accepted, Rejected, NotImplemented)."""
+
+    async def send_local_list(self, version: int, full: bool, entries: list[LocalListEntry]) -> str:
+        """Install (`full`) or update the charger's local authorization list at `version`; the
+        answer's status (Accepted, Failed, NotSupported, VersionMismatch)."""
+
+    async def local_list_version(self) -> int:
+        """The version of the list the charger holds (0: none; -1: it keeps no local list)."""
+
+    async def local_list_max_length(self) -> int | None:
+        """How many entries one update may carry, as the charger reports it (None: not said)."""
+
+    async def change_password(self, password: str) -> Any:
+        """Set the key the charger sends in its handshake (security profile 1); its answer."""
+
+    def password_status(self, answer: Any) -> str | None:
+        """The status in the charger's answer to a password change (its own or an operator's raw
+        operation): Accepted, RebootRequired, Rejected, ..."""
+
+    async def set_charging_profile(self, connector_id: int, profile: dict) -> str:
+        """An operator's OCPP 1.6 charging profile (checked already); the answer's status."""
+
+    async def clear_charging_profile(self, profile_id: int) -> str:
+        """ClearChargingProfile by id; the answer's status (Accepted, Unknown)."""
+
+    async def update_firmware(self, request_id: int, location: str, retrieve_date: str, retries: int | None,
+                              retry_interval_s: int | None) -> dict:
+        """Ask the charger to fetch and install firmware; its answer (2.0.1: a status)."""
+
+    async def get_diagnostics(self, request_id: int, location: str, start: str | None, stop: str | None,
+                              retries: int | None, retry_interval_s: int | None) -> dict:
+        """Ask the charger to upload its diagnostics (2.0.1: its diagnostics log); its answer."""
+
     async def close(self, code: int, reason: str) -> None: ...
 
 
@@ -149,6 +191,12 @@ class Protocol:
     availability: Callable[[str | None], Availability | None]  # a reported status in the domain's words
     # which raw operations (checked already) start or stop a charge
     charge_operation: Callable[[str, dict], ChargeOperation | None] = no_charge_operations
+    new_password: Callable[[str, dict], str | None] = lambda action, payload: None
+    """The charger password an operator's raw operation sets (1.6 ChangeConfiguration of
+    AuthorizationKey), or None: stored first, so the charger's reconnect with it is accepted."""
+    check_charging_profile: Callable[[int, dict], None] | None = None
+    """Raises errors.Invalid for a charging profile record (connector id, profile) the version
+    would refuse; None: the version takes no charging profile records."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +264,7 @@ class ChargerState:
     diagnostics_status: str | None = None
     log_status: str | None = None
     settings: dict[str, str] = field(default_factory=dict)  # what the charger reported of its configuration
+    local_list: LocalListSync | None = None  # its local authorization list, as controller/local_list.py keeps it
     connectors: dict[int, ConnectorState] = field(default_factory=dict)
     link: ChargerLink | None = None
     connection_loops: int = 0  # reconnect loops seen: a new connection kept replacing a live one
@@ -255,6 +304,11 @@ class ChargerRegistry:
         # Unknown chargers connected but not yet booted: not listed, nothing stored. A handshake
         # alone costs no row, so thousands of connections that never speak leave nothing behind.
         self.visitors: dict[str, ChargerState] = {}
+        # Called (never awaited: they start background work) once a charger booted, and once an
+        # accepted charger that booted before connected again.
+        self.boot_listeners: list[Callable[[ChargerState], None]] = []
+        self.reconnect_listeners: list[Callable[[ChargerState], None]] = []
+        self.password_keeper: ChargerPasswords | None = None  # stores a new password before it is sent
 
     async def load(self) -> None:
         """Configured chargers first, then what the books remember (approved, pending, statuses)."""
@@ -272,6 +326,9 @@ class ChargerRegistry:
             state.serial_number, state.firmware_version = row["serial_number"], row["firmware_version"]
             state.last_boot, state.last_heartbeat = row["last_boot"], row["last_heartbeat"]
             self.chargers[row["id"]] = state
+        for row in await self.store.read(reports.latest_statuses, tuple(REPORTED)):
+            if (state := self.chargers.get(row["charger_id"])) is not None:
+                setattr(state, REPORTED[row["kind"]], row["status"])
         for row in await self.store.read(q.all_connectors):
             state = self.chargers.get(row["charger_id"])
             if state is None:
@@ -387,6 +444,9 @@ class ChargerRegistry:
             await self.store.write(q.record_protocol, state.id, state.registration, link.protocol)
         if not replaced:
             await record_events(self.store, self.events.connection(state.id, True))
+        if state.registration == "accepted" and state.last_boot is not None:
+            for listener in self.reconnect_listeners:
+                listener(state)
         return not replaced
 
     @staticmethod
@@ -431,7 +491,16 @@ class ChargerRegistry:
         self.changes.publish("charger", charger=state.id)
         log.info("charger=%s boot vendor=%s model=%s registration=%s", state.id, boot.vendor, boot.model,
                  state.registration)
+        if state.registration == "accepted":
+            for listener in self.boot_listeners:
+                listener(state)
         return state.registration
+
+    async def reported(self, state: ChargerState, kind: str, status: str, detail: dict | None = None) -> None:
+        """A firmware, diagnostics or log status the charger sent, kept with its time."""
+        await self.store.write(reports.add_report, state.id, kind, status,
+                               orjson.dumps(detail).decode() if detail else None, now_iso())
+        setattr(state, REPORTED[kind], status)
 
     def heartbeat(self, state: ChargerState) -> str:
         state.last_heartbeat = now = now_iso()
@@ -505,9 +574,15 @@ class ChargerRegistry:
 
     async def operation(self, charger_id: str, action: str, payload: dict) -> Any:
         """Send an operator's raw operation (`action` with its payload) and return the answer
-        (one that starts or stops a charge goes through `Transactions.operation`)."""
-        self.check_operation(charger_id, action, payload)
-        return await self.online_link(charger_id).call(action, payload)
+        (one that starts or stops a charge goes through `Transactions.operation`; one that sets
+        the charger's password stores it first)."""
+        protocol = self.check_operation(charger_id, action, payload)
+        link = self.online_link(charger_id)
+        password = protocol.new_password(action, payload)
+        if password is not None and self.password_keeper is not None:
+            return await self.password_keeper.change(charger_id, password, lambda: link.call(action, payload),
+                                                     link.password_status)
+        return await link.call(action, payload)
 
     async def unlocked(self, charger_id: str, connector_id: int) -> None:
         """A connector was unlocked by our command: the upstream hears of it."""

@@ -123,6 +123,9 @@ class OcppSection(_Section):
     """A client must finish the TCP, TLS and WebSocket handshake within this."""
     max_connections_per_address: int = Field(64, ge=1)
     """Open OCPP connections allowed from one source IP (chargers behind one NAT share one)."""
+    local_list: Literal["off", "push"] = "push"
+    """"push": chargers that keep a local authorization list get the id-tag list (SendLocalList),
+    in full at first and each change after; "off": their lists are left alone."""
 
     @property
     def offline_after(self) -> float:

@@ -17,13 +17,18 @@ from controller.api.public_listener import serve_public
 from controller.api.services import Services
 from controller.authorization import Authorization
 from controller.changes import Changes
+from controller.charger_jobs import ChargerJobs
+from controller.charger_passwords import ChargerPasswords
 from controller.chargers import ChargerRegistry
+from controller.charging_profiles import ChargingProfiles
 from controller.clock import SiteClock
 from controller.config import Config, ListenError, parse_listen
 from controller.csms.server import PROTOCOLS, OcppServer
 from controller.dashboard import Dashboard
 from controller.live_config import LiveConfig
 from controller.load_management.manager import LoadManager
+from controller.local_list import LocalLists
+from controller.maintenance import Maintenance
 from controller.public_charging.sessions import PublicCharging
 from controller.reservations import Reservations
 from controller.store import Store, stats
@@ -86,7 +91,13 @@ class Site:
             reservations=self.reservations,
         )
         self.public_charging = PublicCharging(config, self.store, self.chargers, self.transactions)
-        self.ocpp = OcppServer(self.live, self.chargers, self.transactions)
+        # What the controller keeps of each charger for its operator, and the calls it makes on its own.
+        self.jobs = ChargerJobs()
+        self.local_lists = LocalLists(self.live, self.store, self.chargers, self.authorization, self.jobs)
+        self.profiles = ChargingProfiles(self.live, self.store, self.chargers, self.jobs)
+        self.maintenance = Maintenance(self.store, self.chargers, self.jobs)
+        self.passwords = ChargerPasswords(self.store, self.chargers)
+        self.ocpp = OcppServer(self.live, self.chargers, self.transactions, self.passwords)
         self.ocpp_port: int | None = None
         self.api_port: int | None = None
         self.public_port: int | None = None  # [public_charging] listen, when set
@@ -108,6 +119,8 @@ class Site:
             delivery=self.upstream, public_charging=self.public_charging, load=self.load, health=self.health,
             metrics=partial(metrics.render, self.chargers, self.store, self.hardware),
             reservations=self.reservations,
+            profiles=self.profiles, maintenance=self.maintenance,
+            passwords=self.passwords,
         )
         self.dashboard = Dashboard(self.api_services, self.changes, self.store)
 
@@ -134,10 +147,14 @@ class Site:
         await self.authorization.load()
         await self.transactions.load()
         await self.reservations.load()
+        await self.local_lists.load()
+        await self.profiles.load()
+        await self.passwords.load()
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel = nursery.cancel_scope
                 await nursery.start(self.clock.run)  # judged before the first charger is answered
+                await nursery.start(self.jobs.run)
                 with _binding(self.config, "ocpp.listen"):
                     self.ocpp_port = await nursery.start(self.ocpp.run)
                 with _binding(self.config, "api.listen"):

@@ -6,6 +6,7 @@
 - `site`: that config running in-process as a `Site` (its ports in `site.ocpp_port`, `site.api_port`).
 - `api`: an httpx.AsyncClient on the site's API with the API key; every response is validated
   against the OpenAPI document.
+- `booted_charger`: CHARGER-001 as the simulated 1.6 charger, connected to `site` and booted.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ if str(ROOT) not in sys.path:
 
 import trio  # noqa: E402
 
-from tests.support import api_client, make_config, running_site  # noqa: E402
+from controller.simulators.charger_process import SimulatedCharger  # noqa: E402
+from tests.support import CHARGER, api_client, make_config, ocpp_url, running_site  # noqa: E402
 from tests.upstream.receiver import Receiver  # noqa: E402
 
 
@@ -45,6 +47,15 @@ async def site(site_config):
 async def api(site):
     async with api_client(site) as client:
         yield client
+
+
+@pytest.fixture
+async def booted_charger(site, nursery):
+    """CHARGER-001 as the simulated 1.6 charger (2 connectors), connected to `site` and booted."""
+    charger = await SimulatedCharger.start(nursery, ocpp_url(site, CHARGER), connectors=2)
+    assert (await charger.boot())["status"] == "Accepted"
+    yield charger
+    await charger.aclose()
 
 
 @pytest.fixture

@@ -48,8 +48,12 @@ CHARGER_2 = "CHARGER-002"  # configured, 1 connector
 def config_text(data_dir: Path, *, unknown_chargers: str = "pending", heartbeat_interval_s: int = 300,
                 call_timeout_s: float = 5.0, remote_start_timeout_s: float = 60.0,
                 accept_unknown_id_tags: bool = False, ocpp_listen: str = "127.0.0.1:0",
-                api_listen: str = "127.0.0.1:0", level: str = "info", extra: str = "") -> str:
-    """The TOML of a test site: two configured chargers, loopback listeners on free ports."""
+                api_listen: str = "127.0.0.1:0", level: str = "info", extra: str = "",
+                local_list: str = "off") -> str:
+    """The TOML of a test site: two configured chargers, loopback listeners on free ports.
+
+    `local_list` is off unless a test asks (the product's default is "push"): a pushed list is
+    a call the raw test chargers would have to answer before their next reply."""
     return f"""
 [site]
 name = "test site"
@@ -62,6 +66,7 @@ heartbeat_interval_s = {heartbeat_interval_s}
 call_timeout_s = {call_timeout_s}
 remote_start_timeout_s = {remote_start_timeout_s}
 accept_unknown_id_tags = {str(accept_unknown_id_tags).lower()}
+local_list = "{local_list}"
 
 [api]
 listen = "{api_listen}"

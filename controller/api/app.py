@@ -18,7 +18,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from controller.api import auth, chargers, circuits, errors, hardware, id_tags, notifications, openapi, system, transactions
-from controller.api import reservations
+from controller.api import charger_upkeep, reservations
 from controller.api.errors import Problem
 from controller.api.services import Services
 from controller.config import parse_listen
@@ -30,7 +30,8 @@ MAX_BODY_BYTES = 64 * 1024
 """Larger request bodies answer 413, by Content-Length before anything is read, or while reading."""
 
 SECTIONS = (system.SECTION, chargers.SECTION, transactions.SECTION, id_tags.SECTION, hardware.SECTION,
-            circuits.SECTION, notifications.SECTION, public_charging.SECTION, reservations.SECTION)
+            circuits.SECTION, notifications.SECTION, public_charging.SECTION, reservations.SECTION,
+            charger_upkeep.SECTION)
 """The document's sections, one per resource module `create_app` registers."""
 
 
@@ -100,6 +101,7 @@ def create_app(services: Services, dashboard: Dashboard | None = None) -> QuartT
     public_charging.register(app, services.public_charging, services.public_limits,
                              lambda: tuple(live.current.public_charging.trusted_proxies))
     reservations.register(app, services.chargers, services.reservations)
+    charger_upkeep.register(app, services.chargers, services.profiles, services.maintenance, services.passwords)
     if dashboard is not None:
         dashboard.register(app)
     return app

@@ -11,6 +11,7 @@ from quart_trio import QuartTrio
 from controller.api import models, openapi
 from controller.api.errors import Problem, json_body, json_object
 from controller.chargers import ChargerRegistry, ChargerState, ConnectorState
+from controller.local_list import LocalListSync
 from controller.transactions import Transactions
 
 
@@ -49,7 +50,14 @@ def charger_to_api(s: ChargerState) -> dict[str, Any]:
         "logStatus": s.log_status,
         "connectionLoops": s.connection_loops,
         "connectors": [connector_to_api(c) for _, c in sorted(s.connectors.items())],
+        "localList": local_list_to_api(s.local_list or LocalListSync()),
     }
+
+
+def local_list_to_api(sync: LocalListSync) -> dict[str, Any]:
+    """A charger's local list sync as models.LocalList."""
+    return {"version": sync.version, "state": sync.state, "syncedAt": sync.synced_at, "maxLength": sync.max_length,
+            "detail": sync.detail}
 
 
 def register(app: QuartTrio, chargers: ChargerRegistry, transactions: Transactions) -> None:

@@ -76,6 +76,52 @@ class IdTagPatch(RequestBody):
     tokenType: TokenType = Field(None, json_schema_extra=_not_sent_by_default)  # type: ignore[assignment]
 
 
+class ChargingProfileRequest(RequestBody):
+    """An OCPP 1.6 charging profile to store and send (SetChargingProfile's connectorId and
+    csChargingProfiles): checked against the 1.6 schema; ids from 2000 and stack levels from 1
+    (lower ones are load management's)."""
+
+    connectorId: int = Field(ge=0, le=100, description="0: the charger as a whole")
+    csChargingProfiles: dict[str, Any] = Field(description="OCPP 1.6 ChargingProfile")
+
+
+Location = Annotated[str, Field(min_length=1, max_length=512, description="URI")]
+Retries = Annotated[int | None, Field(ge=0, le=1000)]
+RetryInterval = Annotated[int | None, Field(ge=0, le=86400, description="Seconds")]
+
+
+class FirmwareRequest(RequestBody):
+    """UpdateFirmware (2.0.1: its firmware location and retrieve time)."""
+
+    location: Location
+    retrieveDate: ExpiryDate = Field(description="When the charger may fetch it")
+    retries: Retries = None
+    retryInterval: RetryInterval = None
+
+
+class DiagnosticsRequest(RequestBody):
+    """GetDiagnostics (2.0.1: GetLog of its DiagnosticsLog)."""
+
+    location: Location = Field(description="Where the charger uploads the file (URI)")
+    startTime: ExpiryDate | None = None
+    stopTime: ExpiryDate | None = None
+    retries: Retries = None
+    retryInterval: RetryInterval = None
+
+
+class TriggerRequest(RequestBody):
+    requestedMessage: str = Field(min_length=1, max_length=50, description="1.6: BootNotification, "
+                                  "DiagnosticsStatusNotification, FirmwareStatusNotification, Heartbeat, MeterValues, "
+                                  "StatusNotification; 2.0.1 adds LogStatusNotification and others")
+    connectorId: int | None = Field(None, ge=0, le=100, description="For StatusNotification and MeterValues "
+                                                                     "(2.0.1: the EVSE)")
+
+
+class PasswordRequest(RequestBody):
+    password: str | None = Field(None, min_length=16, max_length=40,
+                                 description="The new AuthorizationKey; left out, a random one is made")
+
+
 class OperationRequest(RootModel[dict[str, Any]]):
     """The OCPP 1.6 request payload of the operation, validated against its schema and forwarded as
     given (key order preserved)."""
@@ -215,6 +261,19 @@ class Charger(ResponseBody):
     connectors: list[Connector]
     connectionLoops: int = Field(0, ge=0, description="Reconnect loops seen (a charger fault): a new connection "
                                                       "replaced a live one 3 times within 10 s")
+    localList: LocalList
+
+
+class LocalList(ResponseBody):
+    """The charger's local authorization list as far as the controller knows it."""
+
+    version: int = Field(description="The list version the charger holds (0: none)")
+    state: Literal["unknown", "syncing", "synced", "stale", "failed", "unsupported"] = Field(
+        description="unknown: never synced (or [ocpp] local_list = \"off\"); stale: changes wait for the "
+                    "charger; failed: it refused the whole list (detail); unsupported: it keeps no local list")
+    syncedAt: Timestamp | None
+    maxLength: int | None = Field(description="SendLocalListMaxLength: entries per update, as the charger said")
+    detail: str | None
 
 
 class ChargerList(ResponseBody):
@@ -400,3 +459,61 @@ class NotificationList(ResponseBody):
     notifications: list[Notification]
     pagination: Pagination
     queue: NotificationQueue
+
+
+class ChargingProfile(ResponseBody):
+    chargingProfileId: int
+    connectorId: int
+    purpose: str
+    stackLevel: int
+    status: str = Field(description="The charger's last answer: Accepted, Rejected, NotSupported, or pending "
+                                    "(not answered yet: sent when the charger next boots)")
+    sentAt: Timestamp | None
+    createdAt: Timestamp
+    csChargingProfiles: dict[str, Any]
+
+
+class ChargingProfileList(ResponseBody):
+    chargingProfiles: list[ChargingProfile]
+
+
+class ClearedProfile(ResponseBody):
+    chargingProfileId: int
+    status: str = Field(description="The charger's answer to ClearChargingProfile (Accepted, Unknown: the "
+                                    "record is gone)")
+
+
+class Report(ResponseBody):
+    id: int
+    kind: Literal["firmware-request", "firmware", "boot", "diagnostics-request", "diagnostics", "log"]
+    status: str = Field(description="A request: the charger's answer (NoAnswer: lost); a report: its status; "
+                                    "a boot: the firmware version it booted with")
+    detail: dict[str, Any] | None
+    at: Timestamp
+
+
+class FirmwareHistory(ResponseBody):
+    chargeBoxId: str
+    firmwareVersion: str | None = Field(description="From its last BootNotification")
+    firmwareStatus: str | None
+    history: list[Report] = Field(description="Newest first: requests, FirmwareStatusNotifications, boots")
+    pagination: Pagination
+
+
+class DiagnosticsHistory(ResponseBody):
+    chargeBoxId: str
+    diagnosticsStatus: str | None
+    logStatus: str | None
+    history: list[Report] = Field(description="Newest first: requests, DiagnosticsStatusNotifications "
+                                              "(2.0.1 LogStatusNotifications)")
+    pagination: Pagination
+
+
+class TriggerResponse(ResponseBody):
+    requestedMessage: str
+    status: str = Field(description="The charger's answer: Accepted, Rejected, NotImplemented")
+
+
+class PasswordResponse(ResponseBody):
+    password: str = Field(description="The new key, shown this once (stored hashed)")
+    status: str

@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.authorization import Authorization
+from controller.charger_passwords import ChargerPasswords
 from controller.chargers import ChargerRegistry
+from controller.charging_profiles import ChargingProfiles
 from controller.live_config import LiveConfig
 from controller.load_management.manager import LoadManager
 from controller.public_charging.api import LIMITS, RateLimiter
+from controller.maintenance import Maintenance
 from controller.public_charging.sessions import PublicCharging
 from controller.reservations import Reservations
 from controller.transactions import Transactions
@@ -43,6 +46,11 @@ class Services:
     """GET /metrics's text (controller/metrics.py render, bound to the site's parts)."""
     reservations: Reservations
     """Connectors held for an id tag: the `reservations` rows' owner."""
+    profiles: ChargingProfiles
+    """Charging profiles set through the API, as records."""
+    maintenance: Maintenance
+    """Firmware, diagnostics, triggered messages and their history."""
+    passwords: ChargerPasswords
     public_limits: RateLimiter = field(default_factory=lambda: RateLimiter(LIMITS))
     """The driver endpoints' rate limits, one for both listeners that serve them ([api] listen and
     [public_charging] listen): a client gets no more by using both."""

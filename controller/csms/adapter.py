@@ -66,7 +66,8 @@ class Handlers:
         return {"status": "UnknownVendorId"}
 
     async def firmware_status(self, payload: dict) -> dict:
-        self.state.firmware_status = payload["status"]
+        detail = {"requestId": payload["requestId"]} if "requestId" in payload else None
+        await self.chargers.reported(self.state, "firmware", payload["status"], detail)
         return {}
 
 

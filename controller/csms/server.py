@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 import trio
 from trio_websocket import Endpoint, WebSocketRequest, serve_websocket
 
+from controller.charger_passwords import ChargerPasswords
 from controller.chargers import ChargerRegistry, Protocol, usable_charger_id
 from controller.config import parse_listen
 from controller.csms import v16, v201
@@ -44,8 +45,11 @@ def _address(remote: Endpoint | str) -> str:
 
 
 class OcppServer:
-    def __init__(self, config: LiveConfig, chargers: ChargerRegistry, transactions: Transactions) -> None:
+    def __init__(self, config: LiveConfig, chargers: ChargerRegistry, transactions: Transactions,
+                 passwords: ChargerPasswords | None = None) -> None:
         self.config = config
+        self.passwords = passwords  # keys set by rotation, before the config file's
+        self._newest_key: set[str] = set()  # handshakes just authenticated with a rotated key
         self.chargers = chargers
         self.transactions = transactions
         self.port: int | None = None
@@ -99,6 +103,16 @@ class OcppServer:
 
     def _auth_problem(self, request: WebSocketRequest, charger_id: str) -> str | None:
         """Why this handshake fails security profile 1, or None. Never includes the secret."""
+        rotation = self.passwords.get(charger_id) if self.passwords is not None else None
+        if rotation is not None:
+            if check_basic_auth(request.headers, charger_id, password=None, password_hash=rotation.password_hash) is None:
+                self._newest_key.add(charger_id)
+                return None
+            if rotation.confirmed:
+                return "wrong password (not its newest key)"
+            if rotation.previous_hash is not None:
+                return check_basic_auth(request.headers, charger_id, password=None,
+                                        password_hash=rotation.previous_hash)
         config = self.config.current
         charger = config.charger(charger_id)
         password = charger.password if charger else None
@@ -118,6 +132,9 @@ class OcppServer:
             log.warning("refused charger=%r from %s: %s", charger_id, _address(remote), problem)
             await request.reject(401, extra_headers=UNAUTHORIZED)
             return
+        if charger_id in self._newest_key and self.passwords is not None:
+            self._newest_key.discard(charger_id)
+            await self.passwords.connected_with_newest(charger_id)
         registration = registry.admission(charger_id) if charger_id else None
         if registration is None:
             log.warning("refused OCPP connection path=%s from %s: unknown charger", request.path, remote)

@@ -37,11 +37,18 @@ Every command that waits for the central system accepts "timeout" (seconds).
   raw {frame, expect_reply=true} writes text; result {"frame": next non-CALL frame text}
   respond {action, payload?, delay_s?, no_answer?}   how to answer that CS->CP action;
                                 with none of the three, back to the default answer
-  auto {enabled}                RemoteStart/RemoteStop/TriggerMessage/ReserveNow follow-ups (default on)
+  auto {enabled}                RemoteStart/RemoteStop/TriggerMessage/ReserveNow follow-ups (default on); also
+                                UpdateFirmware (FirmwareStatusNotifications, then a boot with the
+                                file's name as firmwareVersion) and GetDiagnostics (its statuses)
   state {}                      connectors, auto flag, connection, electrics
   car {connector, maxA}         the car's own maximum current per phase
   obey {enabled}                false: accept profiles but ignore them (the car takes all it can)
   autometer {interval}          MeterValues every `interval` s while a transaction runs (0: off)
+  locallist {supported?, maxLength?, version?, forget?}   how it keeps its local list (SendLocalList
+                                and GetLocalListVersion answer from it; SendLocalListMaxLength is
+                                in GetConfiguration); result: the list
+  forget_profiles {}            it lost every charging profile (GetCompositeSchedule answers from
+                                the profiles it holds)
   disconnect {abrupt=true} -> {code} | reconnect {url?, basic_auth?} (failure: "status") | quit {}
 
 stdout events: connected {subprotocol, url}, connect_failed {status, error} (then exit 2),
@@ -68,6 +75,7 @@ from ocpp.v16.enums import Action
 
 from controller.simulators.common import (
     CommandError,
+    LocalList,
     SimConnection,
     SimulatorBase,
     base_parser,
@@ -135,13 +143,16 @@ class SimChargePoint(SimConnection, OcppChargePoint):
         return call_result.ClearCache(status="Accepted")
 
     @on(Action.send_local_list)
-    def on_send_local_list(self, list_version: int, **_: Any) -> call_result.SendLocalList:
-        self.sim.local_list_version = list_version
-        return call_result.SendLocalList(status="Accepted")
+    def on_send_local_list(self, list_version: int, update_type: str,
+                           local_authorization_list: list[dict[str, Any]] | None = None,
+                           **_: Any) -> call_result.SendLocalList:
+        return call_result.SendLocalList(status=self.sim.install_local_list(
+            list_version, update_type, plain(snake_to_camel_case(local_authorization_list or []))))
 
     @on(Action.get_local_list_version)
     def on_get_local_list_version(self, **_: Any) -> call_result.GetLocalListVersion:
-        return call_result.GetLocalListVersion(list_version=self.sim.local_list_version)
+        version = self.sim.local_list.version if self.sim.local_list_supported else -1
+        return call_result.GetLocalListVersion(list_version=version)
 
     @on(Action.data_transfer)
     def on_data_transfer(self, **_: Any) -> call_result.DataTransfer:
@@ -183,12 +194,19 @@ class SimChargePoint(SimConnection, OcppChargePoint):
         return call_result.ClearChargingProfile(status="Accepted")
 
     @on(Action.get_composite_schedule)
-    def on_get_composite_schedule(self, connector_id: int, **_: Any) -> call_result.GetCompositeSchedule:
-        profile = self.sim.profiles.get(connector_id) or self.sim.profiles.get(0) or {}
-        return call_result.GetCompositeSchedule(
-            status="Accepted", connector_id=connector_id, schedule_start=now_iso(),
-            charging_schedule=profile.get("chargingSchedule"),
-        )
+    def on_get_composite_schedule(self, connector_id: int, duration: int, **_: Any) -> call_result.GetCompositeSchedule:
+        """The limit in force now from every profile the charger holds (one period: the
+        simulator does not plan ahead); Rejected when no profile limits the connector."""
+        electrics = self.sim.electrics
+        transaction_id = self.sim.connector(connector_id).transaction_id if connector_id else None
+        limit = electrics.profiles.limit(connector_id, transaction_id, electrics.phases,
+                                         electrics.car(connector_id).started if connector_id else None)
+        if limit is None:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        schedule = {"duration": duration, "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": round(limit, 1)}]}
+        return call_result.GetCompositeSchedule(status="Accepted", connector_id=connector_id,
+                                                schedule_start=now_iso(), charging_schedule=schedule)
 
     @on(Action.update_firmware)
     def on_update_firmware(self, **_: Any) -> call_result.UpdateFirmware:
@@ -197,6 +215,14 @@ class SimChargePoint(SimConnection, OcppChargePoint):
     @on(Action.get_diagnostics)
     def on_get_diagnostics(self, **_: Any) -> call_result.GetDiagnostics:
         return call_result.GetDiagnostics(file_name="diagnostics.log")
+
+    @after(Action.update_firmware)
+    def after_update_firmware(self, location: str, **_: Any) -> None:
+        self.sim.auto_firmware(location)
+
+    @after(Action.get_diagnostics)
+    def after_get_diagnostics(self, **_: Any) -> None:
+        self.sim.auto_diagnostics()
 
     @on(Action.remote_start_transaction)
     def on_remote_start_transaction(self, id_tag: str, connector_id: int | None = None,
@@ -248,8 +274,13 @@ class Simulator(SimulatorBase):
             "MeterValuesSampledData": ("Energy.Active.Import.Register,Power.Active.Import", False),
             "AuthorizeRemoteTxRequests": ("false", False),
             "NumberOfConnectors": (str(args.connectors), True),
+            "LocalAuthListEnabled": ("true", False),
+            "LocalAuthListMaxLength": ("1000", True),
+            "SendLocalListMaxLength": ("100", True),
         }
-        self.local_list_version = 0
+        self.local_list = LocalList()  # idTag -> idTagInfo
+        self.local_list_supported = True
+        self.firmware_version: str | None = None  # set by an UpdateFirmware; sent in the boot after it
         self.cancelled_reservation: int | None = None  # the connector the last CancelReservation freed
         self.profiles: dict[int, dict[str, Any]] = {}
         self.electrics = Electrics(phases=args.phases, max_a=args.max_current, ramp_s=args.ramp_s)
@@ -259,6 +290,15 @@ class Simulator(SimulatorBase):
 
     def connector(self, n: int) -> Connector:
         return self.connectors.setdefault(n, Connector())
+
+    def install_local_list(self, version: int, update_type: str, entries: list[dict[str, Any]]) -> str:
+        """SendLocalList as a charger keeps it: a full list replaces, a differential one adds,
+        changes and (an entry without idTagInfo) removes, and needs a newer version."""
+        if not self.local_list_supported:
+            return "NotSupported"
+        return self.local_list.install(version, update_type == "Full",
+                                       [(e["idTag"], e.get("idTagInfo")) for e in entries],
+                                       int(self.config["SendLocalListMaxLength"][0]))
 
     # --- shared by commands and auto follow-ups ------------------------------------------
 
@@ -441,6 +481,10 @@ class Simulator(SimulatorBase):
             self.auto_remote_stop(request.get("transactionId"))
         elif action == "TriggerMessage":
             self.auto_trigger(request.get("requestedMessage", ""), request.get("connectorId"))
+        elif action == "UpdateFirmware":
+            self.auto_firmware(request.get("location", ""))
+        elif action == "GetDiagnostics":
+            self.auto_diagnostics()
 
 
     def auto_remote_start(self, connector_id: int | None, id_tag: str) -> None:
@@ -470,6 +514,30 @@ class Simulator(SimulatorBase):
             if await self.followup(stop, lambda _: self.stopped(connector)) is not None:
                 finishing = self.status_request(connector, "Finishing")
                 await self.followup(finishing, self.status_sent(connector, "Finishing"))
+
+        self.tasks.spawn(sequence())
+
+    def auto_firmware(self, location: str) -> None:
+        """Download, install, then boot again running the new firmware (named after the file)."""
+        if not self.auto:
+            return
+
+        async def sequence() -> None:
+            for status in ("Downloading", "Downloaded", "Installing", "Installed"):
+                await self.followup(call.FirmwareStatusNotification(status=status))
+            self.firmware_version = location.rstrip("/").rsplit("/", 1)[-1]
+            await self.followup(call.BootNotification(charge_point_model=MODEL, charge_point_vendor=VENDOR,
+                                                      firmware_version=self.firmware_version))
+
+        self.tasks.spawn(sequence())
+
+    def auto_diagnostics(self) -> None:
+        if not self.auto:
+            return
+
+        async def sequence() -> None:
+            for status in ("Uploading", "Uploaded"):
+                await self.followup(call.DiagnosticsStatusNotification(status=status))
 
         self.tasks.spawn(sequence())
 
@@ -539,6 +607,27 @@ class Simulator(SimulatorBase):
         self.stopped(connector)
         return response
 
+    async def cmd_locallist(self, supported: bool | None = None, maxLength: int | None = None,
+                            version: int | None = None, forget: bool = False) -> dict[str, Any]:
+        """Set how the charger keeps its local list; `forget`: it lost the list (version 0)."""
+        if supported is not None:
+            self.local_list_supported = bool(supported)
+        if maxLength is not None:
+            self.config["SendLocalListMaxLength"] = (str(int(maxLength)), True)
+        if forget:
+            self.local_list = LocalList()
+        if version is not None:
+            self.local_list.version = int(version)
+        return {"version": self.local_list.version, "entries": self.local_list.entries,
+                "supported": self.local_list_supported, "maxLength": int(self.config["SendLocalListMaxLength"][0])}
+
+    async def cmd_forget_profiles(self) -> dict[str, Any]:
+        """The charger lost every charging profile (a reboot that does not keep them)."""
+        self.electrics.profiles.installed.clear()
+        self.profiles.clear()
+        self.tick()
+        return {"installed": []}
+
     async def cmd_car(self, connector: int, maxA: float) -> dict[str, Any]:
         self.electrics.car(connector).max_a = float(maxA)
         self.tick()
@@ -560,7 +649,11 @@ class Simulator(SimulatorBase):
             "connectors": {str(n): {"energyWh": c.energy_wh, "transactionId": c.transaction_id,
                                     "idTag": c.id_tag, "status": c.status, "reservation": c.reservation}
                            for n, c in sorted(self.connectors.items())},
-            "localListVersion": self.local_list_version,
+            "localListVersion": self.local_list.version,
+            "localList": self.local_list.entries,
+            "installedProfiles": {str(pid): {"connectorId": i.connector_id, "profile": i.profile}
+                                  for pid, i in self.electrics.profiles.installed.items()},
+            "firmwareVersion": self.firmware_version,
             "chargingProfiles": {str(n): p for n, p in self.profiles.items()},
             "electrics": {
                 "phases": self.electrics.phases, "obey": self.electrics.obey,

@@ -45,9 +45,11 @@ word for 1.6's Finishing: the cable stays plugged in); TriggerMessage (auto: the
 GetBaseReport (auto: NotifyReport); UpdateFirmware (auto: FirmwareStatusNotification
 Downloading, Installed); GetLog (auto: LogStatusNotification Uploading, Uploaded);
 GetVariables / SetVariables on a small device model; Set/Clear ChargingProfile,
-GetCompositeSchedule, GetTransactionStatus, SendLocalList, GetLocalListVersion, Reset,
+GetCompositeSchedule, GetTransactionStatus, Reset,
 ChangeAvailability, UnlockConnector, ClearCache, ReserveNow, CancelReservation: the
-obvious yes; DataTransfer: UnknownVendorId.
+obvious yes; DataTransfer: UnknownVendorId. SendLocalList / GetLocalListVersion: a local list
+kept with versions (Differential needs a newer one: VersionMismatch; more entries than
+LocalAuthListCtrlr.ItemsPerMessage: Failed), shown by `state`.
 
 stdout events: as charger.py (connected, connect_failed, call, sent, closed, note, frame).
 """
@@ -67,6 +69,7 @@ from ocpp.v201.enums import Action, ReasonEnumType
 
 from controller.simulators.common import (
     CommandError,
+    LocalList,
     SimConnection,
     SimulatorBase,
     base_parser,
@@ -231,13 +234,15 @@ class SimChargePoint(SimConnection, OcppChargePoint):
         return call_result.GetTransactionStatus(messages_in_queue=False, ongoing_indicator=ongoing)
 
     @on(Action.send_local_list)
-    def on_send_local_list(self, version_number: int, **_: Any) -> call_result.SendLocalList:
-        self.sim.local_list_version = version_number
-        return call_result.SendLocalList(status="Accepted")
+    def on_send_local_list(self, version_number: int, update_type: str,
+                           local_authorization_list: list[dict[str, Any]] | None = None,
+                           **_: Any) -> call_result.SendLocalList:
+        return call_result.SendLocalList(status=self.sim.install_local_list(
+            version_number, update_type, plain(snake_to_camel_case(local_authorization_list or []))))
 
     @on(Action.get_local_list_version)
     def on_get_local_list_version(self, **_: Any) -> call_result.GetLocalListVersion:
-        return call_result.GetLocalListVersion(version_number=self.sim.local_list_version)
+        return call_result.GetLocalListVersion(version_number=self.sim.local_list.version)
 
     @on(Action.data_transfer)
     def on_data_transfer(self, **_: Any) -> call_result.DataTransfer:
@@ -304,14 +309,23 @@ class Simulator(SimulatorBase):
             ("TxCtrlr", "TxStartPoint"): ("Authorized", False),
             ("TxCtrlr", "TxStopPoint"): ("Authorized", False),
             ("LocalAuthListCtrlr", "Enabled"): ("true", False),
+            ("LocalAuthListCtrlr", "ItemsPerMessage"): ("100", True),
             ("SmartChargingCtrlr", "Enabled"): ("true", False),
             ("SecurityCtrlr", "Identity"): (self.charger_id, True),
         }
-        self.local_list_version = 0
+        self.local_list = LocalList()  # idToken -> {"type", "idTokenInfo"}
         self.profiles: dict[int, dict[str, Any]] = {}
 
     def evse(self, n: int) -> Evse:
         return self.evses.setdefault(n, Evse())
+
+    def install_local_list(self, version: int, update_type: str, entries: list[dict[str, Any]]) -> str:
+        """SendLocalList as a station keeps it: Full replaces, Differential needs a newer version
+        and sets or (an entry without idTokenInfo) removes each token; more than ItemsPerMessage fail."""
+        listed = [(e["idToken"]["idToken"], None if e.get("idTokenInfo") is None else
+                   {"type": e["idToken"]["type"], "idTokenInfo": e["idTokenInfo"]}) for e in entries]
+        return self.local_list.install(version, update_type == "Full", listed,
+                                       int(self.variables[("LocalAuthListCtrlr", "ItemsPerMessage")][0]))
 
     def find_transaction(self, transaction_id: Any) -> int | None:
         return next((n for n, e in self.evses.items() if e.transaction_id == str(transaction_id)), None)
@@ -596,7 +610,8 @@ class Simulator(SimulatorBase):
                                     "connectorStatus": e.connector_status, "remoteStartId": e.remote_start_id}
                            for n, e in sorted(self.evses.items())},
             "seqNo": self.seq_no,
-            "localListVersion": self.local_list_version,
+            "localListVersion": self.local_list.version,
+            "localList": self.local_list.entries,
             "chargingProfiles": {str(n): p for n, p in self.profiles.items()},
             "variables": {f"{component}.{name}": value for (component, name), (value, _) in self.variables.items()},
         }

@@ -24,7 +24,7 @@ import logging
 import ssl
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Coroutine, TypeVar
 
@@ -114,6 +114,32 @@ class Tasks:
     def cancel_all(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+
+
+@dataclass
+class LocalList:
+    """A charger's local authorization list and its version, kept alike in both OCPP versions: a
+    full update replaces the list; a differential one needs a newer version (else VersionMismatch)
+    and sets each id's info or, without info, removes the id; more entries than the charger takes
+    in one update: Failed."""
+
+    version: int = 0
+    entries: dict[str, Any] = field(default_factory=dict)
+
+    def install(self, version: int, full: bool, entries: list[tuple[str, Any]], max_length: int) -> str:
+        if len(entries) > max_length:
+            return "Failed"
+        if full:
+            self.entries = {}
+        elif version <= self.version:
+            return "VersionMismatch"
+        for key, info in entries:
+            if info is None:
+                self.entries.pop(key, None)
+            else:
+                self.entries[key] = info
+        self.version = version
+        return "Accepted"
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from controller.store.charger_reports import add_report
 from controller.timefmt import now_iso
 
 
@@ -31,6 +32,8 @@ def record_boot(conn: sqlite3.Connection, charger_id: str, registration: str, ve
         " boot_info = ?, last_boot = ? WHERE id = ?",
         (vendor, model, serial_number, firmware_version, boot_json, at, charger_id),
     )
+    # every boot's firmware, so an operator sees an update take effect (GET .../firmware)
+    add_report(conn, charger_id, "boot", firmware_version or "unknown", None, at)
 
 
 def record_protocol(conn: sqlite3.Connection, charger_id: str, registration: str, protocol: str) -> None:

@@ -185,6 +185,49 @@ MIGRATIONS: list[str] = [
         expires_at TEXT NOT NULL               -- ISO 8601 UTC
     );
     """,
+    # what the controller keeps for the operator of each charger: its local authorization list's
+    # sync, the charging profiles set through the API, firmware/diagnostics reports and boots,
+    # and a password set by rotation (controller/local_list.py, charging_profiles.py,
+    # maintenance.py, charger_passwords.py)
+    """
+    CREATE TABLE local_lists (
+        charger_id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL DEFAULT 0,    -- the list version the charger holds, as far as we know
+        state TEXT NOT NULL,                   -- unknown | syncing | synced | stale | failed | unsupported | too_long
+        detail TEXT,                           -- why (failed, too_long)
+        max_length INTEGER,                    -- SendLocalListMaxLength, when the charger reported it
+        synced_at TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE charging_profiles (
+        charger_id TEXT NOT NULL,
+        profile_id INTEGER NOT NULL,           -- chargingProfileId
+        connector_id INTEGER NOT NULL,
+        purpose TEXT NOT NULL,
+        stack_level INTEGER NOT NULL,
+        profile TEXT NOT NULL,                 -- JSON csChargingProfiles as given
+        status TEXT NOT NULL,                  -- the charger's last answer: Accepted | Rejected | NotSupported | pending
+        sent_at TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (charger_id, profile_id)
+    );
+    CREATE TABLE charger_reports (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        charger_id TEXT NOT NULL,
+        kind TEXT NOT NULL,                    -- firmware | diagnostics | log | boot
+        status TEXT NOT NULL,                  -- the reported status; Requested for our request; the firmware version for a boot
+        detail TEXT,                           -- JSON: the request, the charger's answer
+        at TEXT NOT NULL
+    );
+    CREATE INDEX charger_reports_by_charger ON charger_reports (charger_id, kind, id);
+    CREATE TABLE charger_passwords (
+        charger_id TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,           -- the newest key (passwords.hash_password)
+        previous_hash TEXT,                    -- still accepted until the charger connects with the newest
+        set_at TEXT NOT NULL,
+        confirmed_at TEXT                      -- when the charger first connected with the newest
+    );
+    """,
 ]
 
 

@@ -27,7 +27,7 @@ def write_config(tmp_path: Path, *, api_keys=("test-key",), logging: str = "", e
     keys = ", ".join(json.dumps(k) for k in api_keys)
     text = (
         f'[site]\nname = "test"\ndata_dir = "data"\n'
-        f'[ocpp]\nlisten = "127.0.0.1:0"\nheartbeat_interval_s = 300\n'
+        f'[ocpp]\nlisten = "127.0.0.1:0"\nheartbeat_interval_s = 300\nlocal_list = "off"\n'
         f'[api]\nlisten = "127.0.0.1:0"\napi_keys = [{keys}]\n'
         f"[logging]\n{logging}\n{extra}\n"
     )

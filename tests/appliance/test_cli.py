@@ -189,3 +189,38 @@ async def test_meters_and_readers_commands_show_the_site_hardware(tmp_path: Path
             row = out.splitlines()[1].split()
             assert row[:5] == ["bay-1", "rdm6300", "CP1:1", "yes", "1"] and "62E3086CED" in row, out
             assert listed["lastTapResult"]["result"] in row  # what the tap did (an unknown card: refused)
+
+
+async def test_profile_commands_store_list_and_clear(tmp_path: Path) -> None:
+    async with running_site(write_config(tmp_path)) as site:
+        api = ("--url", f"http://127.0.0.1:{site.api_port}", "--api-key", "test-key")
+        profile = {"chargingProfileId": 2001, "stackLevel": 1, "chargingProfilePurpose": "ChargePointMaxProfile",
+                   "chargingProfileKind": "Absolute",
+                   "chargingSchedule": {"chargingRateUnit": "A",
+                                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}]}}
+        (tmp_path / "cap.json").write_text(json.dumps(profile))
+        rc, out, err = await evedge("profiles", "set", "CP1", "0", f"@{tmp_path / 'cap.json'}", *api)
+        assert rc == 0, err
+        assert out.splitlines()[1].split()[:5] == ["2001", "0", "ChargePointMaxProfile", "1", "pending"]
+        rc, out, err = await evedge("profiles", "list", "CP1", *api)
+        assert rc == 0 and "0s:16A" in out, err
+        profile["stackLevel"] = 0
+        rc, _, err = await evedge("profiles", "set", "CP1", "0", json.dumps(profile), *api)
+        assert rc == 1 and "stackLevel" in err, err  # load management's stack level, refused by the API
+        rc, _, err = await evedge("profiles", "clear", "CP1", "2001", *api)
+        assert rc == 1 and "not connected" in err, err  # the charger must be there to clear it
+        async with charger(site.ocpp_port, "CP1") as cp:
+            await cp.boot()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(cp.answer_one, {"status": "Accepted"})  # the stored profile, sent after boot
+            result: list = []
+
+            async def clear() -> None:
+                result.extend(await evedge("profiles", "clear", "CP1", "2001", *api))
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(clear)
+                call = await cp.answer_one({"status": "Accepted"})
+            assert call[2:] == ["ClearChargingProfile", {"id": 2001}]
+            assert result[0] == 0 and "answered Accepted" in result[1], result
+        rc, out, _ = await evedge("profiles", "list", "CP1", "--json", *api)
+        assert rc == 0 and json.loads(out) == {"chargingProfiles": []}

@@ -22,7 +22,10 @@ DOMAIN = ("controller.chargers", "controller.transactions", "controller.authoriz
           "controller.public_charging.payments", "controller.public_charging.views",
           "controller.public_charging.sessions", "controller.public_charging.statuses",
           "controller.public_charging.money", "controller.upstream.events", "controller.load_management",
-          "controller.reservations")
+          "controller.reservations",
+
+          "controller.charger_jobs", "controller.local_list", "controller.charging_profiles", "controller.maintenance",
+          "controller.charger_passwords")
 
 # (who, what they must not import, why): `who` and `what` are module-name prefixes.
 RULES: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
@@ -41,7 +44,10 @@ RULES: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
     (("controller.store",), ("controller.chargers", "controller.transactions", "controller.authorization",
                              "controller.tap_to_charge", "controller.public_charging", "controller.upstream",
                              "controller.csms", "controller.api", "controller.site", "controller.config",
-                             "controller.reservations"),
+                             "controller.reservations",
+
+                             "controller.local_list", "controller.charging_profiles", "controller.maintenance",
+                             "controller.charger_passwords"),
      "the store holds SQL only: it knows rows, not the domain"),
     (("controller.csms.frames", "controller.csms.rpc", "controller.csms.liveness", "controller.csms.security"),
      ("controller.csms.v16", "controller.csms.v201"),

@@ -134,6 +134,8 @@ MISTAKES: list[tuple[str, Callable[[str], str], str, str]] = [
     ("meter-model", _append(BUS + '\n[[meters]]\nid = "m"\nbus = "gw"\nmodel = "sdm999"\n'), "meters[0].model",
      "sdm999"),
     ("connector-meter-missing", _first_charger('meter = "connector-meter"'), "chargers[0].meter", "[[meters]]"),
+    ("local-list-word", _replace('local_list = "off"', 'local_list = "sometimes"'), "ocpp.local_list", "push"),
+    ("local-list-bool", _replace('local_list = "off"', "local_list = true"), "ocpp.local_list", "push"),
 ]
 
 

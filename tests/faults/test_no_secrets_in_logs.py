@@ -48,6 +48,7 @@ data_dir = "{(tmp_path / 'data').as_posix()}"
 [ocpp]
 listen = "127.0.0.1:0"
 unknown_chargers = "reject"
+local_list = "off"
 call_timeout_s = 5
 
 [api]

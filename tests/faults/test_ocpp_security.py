@@ -74,6 +74,7 @@ data_dir = "{(tmp_path / 'data').as_posix()}"
 [ocpp]
 listen = "127.0.0.1:0"
 unknown_chargers = "{unknown}"
+local_list = "off"
 {tls}{ocpp}
 [api]
 listen = "127.0.0.1:0"

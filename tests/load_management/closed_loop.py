@@ -54,6 +54,7 @@ data_dir = "{data_dir.as_posix()}"
 listen = "127.0.0.1:0"
 unknown_chargers = "reject"
 accept_unknown_id_tags = true
+local_list = "off"
 call_timeout_s = 3
 
 [api]

@@ -33,6 +33,7 @@ data_dir = "{data_dir.as_posix()}"
 [ocpp]
 listen = "127.0.0.1:0"
 unknown_chargers = "reject"
+local_list = "off"
 call_timeout_s = 5
 remote_start_timeout_s = 600
 

@@ -13,7 +13,7 @@ from controller.csms import adapter
 from controller.csms.rpc import RpcSession
 from controller.csms.v16.handlers import ChargerHandlers, availability
 from controller.csms.v16.link import PROTOCOL as SUBPROTOCOL
-from controller.csms.v16.link import V16Link
+from controller.csms.v16.link import V16Link, new_password
 from controller.csms.v16.schemas import CENTRAL_ACTIONS, validate
 from controller.live_config import LiveConfig
 from controller.transactions import Transactions
@@ -29,8 +29,17 @@ def charge_operation(action: str, payload: dict) -> ChargeOperation | None:
     return None
 
 
-PROTOCOL = Protocol(name=SUBPROTOCOL, operations=CENTRAL_ACTIONS, check_operation=adapter.operation_checker(validate),
-                    availability=availability, charge_operation=charge_operation)
+CHECK_OPERATION = adapter.operation_checker(validate)
+
+
+def check_charging_profile(connector_id: int, profile: dict) -> None:
+    """An operator's profile record as SetChargingProfile would carry it, against the 1.6 schema."""
+    CHECK_OPERATION("SetChargingProfile", {"connectorId": connector_id, "csChargingProfiles": profile})
+
+
+PROTOCOL = Protocol(name=SUBPROTOCOL, operations=CENTRAL_ACTIONS, check_operation=CHECK_OPERATION,
+                    availability=availability, charge_operation=charge_operation, new_password=new_password,
+                    check_charging_profile=check_charging_profile)
 
 
 def open_session(ws: WebSocketConnection, state: ChargerState, chargers: ChargerRegistry,

@@ -129,5 +129,5 @@ class ChargerHandlers(adapter.Handlers):
         return {}
 
     async def diagnostics_status(self, payload: dict) -> dict:
-        self.state.diagnostics_status = payload["status"]
+        await self.chargers.reported(self.state, "diagnostics", payload["status"])
         return {}

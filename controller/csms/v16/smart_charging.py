@@ -14,6 +14,8 @@ Every payload is checked against the 1.6 schema before it leaves.
 
 from __future__ import annotations
 
+from controller.charging_profiles import FIRST_PROFILE_ID, MIN_STACK_LEVEL
+from controller.config import MAX_CONNECTORS
 from controller.csms.frames import CALL
 from controller.csms.link import limit_amps
 from controller.csms.v16.schemas import validate
@@ -22,6 +24,8 @@ from controller.timefmt import now_iso
 DEFAULT_PROFILE_ID = 1
 TRANSACTION_PROFILE_BASE = 1000  # + connector id
 STACK_LEVEL = 0
+# An operator's stored profiles (controller/charging_profiles.py) start above ours: neither replaces the other.
+assert TRANSACTION_PROFILE_BASE + MAX_CONNECTORS < FIRST_PROFILE_ID and STACK_LEVEL < MIN_STACK_LEVEL
 
 
 def _schedule(amps: float, phases: int, duration_s: int | None = None, start: str | None = None) -> dict:

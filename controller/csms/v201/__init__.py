@@ -17,7 +17,7 @@ from controller.csms import adapter
 from controller.csms.rpc import RpcSession
 from controller.csms.v201.handlers import StationHandlers, availability
 from controller.csms.v201.link import PROTOCOL as SUBPROTOCOL
-from controller.csms.v201.link import V201Link
+from controller.csms.v201.link import V201Link, new_password
 from controller.csms.v201.schemas import CENTRAL_ACTIONS, validate
 from controller.live_config import LiveConfig
 from controller.transactions import Transactions
@@ -34,7 +34,7 @@ def charge_operation(action: str, payload: dict) -> ChargeOperation | None:
 
 
 PROTOCOL = Protocol(name=SUBPROTOCOL, operations=CENTRAL_ACTIONS, check_operation=adapter.operation_checker(validate),
-                    availability=availability, charge_operation=charge_operation)
+                    availability=availability, charge_operation=charge_operation, new_password=new_password)
 
 
 def open_session(ws: WebSocketConnection, state: ChargerState, chargers: ChargerRegistry,

@@ -192,7 +192,8 @@ class StationHandlers(adapter.Handlers):
         return {}
 
     async def log_status(self, payload: dict) -> dict:
-        self.state.log_status = payload["status"]
+        detail = {"requestId": payload["requestId"]} if "requestId" in payload else None
+        await self.chargers.reported(self.state, "log", payload["status"], detail)
         return {}
 
     async def notify_report(self, payload: dict) -> dict:
