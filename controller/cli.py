@@ -13,7 +13,7 @@ from pathlib import Path
 
 import trio
 
-from controller import __version__, admin_cli, init_site, logs, preflight, systemd
+from controller import __version__, admin_cli, descriptors, init_site, logs, preflight, systemd
 from controller.config import Config, ConfigError, default_config_path, load_config, lockouts
 from controller.store.data_dir import DataDirRefused
 
@@ -24,6 +24,7 @@ async def _run(config, config_path: str, new_books: bool) -> None:
     from controller import reload
     from controller.site import Site
 
+    descriptors.raise_limit()  # chargers, API clients and the database all need descriptors
     site = Site(config, new_books=new_books)
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:

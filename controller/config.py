@@ -137,6 +137,10 @@ class ApiSection(_Section):
     """Browser origins (e.g. "https://ops.example.com") allowed to call the API; none by default."""
     metrics_require_api_key: bool = False
     """GET /metrics is open (like /healthz) for LAN scrapers; true requires X-API-Key there too."""
+    max_connections: int = Field(128, ge=1, le=4096)
+    """HTTP connections open at once; further clients wait until one closes (chargers come first)."""
+    max_requests_in_flight: int = Field(16, ge=1, le=1024)
+    """API requests handled at once; further requests wait briefly, then answer 503 with Retry-After."""
 
     @model_validator(mode="after")
     def _keys_and_origins(self) -> "ApiSection":

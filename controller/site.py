@@ -13,6 +13,7 @@ import trio
 
 from controller import health, metrics
 from controller.api.app import serve_api
+from controller.api.http_server import ConnectionGate
 from controller.api.services import Services
 from controller.authorization import Authorization
 from controller.chargers import ChargerRegistry
@@ -80,6 +81,7 @@ class Site:
         self.ocpp = OcppServer(self.live, self.chargers, self.transactions)
         self.ocpp_port: int | None = None
         self.api_port: int | None = None
+        self.http_gate = ConnectionGate(config.api.max_connections)  # API connections open, and the cap
         self._stopping = trio.Event()
         self._cancel: trio.CancelScope | None = None
         # name -> fn() returning {"status": "ok"|"degraded"|"failing", ...}; drivers add their buses
@@ -126,7 +128,7 @@ class Site:
                 with _binding(self.config, "ocpp.listen"):
                     self.ocpp_port = await nursery.start(self.ocpp.run)
                 with _binding(self.config, "api.listen"):
-                    binds = await nursery.start(serve_api, self.api_services, self._stopping)
+                    binds = await nursery.start(serve_api, self.api_services, self.http_gate, self._stopping)
                 self.api_port = int(binds[0].rsplit(":", 1)[1])
                 log.info("API listening on %s", " ".join(binds))
                 nursery.start_soon(self.transactions.expire_pending_forever)
