@@ -7,8 +7,9 @@ one LAN client from taking the controller's descriptors.
   A connection the client closed ends at once, not when its keep-alive timer runs out.
 - At most `[api] max_connections` HTTP connections are open at a time, each idle for at most
   KEEP_ALIVE_S; the listener accepts the next one only when one ends (the others wait in the
-  kernel's backlog), and only while more than descriptors.RESERVE descriptors are free, so
-  chargers and the systemd watchdog always find one.
+  kernel's backlog; when the cap is reached, the oldest idle connection gives way to them), and
+  only while more than descriptors.RESERVE descriptors are free, so chargers and the systemd
+  watchdog always find one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 
 import trio
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.events import Event, Updated
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
@@ -36,7 +38,19 @@ RECHECK_S = 0.5
 
 class _Connection(TCPServer):
     """Hypercorn's connection handler, closing its socket even from a cancelled task, and as soon
-    as the client has gone (not when the keep-alive timer runs out)."""
+    as the client has gone (not when the keep-alive timer runs out); tells the gate whether it is
+    idle between requests, so a new client can take its place."""
+
+    gate: ConnectionGate
+
+    async def protocol_send(self, event: Event) -> None:
+        if isinstance(event, Updated):
+            self.gate.idle(self, event.idle)
+        await super().protocol_send(event)
+
+    def give_way(self) -> None:
+        """Close this idle keep-alive connection now, as its keep-alive timer would."""
+        self._task_group._nursery.start_soon(self._initiate_server_close)  # noqa: SLF001
 
     async def _close(self) -> None:
         with trio.CancelScope(shield=True):
@@ -48,40 +62,58 @@ class _Connection(TCPServer):
 
 
 class ConnectionGate:
-    """Counts open HTTP connections and holds the listener back when there are too many, or too
-    few descriptors are left."""
+    """Counts open HTTP connections; holds the listener back while too few descriptors are left,
+    and a new connection while the cap is reached (an idle one gives way to it)."""
 
     def __init__(self, max_connections: int, reserve: int | None = None) -> None:
         self.max_connections = max_connections
         self.reserve = descriptors.RESERVE if reserve is None else reserve
         self.open = 0
-        self.waiting = False  # the listener is holding back: /metrics and tests can see it
+        self._idle: dict[_Connection, None] = {}  # connections between requests, oldest first
+        self.waiting = False  # a connection waits for its turn: tests can see it
         self._closed = trio.Event()
         self._warned = False
 
-    def _room(self) -> bool:
-        if self.open >= self.max_connections:
-            return False
-        free = descriptors.free()
-        return free is None or free > self.reserve
+    @property
+    def busy(self) -> int:
+        """Connections with a request in progress."""
+        return self.open - len(self._idle)
 
-    async def wait_for_room(self) -> None:
-        while not self._room():
-            self.waiting = True
-            if not self._warned:
-                self._warned = True
-                log.warning("HTTP: %d connections open, %s descriptors free: new API connections wait",
-                            self.open, descriptors.free())
-            self._closed = trio.Event()
-            with trio.move_on_after(RECHECK_S):
-                await self._closed.wait()
+    def idle(self, connection: _Connection, idle: bool) -> None:
+        self._idle.pop(connection, None)
+        if idle:
+            self._idle[connection] = None
+
+    async def wait_for_descriptors(self) -> None:
+        """Before an accept: wait while no more than `reserve` descriptors are free."""
+        while (free := descriptors.free()) is not None and free <= self.reserve:
+            await self._hold(f"{free} descriptors free")
         self.waiting = False
 
-    def opened(self) -> None:
+    async def admit(self) -> None:
+        """After an accept: count the connection in once the cap allows; while it does not, the
+        oldest idle connection gives way."""
+        while self.open >= self.max_connections:
+            if self._idle:
+                oldest = next(iter(self._idle))
+                del self._idle[oldest]
+                oldest.give_way()
+            await self._hold(f"{self.open} connections open")
+        self.waiting = False
         self.open += 1
 
-    def closed(self) -> None:
+    async def _hold(self, why: str) -> None:
+        self.waiting = True
+        if not self._warned:
+            self._warned = True
+            log.warning("HTTP: %s: new API connections wait", why)
+        self._closed = trio.Event()
+        with trio.move_on_after(RECHECK_S):
+            await self._closed.wait()
+
+    def closed(self, connection: _Connection) -> None:
         self.open -= 1
+        self._idle.pop(connection, None)
         self._closed.set()
         if self.open == 0:
             self._warned = False
@@ -93,9 +125,13 @@ class _GatedListener(trio.abc.Listener[trio.SocketStream]):
         self.gate = gate
 
     async def accept(self) -> trio.SocketStream:
-        await self.gate.wait_for_room()
+        await self.gate.wait_for_descriptors()
         stream = await self.inner.accept()
-        self.gate.opened()  # counted before the next accept, not when its task starts
+        try:
+            await self.gate.admit()  # counted before the next accept, not when its task starts
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
         return stream
 
     async def aclose(self) -> None:
@@ -114,10 +150,13 @@ async def serve(app: object, config: HypercornConfig, gate: ConnectionGate, shut
     context = WorkerContext(None)
 
     async def handle(stream: trio.SocketStream) -> None:
+        connection = _Connection(wrapped, config, context, ConnectionState(lifespan_state.copy()), stream)  # type: ignore[arg-type]
+        connection.gate = gate
+        gate.idle(connection, True)  # no request yet
         try:
-            await _Connection(wrapped, config, context, ConnectionState(lifespan_state.copy()), stream)  # type: ignore[arg-type]
+            await connection
         finally:
-            gate.closed()
+            gate.closed(connection)
 
     async with trio.open_nursery() as lifespan_nursery:
         await lifespan_nursery.start(lifespan.handle_lifespan)

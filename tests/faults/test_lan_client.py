@@ -14,6 +14,7 @@ import trio
 
 from controller import descriptors
 from controller.api import http_server
+from tests.faults.test_rest_load import SLOW_POST, with_api
 from tests.support import CHARGER, eventually, make_config, raw_charger, running_site
 
 REQUESTS = 60
@@ -58,14 +59,23 @@ async def test_connection_close_and_http10_requests_are_closed_by_the_server(tmp
 
 
 async def test_capped_http_connections_leave_chargers_served(tmp_path, monkeypatch) -> None:
-    """Idle clients hold every HTTP connection the cap allows: the next API client waits for one of
-    them to go, and a charger connects and is answered meanwhile."""
-    monkeypatch.setattr(http_server, "KEEP_ALIVE_S", 60.0)  # the idle holders outlive the test
-    config = make_config(tmp_path)
-    config = config.model_copy(update={"api": config.api.model_copy(update={"max_connections": 4})})
-    async with running_site(config) as site:
-        holders = [await trio.open_tcp_stream("127.0.0.1", site.api_port) for _ in range(4)]
+    """Clients in the middle of requests hold every HTTP connection the cap allows: the next API
+    client waits for one of them to end, and a charger connects and is answered meanwhile. Idle
+    connections give way to a waiting client at once."""
+    monkeypatch.setattr(http_server, "KEEP_ALIVE_S", 60.0)  # idle ones give way, not time out
+    async with running_site(with_api(make_config(tmp_path), max_connections=4)) as site:
+        idle = [await trio.open_tcp_stream("127.0.0.1", site.api_port) for _ in range(4)]
         await eventually(lambda: site.http_gate.open == 4, what="4 connections open")
+        answer = await request_and_wait_for_close(site.api_port, b"GET /healthz HTTP/1.0\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 200")
+        for stream in idle:
+            await stream.aclose()
+        await eventually(lambda: site.http_gate.open == 0, what="the idle connections gone")
+
+        busy = [await trio.open_tcp_stream("127.0.0.1", site.api_port) for _ in range(4)]
+        for stream in busy:
+            await stream.send_all(SLOW_POST)  # a body that does not finish arriving
+        await eventually(lambda: site.http_gate.busy == 4, what="4 requests in progress")
         answers: list[bytes] = []
         async with trio.open_nursery() as nursery:
 
@@ -76,9 +86,9 @@ async def test_capped_http_connections_leave_chargers_served(tmp_path, monkeypat
             await eventually(lambda: site.http_gate.waiting, what="the listener holding back")
             await heartbeat(site)  # chargers are not behind the HTTP cap
             assert answers == [] and site.http_gate.open == 4
-            await holders.pop().aclose()
+            await busy.pop().aclose()
         assert answers[0].startswith(b"HTTP/1.1 200")
-        for stream in holders:
+        for stream in busy:
             await stream.aclose()
 
 
