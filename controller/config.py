@@ -90,6 +90,9 @@ class OcppSection(_Section):
     twice heartbeat_interval_s plus OFFLINE_GRACE_S."""
     remote_start_timeout_s: float = Field(180.0, gt=0, le=86400)
     """A remote start that has not become a StartTransaction by then is marked `failed`."""
+    clock_tolerance_s: int = Field(300, ge=1, le=86400)
+    """A charger's timestamp further ahead of our clock than this is its clock gone wrong: the
+    reading or charge is booked, flagged, and never taken as the live state."""
     accept_unknown_id_tags: bool = False
     """Answer `Accepted` for id tags not in the local list (free-vend sites)."""
     require_password: bool = False

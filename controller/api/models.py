@@ -240,6 +240,9 @@ class Transaction(TransactionSummary):  # the published transactions API, field 
     paymentAmount: str | None = None
     ocppTransactionId: str | None = Field(None, description="The charger's own id of the transaction, for "
                                                             "chargers that assign one (OCPP 2.0.1)")
+    clockSuspect: bool = Field(False, description="The charger stamped the start or stop far from the"
+                               " controller's clock (1970, 2099: its clock gone wrong); booked as sent, and"
+                               " the duration is from the controller's own clock")
 
 
 class TransactionList(ResponseBody):

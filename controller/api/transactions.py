@@ -15,16 +15,30 @@ from controller.timefmt import parse_iso, utcnow
 from controller.transactions import Transactions
 
 
-def transaction_to_api(row: sqlite3.Row, detail: bool) -> dict[str, Any]:
+def duration_s(row: sqlite3.Row, running_s: float | None) -> float | None:
+    """How long a charge has lasted: `running_s` (monotonic, for a charge running since this
+    process booked its start), else from the charger's timestamps; for a charge whose timestamps are
+    flagged as far from our clock (a charger's clock gone wrong), from when we booked its start
+    and stop."""
+    if running_s is not None and not row["stop_time"]:
+        return running_s
+    start, stop = row["start_time"], row["stop_time"]
+    if row["clock_suspect"] and row["booked_at"]:
+        start, stop = row["booked_at"], row["updated_at"] if row["stop_time"] else None
+    if not start:
+        return None
+    end = parse_iso(stop) if stop else utcnow()
+    return max(0.0, (end - parse_iso(start)).total_seconds())
+
+
+def transaction_to_api(row: sqlite3.Row, detail: bool, running_s: float | None = None) -> dict[str, Any]:
     """A stored transaction as models.Transaction (`detail`) or models.TransactionSummary, its keys
-    in the order the published transactions API gives."""
+    in the order the published transactions API gives. `running_s`: Transactions.running_for."""
     meter_start, meter_stop = row["meter_start"], row["meter_stop"]
     last = meter_stop if meter_stop is not None else row["meter_last"]
     energy = round((last - meter_start) / 1000, 3) if meter_start is not None and last is not None else None
-    duration = None
-    if row["start_time"]:
-        end = parse_iso(row["stop_time"]) if row["stop_time"] else utcnow()
-        duration = max(0, int((end - parse_iso(row["start_time"])).total_seconds() // 60))
+    seconds = duration_s(row, running_s)
+    duration = None if seconds is None else int(seconds // 60)
     body = {
         "id": f"txn_{row['id']}",
         "transactionId": row["id"],
@@ -40,7 +54,7 @@ def transaction_to_api(row: sqlite3.Row, detail: bool) -> dict[str, Any]:
     if detail:
         body.update(stopReason=row["stop_reason"], remoteStarted=bool(row["remote_started"]),
                     mode=row["mode"], idTagStatus=row["id_tag_status"], paymentAmount=row["payment_amount"],
-                    ocppTransactionId=row["ocpp_transaction_id"])
+                    ocppTransactionId=row["ocpp_transaction_id"], clockSuspect=bool(row["clock_suspect"]))
     return body
 
 
@@ -53,11 +67,13 @@ def register(app: QuartTrio, transactions: Transactions) -> None:
     async def list_transactions() -> Response:
         query = parse_query(models.TransactionQuery)
         rows, total = await transactions.page(query.chargeBoxId, query.status, query.limit, query.offset)
-        return jsonify(models.page("transactions", [transaction_to_api(r, detail=False) for r in rows], total, query))
+        return jsonify(models.page("transactions", [
+            transaction_to_api(r, detail=False, running_s=transactions.running_for(r["id"])) for r in rows], total, query))
 
     @app.get("/api/v1/transactions/<transaction_id>")
     async def get_transaction(transaction_id: str) -> Response:
-        return jsonify(transaction_to_api(await transactions.get(_transaction_id(transaction_id)), detail=True))
+        row = await transactions.get(_transaction_id(transaction_id))
+        return jsonify(transaction_to_api(row, detail=True, running_s=transactions.running_for(row["id"])))
 
     @app.post("/api/v1/transactions/<transaction_id>/stop")
     async def stop_transaction(transaction_id: str) -> tuple[Response, int]:
