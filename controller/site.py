@@ -22,7 +22,7 @@ from controller.csms.server import PROTOCOLS, OcppServer
 from controller.live_config import LiveConfig
 from controller.load_management.manager import LoadManager
 from controller.public_charging.sessions import PublicCharging
-from controller.store import Store
+from controller.store import Store, integrity
 from controller.tap_to_charge import TapToCharge
 from controller.transactions import Transactions
 from controller.upstream.delivery import Delivery
@@ -119,9 +119,11 @@ class Site:
 
     async def run(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         """Run until `shutdown()`; reports itself started once both listeners accept."""
-        await self.chargers.load()
-        await self.authorization.load()
-        await self.transactions.load()
+        for load in (self.chargers.load, self.authorization.load, self.transactions.load):
+            try:
+                await load()
+            except integrity.DatabaseDamaged as exc:  # serve chargers from what still works
+                log.critical("starting without part of the books: %s", exc)
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel = nursery.cancel_scope
@@ -138,6 +140,7 @@ class Site:
                 await nursery.start(self.hardware.run, self.tap_to_charge.on_tap, self.load.on_reading)
                 await nursery.start(self.load.run)
                 nursery.start_soon(metrics.watch_loop_lag)
+                nursery.start_soon(integrity.watch, self.store)
                 log.info("site %r ready: ocpp_port=%d api_port=%d", self.config.site.name, self.ocpp_port, self.api_port)
                 task_status.started(self)
         finally:
