@@ -9,9 +9,12 @@ restart is never shorter than configured, only longer.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
+from typing import Any
 
 import trio
+
+from controller.timefmt import parse_iso, utcnow
 
 
 class Ages:
@@ -34,3 +37,19 @@ class Ages:
 
     def forget(self, key: Hashable) -> None:
         self._since.pop(key, None)
+
+
+def charge_duration_s(row: Mapping[str, Any], running_s: float | None = None) -> float | None:
+    """How long a charge has lasted: `running_s` (monotonic, for a charge running since this
+    process booked its start), else from the charger's timestamps; for a charge whose timestamps are
+    flagged as far from our clock (a charger's clock gone wrong), from when we booked its start
+    and stop."""
+    if running_s is not None and not row["stop_time"]:
+        return running_s
+    start, stop = row["start_time"], row["stop_time"]
+    if "clock_suspect" in row.keys() and row["clock_suspect"] and row["booked_at"]:
+        start, stop = row["booked_at"], row["updated_at"] if row["stop_time"] else None
+    if not start:
+        return None
+    end = parse_iso(stop) if stop else utcnow()
+    return max(0.0, (end - parse_iso(start)).total_seconds())

@@ -11,24 +11,8 @@ from quart_trio import QuartTrio
 
 from controller.api import models, openapi
 from controller.api.errors import int_param, parse_query
-from controller.timefmt import parse_iso, utcnow
+from controller.elapsed import charge_duration_s
 from controller.transactions import Transactions
-
-
-def duration_s(row: sqlite3.Row, running_s: float | None) -> float | None:
-    """How long a charge has lasted: `running_s` (monotonic, for a charge running since this
-    process booked its start), else from the charger's timestamps; for a charge whose timestamps are
-    flagged as far from our clock (a charger's clock gone wrong), from when we booked its start
-    and stop."""
-    if running_s is not None and not row["stop_time"]:
-        return running_s
-    start, stop = row["start_time"], row["stop_time"]
-    if row["clock_suspect"] and row["booked_at"]:
-        start, stop = row["booked_at"], row["updated_at"] if row["stop_time"] else None
-    if not start:
-        return None
-    end = parse_iso(stop) if stop else utcnow()
-    return max(0.0, (end - parse_iso(start)).total_seconds())
 
 
 def transaction_to_api(row: sqlite3.Row, detail: bool, running_s: float | None = None) -> dict[str, Any]:
@@ -37,7 +21,7 @@ def transaction_to_api(row: sqlite3.Row, detail: bool, running_s: float | None =
     meter_start, meter_stop = row["meter_start"], row["meter_stop"]
     last = meter_stop if meter_stop is not None else row["meter_last"]
     energy = round((last - meter_start) / 1000, 3) if meter_start is not None and last is not None else None
-    seconds = duration_s(row, running_s)
+    seconds = charge_duration_s(row, running_s)
     duration = None if seconds is None else int(seconds // 60)
     body = {
         "id": f"txn_{row['id']}",
