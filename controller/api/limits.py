@@ -20,13 +20,11 @@ RETRY_AFTER_S = 1
 
 class RequestLimit:
     def __init__(self, live: LiveConfig) -> None:
-        self.live = live
-        self.limiter = trio.CapacityLimiter(live.current.api.max_requests_in_flight)
+        self.limiter = trio.CapacityLimiter(live.current.api.max_requests_in_flight)  # a restart changes it
 
     async def admit(self, borrower: object) -> None:
         """Wait for a turn for `borrower` (the request); Problem 503 when none comes in time.
         Every admitted borrower must be released with `release`."""
-        self.limiter.total_tokens = self.live.current.api.max_requests_in_flight  # a reload may change it
         with trio.move_on_after(QUEUE_WAIT_S):
             await self.limiter.acquire_on_behalf_of(borrower)
             return
