@@ -50,7 +50,10 @@ class _Connection(TCPServer):
 
     def give_way(self) -> None:
         """Close this idle keep-alive connection now, as its keep-alive timer would."""
-        self._task_group._nursery.start_soon(self._initiate_server_close)  # noqa: SLF001
+        try:
+            self._task_group.spawn(self._initiate_server_close)
+        except (AttributeError, RuntimeError):
+            pass  # not started yet, or ending already: either way it frees its place by itself
 
     async def _close(self) -> None:
         with trio.CancelScope(shield=True):
