@@ -9,7 +9,7 @@ restart is never shorter than configured, only longer.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import trio
@@ -37,6 +37,10 @@ class Ages:
 
     def forget(self, key: Hashable) -> None:
         self._since.pop(key, None)
+
+    def forget_all(self, which: Callable[[Hashable], bool]) -> None:
+        for key in [key for key in self._since if which(key)]:
+            del self._since[key]
 
 
 def charge_duration_s(row: Mapping[str, Any], running_s: float | None = None) -> float | None:

@@ -16,6 +16,7 @@ from controller.api import limits
 from controller.config import Config
 from tests.support import API_KEY, CHARGER, api_base, eventually, make_config, raw_charger, running_site
 
+
 def with_api(config: Config, **keys: object) -> Config:
     """`config` with these [api] keys."""
     return config.model_copy(update={"api": config.api.model_copy(update=keys)})
