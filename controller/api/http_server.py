@@ -88,8 +88,10 @@ class ConnectionGate:
             self._idle[connection] = None
 
     async def wait_for_descriptors(self) -> None:
-        """Before an accept: wait while no more than `reserve` descriptors are free."""
+        """Before an accept: wait while no more than `reserve` descriptors are free (the oldest
+        idle connection gives its descriptor back meanwhile)."""
         while (free := descriptors.free()) is not None and free <= self.reserve:
+            self._give_way()
             await self._hold(f"{free} descriptors free")
         self.waiting = False
 
@@ -97,13 +99,16 @@ class ConnectionGate:
         """After an accept: count the connection in once the cap allows; while it does not, the
         oldest idle connection gives way."""
         while self.open >= self.max_connections:
-            if self._idle:
-                oldest = next(iter(self._idle))
-                del self._idle[oldest]
-                oldest.give_way()
+            self._give_way()
             await self._hold(f"{self.open} connections open")
         self.waiting = False
         self.open += 1
+
+    def _give_way(self) -> None:
+        if self._idle:
+            oldest = next(iter(self._idle))
+            del self._idle[oldest]
+            oldest.give_way()
 
     async def _hold(self, why: str) -> None:
         self.waiting = True

@@ -9,11 +9,14 @@ listener leaves a reserve of descriptors to chargers.
 from __future__ import annotations
 
 import os
+import resource
+import socket
 
 import trio
 
 from controller import descriptors
 from controller.api import http_server
+from tests.faults.process import controller, raw_charger_at, site_config
 from tests.faults.test_rest_load import SLOW_POST, with_api
 from tests.support import CHARGER, eventually, make_config, raw_charger, running_site
 
@@ -93,26 +96,21 @@ async def test_capped_http_connections_leave_chargers_served(tmp_path, monkeypat
 
 
 async def test_http_listener_keeps_a_reserve_of_descriptors_for_chargers(tmp_path) -> None:
-    """With only a few descriptors left above the reserve, API connections wait; chargers still
-    connect, since the reserve is theirs."""
+    """With only a few descriptors left above the reserve, API connections wait (idle ones give
+    theirs back); chargers still connect, since the reserve is theirs."""
     async with running_site(make_config(tmp_path)) as site:
         gate = site.http_gate
         clients = []
         gate.reserve = descriptors.free() - 6  # room for about 3 clients (2 descriptors each in-process)
-        async with trio.open_nursery() as nursery:
-            async def hold() -> None:
-                stream = await trio.open_tcp_stream("127.0.0.1", site.api_port)
-                clients.append(stream)
-                await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: evedge\r\n\r\n")
-                await stream.receive_some(65536)  # answered, kept open (keep-alive)
-
-            for _ in range(8):
-                nursery.start_soon(hold)
-            await eventually(lambda: gate.waiting and len(clients) == 8, what="the listener at the reserve")
-            assert gate.open < 8
-            await heartbeat(site)  # the reserve is the chargers'
-            gate.reserve = 0
-            await eventually(lambda: gate.open == 8, what="the waiting clients served once descriptors are free")
+        for _ in range(8):
+            stream = await trio.open_tcp_stream("127.0.0.1", site.api_port)
+            clients.append(stream)
+            await stream.send_all(SLOW_POST)  # a request in progress: busy, not idle
+        await eventually(lambda: gate.waiting, what="the listener at the reserve")
+        assert gate.open < 8
+        await heartbeat(site)  # the reserve is the chargers'
+        gate.reserve = 0
+        await eventually(lambda: gate.busy == 8, what="the waiting clients served once descriptors are free")
         for stream in clients:
             await stream.aclose()
 
@@ -126,3 +124,49 @@ async def test_api_still_answers_after_a_concurrent_flood(tmp_path) -> None:
         await eventually(lambda: site.http_gate.open == 0, what="every HTTP connection closed")
         answer = await request_and_wait_for_close(site.api_port, b"GET /healthz HTTP/1.0\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 200")
+
+
+async def test_a_real_controller_with_400_descriptors_outlives_the_flood(tmp_path) -> None:
+    """`evedge run` limited to 400 descriptors, under systemd's watchdog: 200 idle connections and
+    600 `Connection: close` requests later, it holds fewer descriptors than the HTTP share allows,
+    a charger connects and is answered, and the watchdog was pinged through it."""
+    notify = tmp_path / "notify.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(notify))
+    receiver.setblocking(False)
+    env = {"NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": "400000"}  # a ping every 0.2 s
+    with receiver:
+        async with controller(site_config(tmp_path), env=env) as ctl:
+            pid = ctl.process.pid
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (400, 400))
+            idle = [await trio.open_tcp_stream("127.0.0.1", ctl.api_port) for _ in range(200)]
+            drain(receiver)
+            answers: list[bytes] = []
+
+            async def lane() -> None:
+                for _ in range(30):
+                    answers.append(await request_and_wait_for_close(
+                        ctl.api_port, b"GET /healthz HTTP/1.1\r\nHost: evedge\r\nConnection: close\r\n\r\n"))
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(20):
+                    nursery.start_soon(lane)
+            assert len(answers) == 600 and all(a.startswith(b"HTTP/1.1 200") for a in answers)
+            held = len(os.listdir(f"/proc/{pid}/fd"))
+            assert held <= 400 - descriptors.RESERVE + 1, held
+            async with raw_charger_at(ctl.url(CHARGER)) as cp:
+                await cp.boot()
+                assert (await cp.call("Heartbeat", {}))[0] == 3
+            assert "WATCHDOG=1" in drain(receiver)  # pinged through the flood
+            for stream in idle:
+                await stream.aclose()
+
+
+def drain(sock: socket.socket) -> list[str]:
+    """The notifications waiting on `sock`."""
+    out = []
+    while True:
+        try:
+            out.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return out
