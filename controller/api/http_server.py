@@ -34,6 +34,10 @@ READ_TIMEOUT_S = 30.0
 """A connection that sends nothing for this long (mid-request) is closed."""
 RECHECK_S = 0.5
 """While descriptors are short, the listener looks again this often (they may be freed elsewhere)."""
+RECOUNT_S = 1.0
+RECOUNT_MARGIN = 128
+"""Counting descriptors lists /proc/self/fd (milliseconds with thousands open): it is done again
+after RECOUNT_S, or at every accept once fewer than `reserve + RECOUNT_MARGIN` may be free."""
 
 
 class _Connection(TCPServer):
@@ -76,6 +80,19 @@ class ConnectionGate:
         self.waiting = False  # a connection waits for its turn: tests can see it
         self._closed = trio.Event()
         self._warned = False
+        self._counted: tuple[float, int | None] | None = None  # (when, free then)
+        self._accepted_since_count = 0
+
+    def _free(self) -> int | None:
+        """Descriptors free, at most, from a recent count less what was accepted since."""
+        now = trio.current_time()
+        if self._counted is not None:
+            at, free = self._counted
+            estimate = None if free is None else free - self._accepted_since_count
+            if now - at < RECOUNT_S and (estimate is None or estimate > self.reserve + RECOUNT_MARGIN):
+                return estimate
+        self._counted, self._accepted_since_count = (now, descriptors.free()), 0
+        return self._counted[1]
 
     @property
     def busy(self) -> int:
@@ -90,7 +107,7 @@ class ConnectionGate:
     async def wait_for_descriptors(self) -> None:
         """Before an accept: wait while no more than `reserve` descriptors are free (the oldest
         idle connection gives its descriptor back meanwhile)."""
-        while (free := descriptors.free()) is not None and free <= self.reserve:
+        while (free := self._free()) is not None and free <= self.reserve:
             self._give_way()
             await self._hold(f"{free} descriptors free")
         self.waiting = False
@@ -103,6 +120,7 @@ class ConnectionGate:
             await self._hold(f"{self.open} connections open")
         self.waiting = False
         self.open += 1
+        self._accepted_since_count += 1
 
     def _give_way(self) -> None:
         if self._idle:
