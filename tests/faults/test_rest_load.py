@@ -57,30 +57,33 @@ async def test_busy_api_turns_leave_chargers_answered_and_excess_requests_get_50
         assert (await api.get("/api/v1/chargers")).status_code == 200
 
 
-async def test_many_concurrent_api_clients_and_a_charger(tmp_path) -> None:
-    """100 API requests at once, more than the connection cap: every one is answered (200, or 503
-    with Retry-After), and the charger's heartbeats sent meanwhile are answered before the last API
-    answer arrives."""
-    order: list[str] = []
-    async with running_site(with_api(make_config(tmp_path), max_connections=50)) as site, httpx.AsyncClient(
+async def test_a_charger_is_answered_while_a_hundred_api_requests_wait(tmp_path, monkeypatch) -> None:
+    """Both API turns held by slow bodies and 100 requests queued behind them: the charger's
+    heartbeats are answered while every API request still waits; once the turns come back, every
+    one of them is answered."""
+    monkeypatch.setattr(limits, "QUEUE_WAIT_S", 60.0)
+    config = with_api(make_config(tmp_path), max_requests_in_flight=2, max_connections=200)
+    answered: list[int] = []
+    async with running_site(config) as site, httpx.AsyncClient(
             base_url=api_base(site), headers={"X-API-Key": API_KEY},
             limits=httpx.Limits(max_connections=100), timeout=60) as api:
-        async with raw_charger(site, CHARGER) as cp:
-            await cp.boot()
+        holders = [await trio.open_tcp_stream("127.0.0.1", site.api_port) for _ in range(2)]
+        for stream in holders:
+            await stream.send_all(SLOW_POST)
+        await eventually(lambda: site.http_gate.busy == 2, what="both turns taken")
 
-            async def client() -> None:
-                response = await api.get("/api/v1/transactions")
-                assert response.status_code in (200, 503), response.text
-                order.append("api")
+        async def client() -> None:
+            answered.append((await api.get("/api/v1/transactions")).status_code)
 
-            async def heartbeats() -> None:
+        async with trio.open_nursery() as nursery:
+            for _ in range(100):
+                nursery.start_soon(client)
+            await eventually(lambda: site.http_gate.busy == 102, what="100 requests waiting for a turn")
+            async with raw_charger(site, CHARGER) as cp:
+                await cp.boot()
                 for _ in range(5):
                     assert (await cp.call("Heartbeat", {}))[0] == 3
-                order.append("charger")
-
-            async with trio.open_nursery() as nursery:
-                for _ in range(100):
-                    nursery.start_soon(client)
-                nursery.start_soon(heartbeats)
-    assert order.count("api") == 100
-    assert order[-1] == "api"  # five heartbeats went through while API requests were still open
+            assert answered == []  # the charger went first
+            for stream in holders:
+                await stream.aclose()
+    assert answered == [200] * 100
