@@ -16,18 +16,11 @@ from trio.testing import MockClock
 
 from controller import systemd
 
+from tests.support import drain_datagrams
+
 from .conftest import PROJECT, run_controller
 
 UNIT = PROJECT / "systemd" / "evedge.service"
-
-
-def _drain(sock: socket.socket) -> list[str]:
-    out = []
-    while True:
-        try:
-            out.append(sock.recv(4096).decode())
-        except BlockingIOError:
-            return out
 
 
 def test_notify_reaches_a_path_socket(tmp_path: Path) -> None:
@@ -96,7 +89,7 @@ async def test_watchdog_pings_every_half_period_from_the_loop(tmp_path: Path, au
             nursery.start_soon(systemd.watchdog, None, env)
             await trio.sleep(95)  # virtual time: pings at 0, 10, ..., 90
             nursery.cancel_scope.cancel()
-        assert _drain(sock) == ["WATCHDOG=1"] * 10
+        assert drain_datagrams(sock) == ["WATCHDOG=1"] * 10
 
 
 async def test_watchdog_without_systemd_returns_at_once() -> None:

@@ -18,7 +18,7 @@ from controller import descriptors
 from controller.api import http_server
 from tests.faults.process import controller, raw_charger_at, site_config
 from tests.faults.test_rest_load import SLOW_POST, with_api
-from tests.support import CHARGER, eventually, make_config, raw_charger, running_site
+from tests.support import CHARGER, drain_datagrams, eventually, make_config, raw_charger, running_site
 
 REQUESTS = 60
 
@@ -140,7 +140,7 @@ async def test_a_real_controller_with_400_descriptors_outlives_the_flood(tmp_pat
             pid = ctl.process.pid
             resource.prlimit(pid, resource.RLIMIT_NOFILE, (400, 400))
             idle = [await trio.open_tcp_stream("127.0.0.1", ctl.api_port) for _ in range(200)]
-            drain(receiver)
+            drain_datagrams(receiver)
             answers: list[bytes] = []
 
             async def lane() -> None:
@@ -157,16 +157,7 @@ async def test_a_real_controller_with_400_descriptors_outlives_the_flood(tmp_pat
             async with raw_charger_at(ctl.url(CHARGER)) as cp:
                 await cp.boot()
                 assert (await cp.call("Heartbeat", {}))[0] == 3
-            assert "WATCHDOG=1" in drain(receiver)  # pinged through the flood
+            assert "WATCHDOG=1" in drain_datagrams(receiver)  # pinged through the flood
             for stream in idle:
                 await stream.aclose()
 
-
-def drain(sock: socket.socket) -> list[str]:
-    """The notifications waiting on `sock`."""
-    out = []
-    while True:
-        try:
-            out.append(sock.recv(4096).decode())
-        except BlockingIOError:
-            return out
