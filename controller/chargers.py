@@ -47,8 +47,8 @@ _UNUSABLE_IN_IDS = ("/", "\\", "..")
 def usable_charger_id(charger_id: str) -> bool:
     """Whether an id can name a charger everywhere: a charger listed under an id holding `/`, `\\`
     or `..` (or a control character) could never be named in `/api/v1/chargers/{id}`, so no
-    operator could approve, reject or command it."""
-    return (bool(charger_id) and not any(part in charger_id for part in _UNUSABLE_IN_IDS)
+    operator could approve, reject or command it; nor could "." (clients resolve it away)."""
+    return (bool(charger_id) and charger_id != "." and not any(part in charger_id for part in _UNUSABLE_IN_IDS)
             and all(c >= " " and c != "\x7f" for c in charger_id))
 REPORTED = {"firmware": "firmware_status", "diagnostics": "diagnostics_status", "log": "log_status"}
 """A reported status's kind -> the ChargerState field showing the latest."""

@@ -13,17 +13,22 @@ from pathlib import Path
 
 import trio
 
-from controller import __version__, admin_cli, init_site, logs, preflight, systemd
+from controller import __version__, admin_cli, descriptors, init_site, logs, preflight, systemd
 from controller.config import Config, ConfigError, default_config_path, load_config, lockouts
-from controller.store.data_dir import DataDirRefused
+from controller.store.data_dir import BooksMissing, DataDirRefused
+from controller.store.integrity import DamagedDatabase
 
 log = logging.getLogger("evedge")
+EXIT_NEEDS_OPERATOR = 3
+"""`evedge run` exit status when the books are missing or damaged: a restart cannot help, so the
+systemd unit does not restart on it (RestartPreventExitStatus)."""
 
 
 async def _run(config, config_path: str, new_books: bool) -> None:
     from controller import reload
     from controller.site import Site
 
+    descriptors.raise_limit()  # chargers, API clients and the database all need descriptors
     site = Site(config, new_books=new_books)
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
@@ -76,9 +81,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     try:
         trio.run(_run, config, args.config, args.new_books)
-    except DataDirRefused as exc:  # another controller holds the directory, or the books are gone
+    except DataDirRefused as exc:  # another controller holds the directory, or the books are gone or damaged
         log.critical("cannot run: %s", exc)
-        return 1
+        return EXIT_NEEDS_OPERATOR if isinstance(exc, (BooksMissing, DamagedDatabase)) else 1
     except (OSError, ConfigError, BaseExceptionGroup) as exc:  # a port in use, a data directory we may not write
         from controller.site import first_error
 

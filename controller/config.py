@@ -108,6 +108,9 @@ class OcppSection(_Section):
     twice heartbeat_interval_s plus OFFLINE_GRACE_S."""
     remote_start_timeout_s: float = Field(180.0, gt=0, le=86400)
     """A remote start that has not become a StartTransaction by then is marked `failed`."""
+    clock_tolerance_s: int = Field(300, ge=1, le=86400)
+    """A charger's timestamp further ahead of our clock than this is its clock gone wrong: the
+    reading or charge is booked, flagged, and never taken as the live state."""
     accept_unknown_id_tags: bool = False
     """Answer `Accepted` for id tags not in the local list (free-vend sites)."""
     require_password: bool = False
@@ -158,6 +161,10 @@ class ApiSection(_Section):
     """Browser origins (e.g. "https://ops.example.com") allowed to call the API; none by default."""
     metrics_require_api_key: bool = False
     """GET /metrics is open (like /healthz) for LAN scrapers; true requires X-API-Key there too."""
+    max_connections: int = Field(128, ge=1, le=4096)
+    """HTTP connections open at once; further clients wait until one closes (chargers come first)."""
+    max_requests_in_flight: int = Field(16, ge=1, le=1024)
+    """API requests handled at once; further requests wait briefly, then answer 503 with Retry-After."""
 
     @model_validator(mode="after")
     def _keys_and_origins(self) -> "ApiSection":

@@ -1,6 +1,8 @@
 """GET /healthz: which parts of the site work, and whether the controller can do its job.
 
-The database check also fails while the Store's last write was refused (`store.write_failure`:
+The database check fails while the database is damaged (`store.damage`: a failed quick_check, a
+damaged page a query met; controller/store/integrity.py), naming the damage and how to restore.
+It also fails while the Store's last write was refused (`store.write_failure`:
 disk full, read-only, I/O error); it probes with a real write then, so it recovers as soon as the
 disk does, without a restart and without waiting for a charger to write something.
 
@@ -25,6 +27,7 @@ import trio
 
 from controller import metrics
 from controller.store import stats
+from controller.store.integrity import RESTORE
 from controller.timefmt import iso
 
 if TYPE_CHECKING:
@@ -40,6 +43,8 @@ _RANK = {"ok": 0, "degraded": 1, "failing": 2}
 
 async def _database(store: Store) -> dict:
     path = store.path
+    if store.damage is not None:
+        return {"status": "failing", "error": f"the database {path} is damaged: {store.damage}; {RESTORE}"}
     if store.write_failure is not None:
         # A write was refused (disk full, read-only, I/O error): failing until a write (or this
         # probe write) goes through again. The lock probe below cannot see these: it writes nothing.

@@ -14,6 +14,7 @@ import trio
 from controller import health, metrics
 from controller.api.app import serve_api
 from controller.api.public_listener import serve_public
+from controller.api.http_server import ConnectionGate
 from controller.api.services import Services
 from controller.authorization import Authorization
 from controller.changes import Changes
@@ -31,7 +32,7 @@ from controller.local_list import LocalLists
 from controller.maintenance import Maintenance
 from controller.public_charging.sessions import PublicCharging
 from controller.reservations import Reservations
-from controller.store import Store, stats
+from controller.store import Store, integrity, stats
 from controller.tap_to_charge import TapToCharge
 from controller.transactions import Transactions
 from controller.upstream.delivery import Delivery
@@ -101,6 +102,8 @@ class Site:
         self.ocpp_port: int | None = None
         self.api_port: int | None = None
         self.public_port: int | None = None  # [public_charging] listen, when set
+        self.http_gate = ConnectionGate(config.api.max_connections)  # API connections open, and the cap
+        self.public_gate = ConnectionGate(config.api.max_connections)  # the same for [public_charging] listen
         self._stopping = trio.Event()
         self._cancel: trio.CancelScope | None = None
         # name -> fn() returning {"status": "ok"|"degraded"|"failing", ...}; drivers add their buses
@@ -143,13 +146,12 @@ class Site:
 
     async def run(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         """Run until `shutdown()`; reports itself started once both listeners accept."""
-        await self.chargers.load()
-        await self.authorization.load()
-        await self.transactions.load()
-        await self.reservations.load()
-        await self.local_lists.load()
-        await self.profiles.load()
-        await self.passwords.load()
+        for load in (self.chargers.load, self.authorization.load, self.transactions.load, self.reservations.load,
+                     self.local_lists.load, self.profiles.load, self.passwords.load):
+            try:
+                await load()
+            except integrity.DatabaseDamaged as exc:  # serve chargers from what still works
+                log.critical("starting without part of the books: %s", exc)
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel = nursery.cancel_scope
@@ -158,12 +160,13 @@ class Site:
                 with _binding(self.config, "ocpp.listen"):
                     self.ocpp_port = await nursery.start(self.ocpp.run)
                 with _binding(self.config, "api.listen"):
-                    binds = await nursery.start(serve_api, self.api_services, self._stopping, self.dashboard)
+                    binds = await nursery.start(serve_api, self.api_services, self.http_gate, self._stopping,
+                                                self.dashboard)
                 self.api_port = int(binds[0].rsplit(":", 1)[1])
                 log.info("API listening on %s", " ".join(binds))
                 if self.config.public_charging.listen is not None:
                     with _binding(self.config, "public_charging.listen"):
-                        binds = await nursery.start(serve_public, self.api_services, self._stopping)
+                        binds = await nursery.start(serve_public, self.api_services, self.public_gate, self._stopping)
                     self.public_port = int(binds[0].rsplit(":", 1)[1])
                     log.info("public charging listening on %s", " ".join(binds))
                 nursery.start_soon(self.transactions.expire_pending_forever)
@@ -175,6 +178,7 @@ class Site:
                                     self.changes.relay("meter", self.load.on_reading))
                 await nursery.start(self.load.run)
                 nursery.start_soon(metrics.watch_loop_lag)
+                nursery.start_soon(integrity.watch, self.store)
                 log.info("site %r ready: ocpp_port=%d api_port=%d", self.config.site.name, self.ocpp_port, self.api_port)
                 task_status.started(self)
         finally:

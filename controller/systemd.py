@@ -28,6 +28,19 @@ def _address(value: str) -> str | bytes:
     return value
 
 
+_socket: socket.socket | None = None
+"""The one datagram socket every notification goes out on: a ping needs no new descriptor, so a
+process out of descriptors (a flood of LAN connections) still keeps its watchdog fed."""
+
+
+def _notify_socket() -> socket.socket:
+    global _socket
+    if _socket is None:
+        _socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        _socket.setblocking(False)  # never stall the loop if the receiver's queue is full
+    return _socket
+
+
 def notify(state: str, environ: dict[str, str] | None = None) -> bool:
     """Send `state` ("READY=1", "WATCHDOG=1", ...) to systemd; False when not under systemd."""
     env = os.environ if environ is None else environ
@@ -35,9 +48,7 @@ def notify(state: str, environ: dict[str, str] | None = None) -> bool:
     if not target:
         return False
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.setblocking(False)  # never stall the loop if the receiver's queue is full
-            sock.sendto(state.encode(), _address(target))
+        _notify_socket().sendto(state.encode(), _address(target))
     except OSError as exc:
         log.warning("sd_notify to %s failed: %s", target, exc)
         return False

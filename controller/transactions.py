@@ -19,6 +19,7 @@ import trio
 
 from controller.authorization import Authorization, Verdict
 from controller.chargers import Availability, ChargeOperation, ChargerLink, ChargerRegistry
+from controller.elapsed import Ages
 from controller.errors import (
     AnswerLost,
     ChargerCallError,
@@ -35,14 +36,16 @@ from controller.store import Store
 from controller.store import transactions as q
 from controller.store.db import StorageUnavailable
 from controller.store.outbox import insert_events
-from controller.timefmt import iso, now_iso, utcnow
+from controller.timefmt import iso, now_iso, parse_iso, utcnow
 from controller.upstream.events import Events
 from controller.upstream.events import record as record_events
 
 log = logging.getLogger("evedge.transactions")
 
 LIVE_S = 120  # a charger's reading older than this is history, not the meter's present state
-CLOCK_TOLERANCE_S = 300  # a charger's timestamp this far ahead of our clock is its clock gone wrong
+BACKLOG_MAX_S = 366 * 86400
+"""A charge a charger reports as started longer ago than this (1970, year 1) is its clock gone
+wrong, not an offline backlog; ahead of our clock, [ocpp] clock_tolerance_s is the limit."""
 QUEUE_CHECKS = 6  # after a reconnect, how often a charger with messages still queued is asked again
 QUEUE_RECHECK_S = 10.0
 
@@ -109,6 +112,19 @@ class Transactions:
         self.on_booked = on_booked
         self.energy_source = energy_source
         self.reservations = reservations
+        self._pending = Ages()  # remote starts waiting for their charge: the timeout's clock
+        self._running = Ages()  # charges started in this process: their duration's clock
+
+    def clock_suspect(self, timestamp: str) -> bool:
+        """Whether a charger's timestamp is too far from our clock to be true (its clock gone
+        wrong): more than [ocpp] clock_tolerance_s ahead, or more than BACKLOG_MAX_S behind."""
+        offset = (parse_iso(timestamp) - utcnow()).total_seconds()
+        return offset > self.config.current.ocpp.clock_tolerance_s or offset < -BACKLOG_MAX_S
+
+    def running_for(self, transaction_id: int) -> float | None:
+        """Seconds since a charge started in this process was booked (monotonic: a step of the
+        wall clock does not change it); None for charges from before this process."""
+        return self._running.age(transaction_id) if self._running.known(transaction_id) else None
 
     # -- REST side --------------------------------------------------------------------------
 
@@ -133,6 +149,7 @@ class Transactions:
         ready = connector.ready_to_start if require_preparing else connector.can_start
         if not ready and not (reserved and connector.availability is Availability.RESERVED):
             raise ConnectorNotReady(connector_id, connector.status, need_plug=require_preparing)
+        self._pending.start(transaction_id)
         try:
             transaction_id, accepted = await self._book_start(
                 charger_id, connector_id, id_tag, mode,
@@ -220,6 +237,7 @@ class Transactions:
             await record_events(self.store, self.events.stop_rejected(row))
 
     async def _fail_start(self, transaction_id: int, reason: str) -> None:
+        self._pending.forget(transaction_id)
         def write(conn: sqlite3.Connection) -> None:
             q.set_status(conn, transaction_id, "failed", reason)
             insert_events(conn, self.events.start(q.get(conn, transaction_id), accepted=False))
@@ -359,11 +377,15 @@ class Transactions:
         else:
             key_source = f"{charger_id}|{connector_id}|{id_tag}|{report.timestamp}|{report.meter_start_wh}"
         start_key = hashlib.sha256(key_source.encode()).hexdigest()
+        suspect = self.clock_suspect(report.timestamp)
+        if suspect:
+            log.warning("charger=%s connector=%s: start stamped %s, far from our clock: booked and flagged",
+                        charger_id, connector_id, report.timestamp)
 
         reservation = (self.reservations.usable(charger_id, connector_id, id_tag, verdict.parent_id_tag,
                                                 report.reservation_id) if self.reservations is not None else None)
 
-        def write(conn: sqlite3.Connection) -> tuple[sqlite3.Row, bool, list[sqlite3.Row]]:
+        def write(conn: sqlite3.Connection) -> tuple[sqlite3.Row, bool, bool, list[sqlite3.Row]]:
             # A charge we asked for (or reserved for) is accepted even for a tag that is not on the local list.
             asked_for = q.pending_for_connector(conn, charger_id, connector_id, id_tag) is not None
             status = "Accepted" if (asked_for or reservation is not None) and not verdict.blocked else verdict.status
@@ -376,9 +398,10 @@ class Transactions:
                 reservation_id=report.reservation_id if reservation is None else reservation.id,
                 start_key=start_key, default_mode="local", energy_source=source,
                 ocpp_transaction_id=report.charger_transaction_id, pending_id=report.remote_start_id,
+                clock_suspect="start" if suspect else None,
             )
             if not created:
-                return row, False, []
+                return row, False, False, []
             # The charger started a charge on a connector whose previous one it never stopped (the
             # stop got lost): that one is over, closed by the controller with its last reading.
             closed = q.close_superseded(conn, row)
@@ -387,13 +410,17 @@ class Transactions:
             used = reservation is not None and self.reservations.use(conn, reservation, row["id"])
             if id_tag:  # a charge without a tag yet is announced once it has one (identified)
                 self._started(conn, row)
-            return row, used, closed
+            return row, True, used, closed
 
-        row, used, closed = await self.store.write(write)
+        row, created, used, closed = await self.store.write(write)
         self._changed(charger_id, row["id"])
+        if created:
+            self._running.start(row["id"])
+            self._pending.forget(row["id"])
         if used:
             self.reservations.used(reservation, row["id"])
         for old in closed:
+            self._running.forget(old["id"])
             log.warning("charger=%s connector=%s: transaction %s was still open when transaction %s started;"
                         " closed by the controller with its last reading", charger_id, connector_id, old["id"], row["id"])
         status = row["id_tag_status"]
@@ -429,6 +456,7 @@ class Transactions:
 
     async def on_stop(self, charger_id: str, report: StopReport) -> Verdict | None:
         """Books the end of a charge; returns the verdict on the tag that stopped it, if any."""
+        stop_suspect = self.clock_suspect(report.timestamp)
 
         def write(conn: sqlite3.Connection) -> tuple[sqlite3.Row, bool]:
             before = q.get(conn, report.transaction_id)
@@ -440,6 +468,7 @@ class Transactions:
                 conn, transaction_id=report.transaction_id, charger_id=charger_id, meter_stop=meter_stop,
                 stop_time=report.timestamp, reason=report.reason, id_tag=report.id_tag,
                 transaction_data=report.data_json, start_time=report.begin_at, meter_start=report.begin_wh,
+                stop_suspect=stop_suspect,
             )
             if new:  # not a re-sent stop
                 self._stopped(conn, row)
@@ -447,6 +476,7 @@ class Transactions:
 
         row, known = await self.store.write(write)
         self._changed(charger_id, row["id"])
+        self._running.forget(row["id"])
         if not known:
             log.warning("charger=%s stopped transaction %s, not on the books as its own; recorded as transaction %s",
                         charger_id, report.transaction_id, row["id"])
@@ -462,7 +492,7 @@ class Transactions:
         # The connector's live reading only moves forward in time: a backlog replays old samples.
         # A time ahead of ours (a charger's clock gone wrong, 2099) is booked with its samples but
         # is not the live reading, and an earlier one of those never hides the readings after it.
-        ahead = iso(utcnow() + timedelta(seconds=CLOCK_TOLERANCE_S))
+        ahead = iso(utcnow() + timedelta(seconds=self.config.current.ocpp.clock_tolerance_s))
         if known_at is not None and known_at > ahead:
             known_at = None
         live = (at is not None and at <= ahead and (energy is not None or power is not None)
@@ -527,27 +557,35 @@ class Transactions:
             return True
 
         if await self.store.write(write):
+            self._running.forget(transaction_id)
+            self._changed(charger_id, transaction_id)
             log.warning("charger=%s transaction=%s: the charger no longer runs it and has no message about it;"
                         " closed by the controller with its last reading", charger_id, transaction_id)
 
     async def expire_pending_forever(self) -> None:
-        """Mark remote starts that never became a charge as failed."""
+        """Mark remote starts that never became a charge as failed, after [ocpp]
+        remote_start_timeout_s on the monotonic clock (a step of the wall clock neither cuts nor
+        stretches it; a start pending from before a restart gets the whole timeout again)."""
         while True:
             timeout = self.config.current.ocpp.remote_start_timeout_s
             await trio.sleep(min(timeout / 4, 30))
-            cutoff = iso(utcnow() - timedelta(seconds=timeout))
-
+            waiting = await self.store.read(q.pending_ids)
+            overdue = [i for i in waiting if self._pending.age(i) >= timeout]
+            if not overdue:
+                continue
             try:
-                expired = await self.store.write(self._expire, cutoff)
+                expired = await self.store.write(self._expire, overdue)
             except StorageUnavailable as exc:  # the disk is full or read-only: try on the next round
                 log.warning("cannot expire remote starts now: %s", exc)
                 continue
+            for transaction_id in overdue:
+                self._pending.forget(transaction_id)
             for row in expired:
                 log.info("transaction=%s remote start never began: failed", row["id"])
                 self._changed(row["charger_id"], row["id"])
 
-    def _expire(self, conn: sqlite3.Connection, cutoff: str) -> list[sqlite3.Row]:
-        rows = q.expire_pending(conn, cutoff)
+    def _expire(self, conn: sqlite3.Connection, transaction_ids: list[int]) -> list[sqlite3.Row]:
+        rows = q.expire_pending(conn, transaction_ids)
         for row in rows:  # the upstream hears that the start it was waiting for did not happen
             insert_events(conn, self.events.start(row, accepted=False))
         return rows

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -289,6 +290,16 @@ async def eventually(check: Callable[[], Awaitable[Any] | Any], *, timeout: floa
                 return result
             await trio.sleep(0.01)
     raise AssertionError(f"{what} not reached within {timeout} s")
+
+
+def drain_datagrams(sock: socket.socket) -> list[str]:
+    """The datagrams waiting on a non-blocking socket (sd_notify messages), decoded."""
+    out = []
+    while True:
+        try:
+            out.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return out
 
 
 async def transaction_status(api: httpx.AsyncClient, transaction_id: int) -> str:

@@ -12,14 +12,15 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
-from quart import Response, request
+from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from controller.api import auth, chargers, circuits, errors, hardware, id_tags, notifications, openapi, system, transactions
 from controller.api import charger_upkeep, reservations
 from controller.api.errors import Problem
+from controller.api.http_server import ConnectionGate, serve
+from controller.api.limits import RequestLimit
 from controller.api.services import Services
 from controller.config import parse_listen
 from controller.dashboard import Dashboard
@@ -28,6 +29,8 @@ from controller.public_charging import api as public_charging
 log = logging.getLogger("evedge.api")
 MAX_BODY_BYTES = 64 * 1024
 """Larger request bodies answer 413, by Content-Length before anything is read, or while reading."""
+BODY_TIMEOUT_S = 10
+"""A request body that takes longer to arrive answers 408: a slow client cannot hold a turn."""
 
 SECTIONS = (system.SECTION, chargers.SECTION, transactions.SECTION, id_tags.SECTION, hardware.SECTION,
             circuits.SECTION, notifications.SECTION, public_charging.SECTION, reservations.SECTION,
@@ -59,6 +62,7 @@ def create_app(services: Services, dashboard: Dashboard | None = None) -> QuartT
     """`dashboard`: the installer's web pages at `/` (they check their own sign-in sessions)."""
     app = QuartTrio("evedge")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["BODY_TIMEOUT"] = BODY_TIMEOUT_S
     app.json.sort_keys = False
     errors.install(app)
     live = services.config  # read `.current` per request: a SIGHUP reload changes keys and origins
@@ -69,6 +73,19 @@ def create_app(services: Services, dashboard: Dashboard | None = None) -> QuartT
         if dashboard is not None and dashboard.owns(request.path):
             return True  # signed-in sessions, checked by the dashboard (controller/dashboard/guard.py)
         return request.path == system.METRICS_PATH and not live.current.api.metrics_require_api_key
+
+    limit = RequestLimit(live)
+
+    @app.before_request
+    async def _admit() -> None:
+        """Chargers come first: a bounded number of API requests is handled at a time."""
+        await limit.admit(request._get_current_object())  # type: ignore[attr-defined]
+        g.admitted = True
+
+    @app.teardown_request
+    async def _release(_error: BaseException | None) -> None:
+        if g.pop("admitted", False):
+            limit.release(request._get_current_object())  # type: ignore[attr-defined]
 
     @app.before_request
     async def _guard() -> Response | None:
@@ -107,13 +124,14 @@ def create_app(services: Services, dashboard: Dashboard | None = None) -> QuartT
     return app
 
 
-async def serve_api(services: Services, shutdown: trio.Event, dashboard: Dashboard | None = None,
+async def serve_api(services: Services, gate: ConnectionGate, shutdown: trio.Event, dashboard: Dashboard | None = None,
                     task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve the API on `[api] listen` until `shutdown` is set; reports the bound addresses."""
+    """Serve the API on `[api] listen` until `shutdown` is set; reports the bound addresses.
+    `gate` caps the open connections (controller/api/http_server.py)."""
     host, port = parse_listen(services.config.current.api.listen)
     config = HypercornConfig()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("evedge.http")
     config.graceful_timeout = 2
-    await serve(create_app(services, dashboard), config, shutdown_trigger=shutdown.wait, task_status=task_status)
+    await serve(create_app(services, dashboard), config, gate, shutdown, task_status=task_status)

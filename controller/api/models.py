@@ -335,6 +335,9 @@ class Transaction(TransactionSummary):  # the published transactions API, field 
         None, description="Who ended it: charger (its stop), controller (the charger started another charge on "
                           "the connector without stopping this one: completed with its last reading, stop reason "
                           "Other); null while open or for a start that failed")
+    clockSuspect: bool = Field(False, description="The charger stamped the start or stop far from the"
+                               " controller's clock (1970, 2099: its clock gone wrong); booked as sent, and"
+                               " the duration is from the controller's own clock")
 
 
 class TransactionPagination(Pagination):

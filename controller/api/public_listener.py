@@ -13,12 +13,12 @@ import logging
 
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 from quart import Response
 from quart_trio import QuartTrio
 
 from controller.api import errors
 from controller.api.app import MAX_BODY_BYTES, drain_body
+from controller.api.http_server import ConnectionGate, serve
 from controller.api.services import Services
 from controller.config import parse_listen
 from controller.public_charging import api as public_charging
@@ -43,9 +43,11 @@ def create_public_app(services: Services) -> QuartTrio:
     return app
 
 
-async def serve_public(services: Services, shutdown: trio.Event,
+async def serve_public(services: Services, gate: ConnectionGate, shutdown: trio.Event,
                        task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve the driver's routes on [public_charging] listen until `shutdown`; reports the bound addresses."""
+    """Serve the driver's routes on [public_charging] listen until `shutdown`; reports the bound
+    addresses. The same server as the API's (controller/api/http_server.py): closed what the client
+    closes, its connections capped by `gate`."""
     current = services.config.current
     host, port = parse_listen(current.public_charging.listen or "")
     config = HypercornConfig()
@@ -56,4 +58,4 @@ async def serve_public(services: Services, shutdown: trio.Event,
     config.accesslog = None
     config.errorlog = logging.getLogger("evedge.http")
     config.graceful_timeout = 2
-    await serve(create_public_app(services), config, shutdown_trigger=shutdown.wait, task_status=task_status)
+    await serve(create_public_app(services), config, gate, shutdown, task_status=task_status)

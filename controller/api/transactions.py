@@ -20,19 +20,18 @@ from controller.api.errors import int_param, parse_query
 from controller.live_config import LiveConfig
 from controller.store.transactions import TransactionFilter
 from controller.timefmt import parse_iso, utcnow
+from controller.elapsed import charge_duration_s
 from controller.transactions import Transactions
 
 
-def transaction_to_api(row: sqlite3.Row, detail: bool) -> dict[str, Any]:
+def transaction_to_api(row: sqlite3.Row, detail: bool, running_s: float | None = None) -> dict[str, Any]:
     """A stored transaction as models.Transaction (`detail`) or models.TransactionSummary, its keys
-    in the order the published transactions API gives."""
+    in the order the published transactions API gives. `running_s`: Transactions.running_for."""
     meter_start, meter_stop = row["meter_start"], row["meter_stop"]
     last = meter_stop if meter_stop is not None else row["meter_last"]
     energy = round((last - meter_start) / 1000, 3) if meter_start is not None and last is not None else None
-    duration = None
-    if row["start_time"]:
-        end = parse_iso(row["stop_time"]) if row["stop_time"] else utcnow()
-        duration = max(0, int((end - parse_iso(row["start_time"])).total_seconds() // 60))
+    seconds = charge_duration_s(row, running_s)
+    duration = None if seconds is None else int(seconds // 60)
     body = {
         "id": f"txn_{row['id']}",
         "transactionId": row["id"],
@@ -49,7 +48,7 @@ def transaction_to_api(row: sqlite3.Row, detail: bool) -> dict[str, Any]:
         body.update(stopReason=row["stop_reason"], remoteStarted=bool(row["remote_started"]),
                     mode=row["mode"], idTagStatus=row["id_tag_status"], paymentAmount=row["payment_amount"],
                     ocppTransactionId=row["ocpp_transaction_id"], reservationId=row["reservation_id"],
-                    closedBy=closed_by(row))
+                    closedBy=closed_by(row), clockSuspect=bool(row["clock_suspect"]))
     return body
 
 
@@ -132,7 +131,8 @@ def register(app: QuartTrio, transactions: Transactions, config: LiveConfig) -> 
         rows, total = await transactions.page(_filter(query), query.limit + 1, query.offset, before_id)
         more = len(rows) > query.limit
         rows = rows[:query.limit]
-        body = models.page("transactions", [transaction_to_api(r, detail=False) for r in rows], total, query)
+        body = models.page("transactions", [transaction_to_api(r, detail=False, running_s=transactions.running_for(r["id"]))
+                                            for r in rows], total, query)
         body["pagination"]["nextCursor"] = str(rows[-1]["id"]) if more else None
         return jsonify(body)
 
@@ -142,7 +142,8 @@ def register(app: QuartTrio, transactions: Transactions, config: LiveConfig) -> 
 
     @app.get("/api/v1/transactions/<transaction_id>")
     async def get_transaction(transaction_id: str) -> Response:
-        return jsonify(transaction_to_api(await transactions.get(_transaction_id(transaction_id)), detail=True))
+        row = await transactions.get(_transaction_id(transaction_id))
+        return jsonify(transaction_to_api(row, detail=True, running_s=transactions.running_for(row["id"])))
 
     @app.get("/api/v1/transactions/<transaction_id>/meter-values")
     async def list_meter_values(transaction_id: str) -> Response:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from controller.elapsed import Ages
 from controller.errors import (
     AnswerLost, ChargerOffline, ChargerRejected, Conflict, ConnectorNotReady, ConnectorReserved, DomainError, Invalid,
     NotFound, NotInTransaction, RateLimited, StorageUnavailable,
@@ -33,7 +34,7 @@ from controller.public_charging.providers import PaymentProvider
 from controller.public_charging.statuses import may
 from controller.public_charging.tokens import new_id_tag, new_token, new_uid, token_hash
 from controller.store import public_sessions as q
-from controller.timefmt import iso, now_iso, parse_iso, utcnow
+from controller.timefmt import iso, now_iso, utcnow
 
 if TYPE_CHECKING:
     from controller.chargers import ChargerRegistry
@@ -98,6 +99,7 @@ class Lifecycle:
         self.busy: set[int] = set()
         """Sessions a worker step runs for; the worker leaves them alone meanwhile."""
         self._timers: dict[int, Timer] = {}
+        self._anchors = Ages()  # (session, anchor) -> when this process first saw that anchor
         self._not_before: dict[int, float] = {}  # the worker waits until then (backoff, polling)
         self._dirty = True
         self._wake = trio.Event()
@@ -132,11 +134,13 @@ class Lifecycle:
         self.poke()
         return row
 
-    def _remaining(self, anchor: str | None, seconds: float) -> float:
+    def _remaining(self, sid: int, anchor: str | None, seconds: float) -> float:
+        """Seconds left of `seconds` since `anchor`, on the monotonic clock from when this process
+        first saw that anchor (just after writing it; after a restart, at the restart): a step of
+        the wall clock never cuts a timer, a restart only lengthens one."""
         if anchor is None:
             return seconds
-        elapsed = (utcnow() - parse_iso(anchor)).total_seconds()
-        return seconds - max(0.0, elapsed)
+        return seconds - self._anchors.age((sid, anchor))
 
     def _schedule(self, row: sqlite3.Row) -> None:
         """(Re)compute the session's timer from its stored state."""
@@ -148,8 +152,9 @@ class Lifecycle:
             kind, anchor, seconds = FORGET, row["ended_at"], self.section.token_ttl_s
         else:
             self._timers.pop(sid, None)
+            self._anchors.forget_all(lambda key: key[0] == sid)
             return
-        self._timers[sid] = Timer(trio.current_time() + self._remaining(anchor, seconds), kind)
+        self._timers[sid] = Timer(trio.current_time() + self._remaining(sid, anchor, seconds), kind)
 
     async def _worker(self) -> None:
         while True:

@@ -24,7 +24,6 @@ from controller.public_charging.providers import PaymentProvider, make_provider
 from controller.public_charging.tokens import MAX_TOKEN_LENGTH, token_hash
 from controller.public_charging.views import Views, payment_object
 from controller.store import public_sessions as q
-from controller.timefmt import parse_iso, utcnow
 
 if TYPE_CHECKING:
     from controller.chargers import ChargerRegistry
@@ -72,12 +71,12 @@ class PublicCharging:
 
     async def _by_token(self, token: str) -> sqlite3.Row:
         """The session of a token; unknown, malformed and expired tokens are all the same NotFound,
-        so an answer tells nothing about other sessions."""
+        so an answer tells nothing about other sessions. A token expires when the lifecycle's
+        timer forgets it (token_ttl_s after the session ended, on the monotonic clock)."""
         row = None
         if self.enabled and token and len(token) <= MAX_TOKEN_LENGTH:
             row = await self.store.read(q.by_token_hash, token_hash(token))
-        if row is None or (row["ended_at"] and
-                           (utcnow() - parse_iso(row["ended_at"])).total_seconds() > self.section.token_ttl_s):
+        if row is None:
             raise NotFound("Session", "token", "unknown or expired session token")
         return row
 

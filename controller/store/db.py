@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import trio
 
 from controller import errors
+from controller.store import integrity
 from controller.store.data_dir import Books, DataDirLock, check_books, mark_books
 from controller.store.outbox import OutboxEvent, insert_events
 from controller.store.schema import identity, migrate
@@ -107,13 +108,21 @@ class Store:
         self._lock = DataDirLock(data_dir)
         try:
             check_books(data_dir, self.path, new_books)
-            self._writer = connect(self.path)
-            self.version = migrate(self._writer)
-            self._reader = connect(self.path)
-            mark_books(data_dir, Books(site, *identity(self._writer)))
+            try:
+                self._writer = connect(self.path)
+                self.version = migrate(self._writer)
+                self._reader = connect(self.path)
+                mark_books(data_dir, Books(site, *identity(self._writer)))
+            except sqlite3.DatabaseError as exc:
+                if integrity.is_damage(exc):  # truncated, overwritten: say so, not a traceback
+                    raise integrity.DamagedDatabase(self.path, exc) from None
+                raise
         except BaseException:
             self._lock.release()
             raise
+        self.damage: str | None = None
+        """What is wrong with the file (a failed quick_check, a damaged page met); /healthz fails."""
+        integrity.checked(self, integrity.quick_check(self.path))
         self._queue: list[_Write] = []
         self._committing: trio.Event | None = None  # set when the commit in progress is durable
         self._read_limiter = trio.CapacityLimiter(1)
@@ -276,6 +285,7 @@ class Store:
     def _failed(self, exc: BaseException) -> None:
         if not is_storage_error(exc):
             return
+        integrity.note(self, exc)
         if self.write_failure is None:
             log.error("database refuses writes: %s", exc)
         self.write_failure = WriteFailure(str(exc), utcnow())
@@ -289,7 +299,12 @@ class Store:
             finally:
                 conn.execute("COMMIT")
 
-        return await trio.to_thread.run_sync(run, limiter=self._read_limiter)
+        try:
+            return await trio.to_thread.run_sync(run, limiter=self._read_limiter)
+        except sqlite3.DatabaseError as exc:
+            if integrity.note(self, exc):
+                raise integrity.DatabaseDamaged(exc) from exc
+            raise
 
     def close(self) -> None:
         self._reader.close()

@@ -22,6 +22,11 @@ BILLING = ("start", "stop_transaction")
 STATUS_BACKLOG = 20
 """Undelivered status events kept per connector: beyond it the oldest go (a flapping connector
 must not flood the queue while the upstream is away; its latest statuses are what matter)."""
+CONNECTION_BACKLOG = 10
+"""Undelivered connection events kept per charger (a charger reconnecting in a loop): the latest."""
+CHARGER_BACKLOG = 500
+"""Undelivered events other than BILLING kept per charger, whatever their kind: one charger's
+flood never fills the outbox for the others."""
 
 # Bumped (from the writer thread) whenever rows are inserted, so the delivery worker can tell,
 # after any write, whether there is something new to send. Only ever compared for change.
@@ -42,14 +47,25 @@ class OutboxEvent:
 
 
 def insert_events(conn: sqlite3.Connection, events: Iterable[OutboxEvent]) -> None:
-    """Queue the events; a connector keeps at most STATUS_BACKLOG undelivered status events."""
+    """Queue the events; a connector keeps at most STATUS_BACKLOG undelivered status events, a
+    charger CONNECTION_BACKLOG connection events and CHARGER_BACKLOG events that are not BILLING."""
     events = list(events)
+    billing = ", ".join("?" * len(BILLING))
     for e in events:
         if e.type == "status":
             conn.execute(
                 "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND charger_id = ?"
                 " AND type = 'status' AND json_extract(payload, '$.connector') = ? ORDER BY id DESC LIMIT -1 OFFSET ?)",
                 (e.charger_id, e.payload.get("connector"), STATUS_BACKLOG - 1))
+        elif e.type == "connection":
+            conn.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND charger_id = ?"
+                " AND type = 'connection' ORDER BY id DESC LIMIT -1 OFFSET ?)", (e.charger_id, CONNECTION_BACKLOG - 1))
+        if e.type not in BILLING:
+            conn.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND charger_id = ?"
+                f" AND type NOT IN ({billing}) ORDER BY id DESC LIMIT -1 OFFSET ?)",
+                (e.charger_id, *BILLING, CHARGER_BACKLOG - 1))
     rows = [
         (e.event_id, e.type, e.charger_id, e.transaction_id, orjson.dumps(e.payload).decode(), now_iso())
         for e in events

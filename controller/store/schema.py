@@ -228,6 +228,12 @@ MIGRATIONS: list[str] = [
         confirmed_at TEXT                      -- when the charger first connected with the newest
     );
     """,
+    # a charge whose start or stop a charger stamped far from our clock (1970, year 1, 2099):
+    # which ("start", "stop", "start,stop"), and our own clock when the start was booked
+    """
+    ALTER TABLE transactions ADD COLUMN clock_suspect TEXT;
+    ALTER TABLE transactions ADD COLUMN booked_at TEXT;
+    """,
 ]
 
 

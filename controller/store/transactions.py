@@ -133,7 +133,7 @@ def set_status(conn: sqlite3.Connection, transaction_id: int, status: str, stop_
 def begin(conn: sqlite3.Connection, *, charger_id: str, connector_id: int, id_tag: str, id_tag_status: str,
           meter_start: float | None, start_time: str, reservation_id: int | None, start_key: str,
           default_mode: str, energy_source: str | None = None, ocpp_transaction_id: str | None = None,
-          pending_id: int | None = None) -> tuple[sqlite3.Row, bool]:
+          pending_id: int | None = None, clock_suspect: str | None = None) -> tuple[sqlite3.Row, bool]:
     """Record the start of a charge; returns (row, created).
 
     A retried identical report finds its row by `start_key` and gets the same id. A pending
@@ -155,17 +155,18 @@ def begin(conn: sqlite3.Connection, *, charger_id: str, connector_id: int, id_ta
         conn.execute(
             "UPDATE transactions SET status = ?, connector_id = ?, id_tag = ?, id_tag_status = ?, meter_start = ?,"
             " meter_last = ?, start_time = ?, reservation_id = ?, start_key = ?, energy_source = ?,"
-            " ocpp_transaction_id = ?, updated_at = ? WHERE id = ?",
+            " ocpp_transaction_id = ?, clock_suspect = ?, booked_at = ?, updated_at = ? WHERE id = ?",
             (status, connector_id, id_tag, id_tag_status, meter_start, meter_start, start_time, reservation_id,
-             start_key, energy_source, ocpp_transaction_id, now, transaction_id),
+             start_key, energy_source, ocpp_transaction_id, clock_suspect, now, now, transaction_id),
         )
     else:
         transaction_id = conn.execute(
             "INSERT INTO transactions (charger_id, connector_id, id_tag, status, mode, id_tag_status,"
             " meter_start, meter_last, start_time, reservation_id, start_key, energy_source, ocpp_transaction_id,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " clock_suspect, booked_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (charger_id, connector_id, id_tag, status, default_mode, id_tag_status, meter_start,
-             meter_start, start_time, reservation_id, start_key, energy_source, ocpp_transaction_id, now, now),
+             meter_start, start_time, reservation_id, start_key, energy_source, ocpp_transaction_id, clock_suspect,
+             now, now, now),
         ).lastrowid
     return get(conn, transaction_id), True
 
@@ -195,7 +196,8 @@ def close_by_controller(conn: sqlite3.Connection, transaction_id: int, stop_time
 
 def finish(conn: sqlite3.Connection, *, transaction_id: int, charger_id: str, meter_stop: float | None, stop_time: str,
            reason: str, id_tag: str | None, transaction_data: str | None,
-           start_time: str | None = None, meter_start: int | None = None) -> tuple[sqlite3.Row, bool, bool]:
+           start_time: str | None = None, meter_start: int | None = None,
+           stop_suspect: bool = False) -> tuple[sqlite3.Row, bool, bool]:
     """Record the end of a charge; returns (row, known, new): `new` is False for a re-sent stop.
 
     A stop is never lost, and never touches what is not the sender's:
@@ -212,12 +214,14 @@ def finish(conn: sqlite3.Connection, *, transaction_id: int, charger_id: str, me
     now = now_iso()
     if row is not None and row["charger_id"] == charger_id:
         if row["status"] != "completed":
+            suspect = ",".join(filter(None, [row["clock_suspect"], "stop" if stop_suspect else None])) or None
             conn.execute(
                 # meter_stop None: no reading to book now (connector meter gone): its last one counts
                 "UPDATE transactions SET status = 'completed', meter_stop = coalesce(?, meter_last),"
                 " meter_last = coalesce(?, meter_last), stop_time = ?, stop_reason = ?, stop_id_tag = ?,"
-                " transaction_data = ?, updated_at = ? WHERE id = ?",
-                (meter_stop, meter_stop, stop_time, reason, id_tag or "", transaction_data, now, transaction_id),
+                " transaction_data = ?, clock_suspect = ?, updated_at = ? WHERE id = ?",
+                (meter_stop, meter_stop, stop_time, reason, id_tag or "", transaction_data, suspect, now,
+                 transaction_id),
             )
             return get(conn, transaction_id), True, True
         if row["stop_time"] == stop_time:
@@ -295,11 +299,14 @@ def meter_values_count(conn: sqlite3.Connection, transaction_id: int) -> int:
     return conn.execute("SELECT count(*) FROM meter_values WHERE transaction_id = ?", (transaction_id,)).fetchone()[0]
 
 
-def expire_pending(conn: sqlite3.Connection, created_before: str) -> list[sqlite3.Row]:
-    """Pending remote starts that never became a charge: mark them failed, return them."""
-    rows = conn.execute(
-        "SELECT * FROM transactions WHERE status = 'pending' AND created_at < ?", (created_before,)
-    ).fetchall()
+def pending_ids(conn: sqlite3.Connection) -> list[int]:
+    """The remote starts waiting for their charge."""
+    return [row[0] for row in conn.execute("SELECT id FROM transactions WHERE status = 'pending'")]
+
+
+def expire_pending(conn: sqlite3.Connection, transaction_ids: list[int]) -> list[sqlite3.Row]:
+    """These remote starts never became a charge: mark those still pending failed, return them."""
+    rows = [row for row in map(lambda i: get(conn, i), transaction_ids) if row is not None and row["status"] == "pending"]
     for row in rows:
         set_status(conn, row["id"], "failed", "NeverStarted")
     return rows

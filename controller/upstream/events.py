@@ -11,8 +11,9 @@ import sqlite3
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from controller.elapsed import charge_duration_s
 from controller.store.outbox import OutboxEvent
-from controller.timefmt import now_iso, parse_iso, utcnow
+from controller.timefmt import now_iso
 
 if TYPE_CHECKING:
     from controller.store import Store
@@ -29,11 +30,8 @@ def _kwh(row: Row, last: float | None) -> float:
     return round(max(0.0, (last - start)) / 1000, 3)
 
 
-def _seconds(row: Row, until: str | None) -> int:
-    if not row["start_time"]:
-        return 0
-    end = parse_iso(until) if until else utcnow()
-    return max(0, int((end - parse_iso(row["start_time"])).total_seconds()))
+def _seconds(row: Row) -> int:
+    return int(charge_duration_s(row) or 0)
 
 
 class Events:
@@ -71,7 +69,7 @@ class Events:
             "connector": txn["connector_id"],
             "transaction_id": txn["id"],
             "kwh": _kwh(txn, txn["meter_stop"]),
-            "time": _seconds(txn, txn["stop_time"]),
+            "time": _seconds(txn),
         }
         if payment is not None:
             payload["payment"] = payment
@@ -89,7 +87,7 @@ class Events:
             "connector": txn["connector_id"],
             "transaction_id": 0,
             "kwh": energy,
-            "time": _seconds(txn, None),
+            "time": _seconds(txn),
             "msg": "stop",
             "energy": energy,
         }

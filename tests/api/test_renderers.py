@@ -63,7 +63,7 @@ def test_transaction_summary_and_detail(stopped: bool) -> None:
                stop_time="2026-02-06T12:45:00.000Z" if stopped else None, stop_reason="Local" if stopped else None,
                remote_started=1, mode="api", id_tag_status="Accepted", payment_amount=None,
                ocpp_transaction_id="7f3c-station" if stopped else None, reservation_id=None,
-               closed_by="controller" if stopped else None)
+               closed_by="controller" if stopped else None, clock_suspect=None, booked_at=AT, updated_at=AT)
     summary = transaction_to_api(row, detail=False)
     _exactly(models.TransactionSummary, summary)
     detail = transaction_to_api(row, detail=True)

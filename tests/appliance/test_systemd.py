@@ -16,18 +16,11 @@ from trio.testing import MockClock
 
 from controller import systemd
 
+from tests.support import drain_datagrams
+
 from .conftest import PROJECT, run_controller
 
 UNIT = PROJECT / "systemd" / "evedge.service"
-
-
-def _drain(sock: socket.socket) -> list[str]:
-    out = []
-    while True:
-        try:
-            out.append(sock.recv(4096).decode())
-        except BlockingIOError:
-            return out
 
 
 def test_notify_reaches_a_path_socket(tmp_path: Path) -> None:
@@ -43,6 +36,32 @@ def test_notify_reaches_an_abstract_socket() -> None:
         sock.bind("\0" + name)
         assert systemd.notify("WATCHDOG=1", {"NOTIFY_SOCKET": "@" + name})
         assert sock.recv(4096) == b"WATCHDOG=1"
+
+
+def test_watchdog_pings_need_no_new_descriptor(tmp_path: Path) -> None:
+    """A process out of descriptors (a flood of LAN connections) still feeds the watchdog: every
+    ping goes out on the one socket made by the first notification."""
+    import resource
+
+    env = {"NOTIFY_SOCKET": str(tmp_path / "n.sock")}
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(env["NOTIFY_SOCKET"])
+        assert systemd.notify("READY=1", env)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        lowest_free = os.dup(0)
+        os.close(lowest_free)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, hard))  # no descriptor left to open
+        try:
+            with pytest.raises(OSError):
+                socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).close()
+            assert all(systemd.notify("WATCHDOG=1", env) for _ in range(5))
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        assert _drain_blocking(sock, 6) == ["READY=1"] + ["WATCHDOG=1"] * 5
+
+
+def _drain_blocking(sock: socket.socket, count: int) -> list[str]:
+    return [sock.recv(4096).decode() for _ in range(count)]
 
 
 def test_notify_is_a_no_op_outside_systemd(tmp_path: Path) -> None:
@@ -70,7 +89,7 @@ async def test_watchdog_pings_every_half_period_from_the_loop(tmp_path: Path, au
             nursery.start_soon(systemd.watchdog, None, env)
             await trio.sleep(95)  # virtual time: pings at 0, 10, ..., 90
             nursery.cancel_scope.cancel()
-        assert _drain(sock) == ["WATCHDOG=1"] * 10
+        assert drain_datagrams(sock) == ["WATCHDOG=1"] * 10
 
 
 async def test_watchdog_without_systemd_returns_at_once() -> None:

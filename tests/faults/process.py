@@ -80,18 +80,19 @@ class Controller:
         return b"\n".join(self.output).decode(errors="replace")
 
 
-def _run_command(config: Path, args: Sequence[str]) -> partial:
-    """`python -m controller run --config config *args`, its output (log and stderr) on one pipe."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+def _run_command(config: Path, args: Sequence[str], env: dict[str, str] | None = None) -> partial:
+    """`python -m controller run --config config *args`, its output (log and stderr) on one pipe;
+    `env`: more environment variables."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **(env or {}))
     return partial(trio.run_process, [sys.executable, "-m", "controller", "run", "--config", str(config), *args],
                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False, env=env, cwd=str(ROOT))
 
 
 @asynccontextmanager
-async def controller(config: Path, *args: str) -> AsyncIterator[Controller]:
+async def controller(config: Path, *args: str, env: dict[str, str] | None = None) -> AsyncIterator[Controller]:
     """`python -m controller run --config config *args`, yielded once it logs its listening ports."""
     async with trio.open_nursery() as nursery:
-        process = await nursery.start(_run_command(config, args))
+        process = await nursery.start(_run_command(config, args, env))
         running = Controller(process)
         ready = trio.Event()
 
@@ -124,12 +125,12 @@ async def controller(config: Path, *args: str) -> AsyncIterator[Controller]:
                 await process.wait()
 
 
-async def refused_start(config: Path, *args: str) -> tuple[int, str]:
+async def refused_start(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     """`evedge run` that must refuse to start: (its exit status, its output). It must exit, not
     get ready, and say why in words, not in a traceback."""
     output = b""
     async with trio.open_nursery() as nursery:
-        process = await nursery.start(_run_command(config, args))
+        process = await nursery.start(_run_command(config, args, env))
         with trio.fail_after(START_TIMEOUT_S):
             async for chunk in process.stdout:
                 output += chunk

@@ -33,11 +33,11 @@ from controller.site import Site
 from controller.store import Store
 from controller.store import id_tags as id_tag_queries
 from controller.store.db import StorageUnavailable
-from controller.store.transactions import add_meter_values
+from controller.store.transactions import add_meter_values, create_pending
 from tests.public_charging.helpers import charger as public_charger
 from tests.public_charging.helpers import make_config as public_config
 from tests.public_charging.helpers import public_site
-from tests.support import CHARGER, RawCharger, api_client, eventually, make_config, raw_charger, running_site
+from tests.support import CHARGER, CHARGER_2, RawCharger, api_client, eventually, make_config, raw_charger, running_site
 
 
 def start(n: int, connector: int = 1) -> dict:
@@ -79,8 +79,8 @@ async def stored_transactions(api: httpx.AsyncClient) -> list[int]:
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    # remote_start_timeout_s: the background expiry of remote starts writes every 0.1 s, so a
-    # background task that dies on a refused write would take the site down during the test.
+    # remote_start_timeout_s: the background expiry of an overdue remote start writes every 0.1 s,
+    # so a background task that dies on a refused write would take the site down during the test.
     config = make_config(tmp_path, accept_unknown_id_tags=True, remote_start_timeout_s=0.4)
     async with running_site(config) as running:
         yield running
@@ -101,6 +101,8 @@ async def test_read_only_database(site: Site, api: httpx.AsyncClient) -> None:
         before = await accepted_start(cp, 1)
         assert (await cp.call("MeterValues", meter_values(before, 1500)))[0] == 3
 
+        # A remote start to the other charger that never begins: its expiry will write in the background.
+        await site.store.write(create_pending, CHARGER_2, 1, "NEVER", "api")
         await site.store.on_writer(lambda conn: conn.execute("PRAGMA query_only = 1"))
         try:
             assert_internal_error(await cp.call("StartTransaction", start(2, connector=2)))

@@ -283,6 +283,33 @@ async def test_a_flapping_charger_never_pushes_out_start_and_stop_events(store, 
     assert ("B", "start", "pending") in kept and ("B", "stop_transaction", "pending") in kept
 
 
+def connection_event(charger_id: str, online: bool) -> OutboxEvent:
+    return OutboxEvent("connection", charger_id, {"type": "connection", "chargebox": charger_id, "online": online})
+
+
+async def test_one_chargers_flood_is_bounded_per_charger(store, clock, monkeypatch):
+    """A charger reconnecting in a loop keeps its latest connection events; whatever it floods the
+    outbox with, it keeps a bounded share, and another charger's start and stop stay."""
+    monkeypatch.setattr(outbox, "CHARGER_BACKLOG", 30)
+    await queue_events(store, event("B", 0, kind="start", transaction_id=1))
+    for n in range(200):
+        await queue_events(store, connection_event("A", online=n % 2 == 1))
+    connections = [orjson.loads(r["payload"]) for r in await rows(store) if r["type"] == "connection"]
+    assert len(connections) == outbox.CONNECTION_BACKLOG and connections[-1]["online"] is True  # the latest
+    for n in range(200):  # every kind at once: statuses on many connectors, unlocks, connections
+        kind = ("status", "unlocked", "connection")[n % 3]
+        await queue_events(store, status_event("A", n, "Available") if kind == "status"
+                           else connection_event("A", True) if kind == "connection"
+                           else OutboxEvent("unlocked", "A", {"type": "unlocked", "connector": 1}))
+    await queue_events(store, event("A", 1, kind="stop_transaction", transaction_id=2))
+    await queue_events(store, event("B", 1, kind="stop_transaction", transaction_id=1))
+    pending = await rows(store)
+    flood = [r for r in pending if r["charger_id"] == "A" and r["type"] not in outbox.BILLING]
+    assert len(flood) == outbox.CHARGER_BACKLOG
+    kept = [(r["charger_id"], r["type"]) for r in pending if r["type"] in outbox.BILLING]
+    assert kept == [("B", "start"), ("A", "stop_transaction"), ("B", "stop_transaction")]
+
+
 async def test_queue_stats(store, receiver, clock):
     receiver.down()
     await queue_events(store, event("A", 0), event("B", 0))
