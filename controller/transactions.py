@@ -149,7 +149,6 @@ class Transactions:
         ready = connector.ready_to_start if require_preparing else connector.can_start
         if not ready and not (reserved and connector.availability is Availability.RESERVED):
             raise ConnectorNotReady(connector_id, connector.status, need_plug=require_preparing)
-        self._pending.start(transaction_id)
         try:
             transaction_id, accepted = await self._book_start(
                 charger_id, connector_id, id_tag, mode,
@@ -174,6 +173,7 @@ class Transactions:
         A start the charger refused or never got is failed; a lost answer is not (see below).
         """
         transaction_id = await self.store.write(q.create_pending, charger_id, connector_id, id_tag, mode)
+        self._pending.start(transaction_id)
         self._changed(charger_id, transaction_id)
         try:
             accepted = await send(transaction_id)
