@@ -51,6 +51,8 @@ class _Checked(Protocol):
 def is_damage(exc: BaseException) -> bool:
     """An error that means the file's content is broken (not the disk full or a lock)."""
     code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("Could not decode to UTF-8"):
+        return True  # a text cell whose bytes a garbled page overwrote: SQLite reads it, Python cannot
     return isinstance(exc, sqlite3.DatabaseError) and code is not None and code & 0xFF in _DAMAGE_CODES
 
 
