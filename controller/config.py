@@ -71,6 +71,9 @@ class SiteSection(_Section):
     name: str = "evedge site"
     data_dir: ConfigPath = Path("var")
     """Holds the SQLite file. Relative paths are relative to the config file."""
+    meter_values_retention_days: int = Field(365, ge=0, le=36500)
+    """Raw meter samples of a charge completed longer ago than this are deleted (0: kept for ever).
+    The charge itself keeps its start and stop readings, times and energy: what billing needs."""
 
 
 OFFLINE_GRACE_S = 60

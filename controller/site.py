@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import trio
 
-from controller import health, metrics
+from controller import health, metrics, retention
 from controller.api.app import serve_api
 from controller.api.services import Services
 from controller.authorization import Authorization
@@ -130,6 +130,7 @@ class Site:
                 self.api_port = int(binds[0].rsplit(":", 1)[1])
                 log.info("API listening on %s", " ".join(binds))
                 nursery.start_soon(self.transactions.expire_pending_forever)
+                nursery.start_soon(retention.prune_forever, self.store, self.live)
                 await nursery.start(self.public_charging.run)
                 await nursery.start(self.upstream.run)
                 await nursery.start(self.tap_to_charge.run)

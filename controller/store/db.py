@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import trio
 
 from controller import errors
+from controller.store import meter_samples
 from controller.store.data_dir import Books, DataDirLock, check_books, mark_books
 from controller.store.outbox import OutboxEvent, insert_events
 from controller.store.schema import identity, migrate
@@ -108,6 +109,8 @@ class Store:
         try:
             check_books(data_dir, self.path, new_books)
             self._writer = connect(self.path)
+            if meter_samples.use_incremental_vacuum(self._writer):
+                log.info("database switched to incremental vacuum (a one-time rewrite of the file)")
             self.version = migrate(self._writer)
             self._reader = connect(self.path)
             mark_books(data_dir, Books(site, *identity(self._writer)))

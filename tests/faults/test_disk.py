@@ -205,7 +205,7 @@ async def test_a_write_that_does_not_fit_does_not_take_the_others_with_it(tmp_pa
             except Exception as exc:
                 outcomes[name] = exc
 
-        big = [("2024-05-01T11:00:00Z", "x" * 50_000)]  # needs overflow pages: does not fit
+        big = [("2024-05-01T11:00:00Z", [{"value": "x" * 50_000}])]  # needs overflow pages: does not fit
         async with trio.open_nursery() as nursery:
             # The first write holds the writer thread, so the next two queue up and share a commit.
             nursery.start_soon(write, "gate", lambda conn: gate.wait(10))
