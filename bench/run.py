@@ -49,8 +49,9 @@ class Server:
     """One server under test, as a subprocess."""
 
     def __init__(self, kind: str, workdir: Path, data_dir: Path | None = None, extra_config: str = "",
-                 cpus: str = "") -> None:
+                 cpus: str = "", wrap: list[str] | None = None) -> None:
         self.kind = kind
+        self.wrap = wrap or []  # a command the server runs under (a profiler: bench/stages.py)
         self.cpus = cpus  # taskset CPU list: "0" runs the server (all its threads) on one core
         self.extra_config = extra_config
         self.workdir = workdir
@@ -78,6 +79,7 @@ class Server:
             cmd = [PY, "-m", "bench.baselines", self.kind]
         if self.cpus:
             cmd = ["taskset", "-c", self.cpus, *cmd]
+        cmd = [*self.wrap, *cmd]
         self._log = open(self.log_path, "wb")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
@@ -194,11 +196,12 @@ def interleaved(rounds: int, kinds: list[str], workdir: Path, *args: str, cpus: 
 def seed_transactions(data_dir: Path, n: int) -> None:
     """n completed transactions on the books, written straight into a migrated database."""
     sys.path.insert(0, str(ROOT))
+    from controller.store import space
     from controller.store.schema import migrate
 
     data_dir.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(data_dir / "evedge.sqlite3", isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
+    space.prepare(conn)  # the file as the controller makes it (else its start-up would rewrite it once)
     migrate(conn)
     rows = []
     for i in range(1, n + 1):

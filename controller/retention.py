@@ -17,7 +17,7 @@ import trio
 
 from controller.live_config import LiveConfig
 from controller.store import Store
-from controller.store import meter_samples
+from controller.store import meter_samples, space
 from controller.store.db import StorageUnavailable
 from controller.timefmt import iso, utcnow
 
@@ -49,7 +49,7 @@ async def prune(store: Store, stopped_before: str, pause_s: float = PAUSE_S) -> 
 
 
 def _vacuum_step(conn) -> int:
-    return meter_samples.vacuum_step(conn, VACUUM_PAGES)
+    return space.vacuum_step(conn, VACUUM_PAGES)
 
 
 async def prune_forever(store: Store, config: LiveConfig) -> None:

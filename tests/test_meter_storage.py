@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from controller import retention
-from controller.store import Store
+from controller.store import Store, space
 from controller.store import transactions as txq
 from controller.store.db import DB_FILE
 from controller.store.schema import MIGRATIONS
@@ -84,6 +84,7 @@ def _old_database(path: Path, rows: list[tuple]) -> None:
     """A database of the release before compact readings, holding `rows` of its meter_values."""
     compact = next(i for i, script in enumerate(MIGRATIONS) if "CREATE TABLE meter_shapes" in script)
     conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")  # as that release made it: WAL, 4 KiB pages, no auto-vacuum
     for number, script in enumerate(MIGRATIONS[:compact], start=1):
         conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
     conn.execute("INSERT INTO transactions (id, charger_id, connector_id, id_tag, status, mode, created_at, updated_at)"
@@ -99,7 +100,9 @@ async def test_an_existing_database_keeps_every_reading_through_the_conversion(t
     _old_database(tmp_path / DB_FILE, old)
     store = Store(tmp_path, new_books=True)
     try:
-        auto_vacuum = await store.read(lambda conn: conn.execute("PRAGMA auto_vacuum").fetchone()[0])
+        layout = await store.read(lambda conn: (conn.execute("PRAGMA auto_vacuum").fetchone()[0],
+                                                conn.execute("PRAGMA page_size").fetchone()[0],
+                                                conn.execute("PRAGMA journal_mode").fetchone()[0]))
         converted = await store.read(
             lambda conn: [(r["charger_id"], r["connector_id"], r["transaction_id"], r["timestamp"], r["sampled_value"])
                           for r in txq.meter_samples.readings(conn, "1", ())])
@@ -111,7 +114,7 @@ async def test_an_existing_database_keeps_every_reading_through_the_conversion(t
     finally:
         store.close()
     assert converted == old
-    assert auto_vacuum == 2  # switched to incremental vacuum (a one-time VACUUM)
+    assert layout == (2, space.PAGE_SIZE, "wal")  # rewritten once: incremental vacuum, small pages
     assert [r["timestamp"] for r in of_transaction] == [r[3] for r in old if r[2] == 7] + [more[0][0]]
 
 

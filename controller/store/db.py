@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import trio
 
 from controller import errors
-from controller.store import meter_samples
+from controller.store import space
 from controller.store.data_dir import Books, DataDirLock, check_books, mark_books
 from controller.store.outbox import OutboxEvent, insert_events
 from controller.store.schema import identity, migrate
@@ -118,8 +118,8 @@ class Store:
         try:
             check_books(data_dir, self.path, new_books)
             self._writer = connect(self.path)
-            if meter_samples.use_incremental_vacuum(self._writer):
-                log.info("database switched to incremental vacuum (a one-time rewrite of the file)")
+            if space.prepare(self._writer):
+                log.info("database file rewritten with %d-byte pages and incremental vacuum (once)", space.PAGE_SIZE)
             self.version = migrate(self._writer)
             self._reader = connect(self.path)
             mark_books(data_dir, Books(site, *identity(self._writer)))

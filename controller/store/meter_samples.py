@@ -65,20 +65,3 @@ def delete_readings(conn: sqlite3.Connection, transaction_ids: list[int], limit:
     return conn.execute(
         f"DELETE FROM meter_values WHERE id IN (SELECT id FROM meter_values WHERE transaction_id IN ({marks})"
         " LIMIT ?)", (*transaction_ids, limit)).rowcount
-
-
-def use_incremental_vacuum(conn: sqlite3.Connection) -> bool:
-    """Make the database return freed pages to the file system on request (`incremental_vacuum`),
-    so pruned readings shrink the file. Switching takes one full VACUUM (a rewrite of the file,
-    once; instant for a new database). Returns whether it switched."""
-    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
-        return False
-    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-    conn.execute("VACUUM")
-    return True
-
-
-def vacuum_step(conn: sqlite3.Connection, pages: int) -> int:
-    """Give up to `pages` free pages back to the file system; returns how many stay free."""
-    conn.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
-    return conn.execute("PRAGMA freelist_count").fetchone()[0]
