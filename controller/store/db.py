@@ -34,6 +34,7 @@ T = TypeVar("T")
 DB_FILE = "evedge.sqlite3"
 COALESCE_S = 0.002  # how long a commit waits for more writes when the last one ended ...
 COALESCE_WHEN_S = 0.02  # ... less than this ago (a busy site); a quiet one commits at once
+WAL_CHECKPOINT_PAGES = 4000  # copy the WAL into the file once it holds this many pages (4 MiB)
 BUSY_TIMEOUT_S = 30  # how long a write waits for a lock held by another process (a backup)
 # Primary SQLite result codes that mean "the database cannot take writes now" (not "this write is
 # wrong"): permissions, locks held elsewhere, read-only, I/O errors, corruption, disk full.
@@ -49,6 +50,7 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
 
