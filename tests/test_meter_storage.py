@@ -97,6 +97,9 @@ def _old_database(path: Path, rows: list[tuple]) -> None:
 async def test_an_existing_database_keeps_every_reading_through_the_conversion(tmp_path: Path) -> None:
     old = [(CHARGER, 1, 7 if i % 3 else None, f"2025-06-01T12:00:{i:02d}.000Z",
             orjson.dumps(SAMPLES[i % len(SAMPLES)]).decode()) for i in range(40)]
+    old += [(CHARGER, 2, None, "2025-06-01T12:00:41.000Z", "not JSON"),  # no JSON list: kept as it was
+            (CHARGER, 2, None, "2025-06-01T12:00:42.000Z", '{"value":"1"}'),
+            (CHARGER, 2, None, "2025-06-01T12:00:43.000Z", '["text",{"value":"1"}]')]
     _old_database(tmp_path / DB_FILE, old)
     store = Store(tmp_path, new_books=True)
     try:

@@ -17,15 +17,19 @@ import orjson
 
 def split(sampled: list[dict]) -> tuple[str, str]:
     """(shape, values) of one reading's sampled values, both JSON text."""
-    shape = [{**sv, "value": None} if "value" in sv else sv for sv in sampled]
-    return orjson.dumps(shape).decode(), orjson.dumps([sv.get("value") for sv in sampled]).decode()
+    shape = [{**sv, "value": None} if isinstance(sv, dict) and "value" in sv else sv for sv in sampled]
+    values = [sv.get("value") if isinstance(sv, dict) else None for sv in sampled]
+    return orjson.dumps(shape).decode(), orjson.dumps(values).decode()
 
 
 def render(shape: str, values: str) -> str:
-    """The sampled values as JSON text, as the charger sent them."""
+    """The sampled values as JSON text, as the charger sent them. The shape `null` marks a reading
+    converted from an earlier release whose text was no JSON list: `values` holds that text."""
     sampled = orjson.loads(shape)
+    if sampled is None:
+        return values
     for sv, value in zip(sampled, orjson.loads(values)):
-        if "value" in sv:
+        if isinstance(sv, dict) and "value" in sv:
             sv["value"] = value
     return orjson.dumps(sampled).decode()
 

@@ -168,9 +168,14 @@ MIGRATIONS: list[str] = [
         shape INTEGER NOT NULL,                -- meter_shapes.id
         vals TEXT NOT NULL                     -- JSON list: each sampled value's value, in order
     );
+    -- (a text that is no JSON list is kept as it is, under the shape 'null')
     CREATE TEMP TABLE meter_split AS SELECT m.id,
-        (SELECT json_group_array(json_replace(j.value, '$.value', NULL)) FROM json_each(m.sampled_value) j) AS shape,
-        (SELECT json_group_array(j.value -> '$.value') FROM json_each(m.sampled_value) j) AS vals
+        CASE WHEN json_valid(m.sampled_value) AND json_type(m.sampled_value) = 'array' THEN
+            (SELECT json_group_array(json_replace(json_quote(j.value), '$.value', NULL)) FROM json_each(m.sampled_value) j)
+            ELSE 'null' END AS shape,
+        CASE WHEN json_valid(m.sampled_value) AND json_type(m.sampled_value) = 'array' THEN
+            (SELECT json_group_array(json_quote(j.value) -> '$.value') FROM json_each(m.sampled_value) j)
+            ELSE m.sampled_value END AS vals
         FROM meter_values_json m;
     INSERT OR IGNORE INTO meter_shapes (shape) SELECT shape FROM meter_split ORDER BY id;
     INSERT INTO meter_values (id, charger_id, connector_id, transaction_id, timestamp, shape, vals)
