@@ -4,15 +4,22 @@ format without losing one, and pruned after the retention period (a real SQLite 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
+import trio
 
 from controller import retention
+from controller.config import load_config
+from controller.live_config import LiveConfig
 from controller.store import Store, space
 from controller.store import transactions as txq
 from controller.store.db import DB_FILE
 from controller.store.schema import MIGRATIONS
+from controller.timefmt import iso, utcnow
+from tests.support import config_text
 
 CHARGER = "CP-1"
 
@@ -154,3 +161,37 @@ async def test_retention_prunes_old_completed_charges_and_keeps_their_billing(tm
     assert (row["meter_start"], row["meter_stop"], row["start_time"], row["stop_time"]) == (
         1000, 9000, "2025-01-01T10:00:00.000Z", "2025-01-01T12:00:00.000Z")
     assert pages_after < pages_before  # the freed pages went back to the file system
+
+
+async def test_the_site_prunes_by_its_configured_retention_in_the_background(tmp_path: Path, autojump_clock) -> None:
+    """With `meter_values_retention_days = 30`, a charge completed 40 days ago loses its raw readings
+    once the background task has run; one completed 20 days ago keeps them."""
+    path = tmp_path / "evedge.toml"
+    path.write_text(config_text(tmp_path / "data").replace('name = "test site"\n',
+                                                          'name = "test site"\nmeter_values_retention_days = 30\n'))
+    config = load_config(path)
+    store = Store(config.data_dir)
+    try:
+        def charge(key: str, days_ago: float) -> Callable[[sqlite3.Connection], int]:
+            def write(conn: sqlite3.Connection) -> int:
+                at = iso(utcnow() - timedelta(days=days_ago))
+                txn = begin(conn, key, at)
+                txq.add_meter_values(conn, CHARGER, 1, txn, [(at, four_values(1000))], None)
+                finish(conn, txn, at)
+                return txn
+            return write
+
+        old = await store.write(charge("old", 40))
+        recent = await store.write(charge("recent", 20))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(retention.prune_forever, store, LiveConfig(config))
+            await trio.sleep(retention.FIRST_RUN_S)
+            for _ in range(600):  # the clock jumps whenever the store's threads work, so no fail_after here
+                if not await store.read(txq.meter_values, old):
+                    break
+                await trio.sleep(1)
+            nursery.cancel_scope.cancel()
+        counts = [len(await store.read(txq.meter_values, txn)) for txn in (old, recent)]
+    finally:
+        store.close()
+    assert counts == [0, 1]
