@@ -26,6 +26,9 @@ import asyncio
 import multiprocessing as mp
 import os
 import resource
+import shutil
+import signal
+import subprocess
 import sys
 import time
 from array import array
@@ -34,7 +37,7 @@ import orjson
 from websockets.asyncio.client import connect
 
 TS = "2026-02-06T12:00:00.000Z"
-WORKLOADS = ("heartbeat", "status", "meter4", "meter12", "transaction", "mix")
+WORKLOADS = ("heartbeat", "status", "meter4", "meter12", "transaction", "mix", "site")
 VERSIONS = ("1.6", "2.0.1")
 SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
 
@@ -132,7 +135,7 @@ class Charger:
         """Frames sent before measurement starts."""
         yield self.boot()
         yield self.status("Available")
-        if self.workload in ("meter4", "meter12", "mix"):
+        if self.workload in ("meter4", "meter12", "mix", "site"):
             yield self.status("Charging")
             yield self.start()
 
@@ -140,10 +143,14 @@ class Charger:
             "heartbeat", "status", "meter4", "meter4", "meter4", "heartbeat", "status", "meter12",
             "meter4", "meter4", "heartbeat", "status")  # 50% meter4, 10% meter12, 20% heartbeat, 20% status
 
+    # a charging site: MeterValues(4) every 10 s, a Heartbeat every 300 s (1 in 31 frames)
+    _SITE = ("meter4",) * 30 + ("heartbeat",)
+
     def next_frame(self):
         w = self.workload
-        if w == "mix":
-            w = self._MIX[self.step % len(self._MIX)]
+        if w in ("mix", "site"):
+            cycle = self._MIX if w == "mix" else self._SITE
+            w = cycle[self.step % len(cycle)]
             self.step += 1
         if w == "meter4":
             return self.meter(4)
@@ -374,6 +381,45 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def io_counters(pid: int) -> dict:
+    """The process's write_bytes (what it sent to the storage layer) and write calls, from /proc."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                out[key] = int(value)
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+class SyncCounter:
+    """fsync + fdatasync calls of a process over a window, counted by the kernel's tracepoints
+    (`perf stat`, all the process's threads); None where perf cannot attach."""
+
+    EVENTS = "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync"
+
+    def __init__(self, pid: int) -> None:
+        self.proc = None
+        if pid and shutil.which("perf"):
+            self.proc = subprocess.Popen(["perf", "stat", "-x", ",", "-e", self.EVENTS, "-p", str(pid)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            _, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return None
+        counts = [int(line.split(",")[0]) for line in err.splitlines()
+                  if "sys_enter_f" in line and line.split(",")[0].isdigit()]
+        return sum(counts) if len(counts) == 2 else None
+
+
 def memory_mb(pid: int) -> dict:
     out = {}
     try:
@@ -418,10 +464,12 @@ def run(args) -> dict:
     for pipe in pipes:
         pipe.send((start, start + duration))
     pids = [p.pid for p in procs]
+    syncs = SyncCounter(args.server_pid)  # attaches before the window opens
     time.sleep(max(0.0, start - time.monotonic()))
-    srv0, gen0 = cpu_seconds(args.server_pid), sum(cpu_seconds(p) for p in pids)
+    srv0, gen0, io0 = cpu_seconds(args.server_pid), sum(cpu_seconds(p) for p in pids), io_counters(args.server_pid)
     time.sleep(max(0.0, start + duration - time.monotonic()))
-    srv1, gen1 = cpu_seconds(args.server_pid), sum(cpu_seconds(p) for p in pids)
+    srv1, gen1, io1 = cpu_seconds(args.server_pid), sum(cpu_seconds(p) for p in pids), io_counters(args.server_pid)
+    fsyncs = syncs.stop()
     mem = memory_mb(args.server_pid)
     answered = errors = call_errors = 0
     first_error = ""
@@ -449,6 +497,9 @@ def run(args) -> dict:
         "server_cpu_pct": round(100 * (srv1 - srv0) / duration, 1),
         "loadgen_cpu_pct": round(100 * (gen1 - gen0) / duration, 1),
         "server_rss_mb": mem.get("VmRSS"), "server_peak_rss_mb": mem.get("VmHWM"),
+        # over the window: bytes the server sent to storage (page-cache pages dirtied) and its fsyncs
+        "server_write_bytes": io1.get("write_bytes", 0) - io0.get("write_bytes", 0) if io0 and io1 else None,
+        "server_fsyncs": fsyncs,
     }
 
 

@@ -48,8 +48,11 @@ def _raise_nofile() -> None:
 class Server:
     """One server under test, as a subprocess."""
 
-    def __init__(self, kind: str, workdir: Path, data_dir: Path | None = None, extra_config: str = "") -> None:
+    def __init__(self, kind: str, workdir: Path, data_dir: Path | None = None, extra_config: str = "",
+                 cpus: str = "", wrap: list[str] | None = None) -> None:
         self.kind = kind
+        self.wrap = wrap or []  # a command the server runs under (a profiler: bench/stages.py)
+        self.cpus = cpus  # taskset CPU list: "0" runs the server (all its threads) on one core
         self.extra_config = extra_config
         self.workdir = workdir
         self.log_path = workdir / f"{kind}.log"
@@ -74,6 +77,9 @@ class Server:
                        "from controller.cli import main; sys.exit(main(sys.argv[1:]))", "run", "--config", str(config)]
         else:
             cmd = [PY, "-m", "bench.baselines", self.kind]
+        if self.cpus:
+            cmd = ["taskset", "-c", self.cpus, *cmd]
+        cmd = [*self.wrap, *cmd]
         self._log = open(self.log_path, "wb")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
@@ -131,15 +137,19 @@ def stored_counts(data_dir: Path) -> dict:
         return {"error": f"no database at {path}"}
     conn = sqlite3.connect(path)
     try:
-        return {"meter_values": conn.execute("SELECT count(*) FROM meter_values").fetchone()[0],
-                "transactions": conn.execute("SELECT count(*) FROM transactions").fetchone()[0]}
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the server has stopped: everything into the file
+        readings = conn.execute("SELECT count(*) FROM meter_values").fetchone()[0]
+        size = path.stat().st_size
+        return {"meter_values": readings,
+                "transactions": conn.execute("SELECT count(*) FROM transactions").fetchone()[0],
+                "db_bytes": size, "db_bytes_per_reading": round(size / readings) if readings else None}
     finally:
         conn.close()
 
 
-def run_load(kind: str, workdir: Path, *args: str) -> dict:
+def run_load(kind: str, workdir: Path, *args: str, cpus: str = "") -> dict:
     sub = Path(tempfile.mkdtemp(dir=workdir, prefix=f"{kind}-"))
-    server = Server(kind, sub).start()
+    server = Server(kind, sub, cpus=cpus).start()
     try:
         result = loadgen(server, *args)
     finally:
@@ -148,14 +158,20 @@ def run_load(kind: str, workdir: Path, *args: str) -> dict:
     result["startup_s"] = round(server.startup_s, 3)
     if kind.startswith("evedge"):
         result["stored"] = stored_counts(server.data_dir)
+    if cpus:
+        result["server_cpus"] = cpus
     if result["answered"]:
         result["server_cpu_us_per_msg"] = round(result["server_cpu_pct"] * 1e4 * result["duration_s"]
                                                 / result["answered"], 1)
+        if result.get("server_write_bytes") is not None:
+            result["write_bytes_per_msg"] = round(result["server_write_bytes"] / result["answered"])
+        if result.get("server_fsyncs") is not None:
+            result["fsyncs_per_msg"] = round(result["server_fsyncs"] / result["answered"], 3)
     shutil.rmtree(sub, ignore_errors=True)
     return result
 
 
-def interleaved(rounds: int, kinds: list[str], workdir: Path, *args: str) -> list[dict]:
+def interleaved(rounds: int, kinds: list[str], workdir: Path, *args: str, cpus: str = "") -> list[dict]:
     """Run one scenario against each target, `rounds` times round-robin (so a burst of load from
     elsewhere on the machine hits every target alike), and keep per target the round with the
     highest throughput (closed loop) or the lowest p99 (open loop): the least disturbed one.
@@ -163,7 +179,7 @@ def interleaved(rounds: int, kinds: list[str], workdir: Path, *args: str) -> lis
     runs: dict[str, list[dict]] = {k: [] for k in kinds}
     for _ in range(rounds):
         for kind in kinds:
-            runs[kind].append(run_load(kind, workdir, *args))
+            runs[kind].append(run_load(kind, workdir, *args, cpus=cpus))
     out = []
     for kind in kinds:
         rs = runs[kind]
@@ -180,11 +196,12 @@ def interleaved(rounds: int, kinds: list[str], workdir: Path, *args: str) -> lis
 def seed_transactions(data_dir: Path, n: int) -> None:
     """n completed transactions on the books, written straight into a migrated database."""
     sys.path.insert(0, str(ROOT))
+    from controller.store import space
     from controller.store.schema import migrate
 
     data_dir.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(data_dir / "evedge.sqlite3", isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
+    space.prepare(conn)  # the file as the controller makes it (else its start-up would rewrite it once)
     migrate(conn)
     rows = []
     for i in range(1, n + 1):
@@ -271,18 +288,22 @@ def _fmt(v, nd=1):
 
 
 def table(results: dict) -> str:
-    lines = ["| scenario | target | msgs/s | p50 ms | p99 ms | max ms | server CPU % | CPU µs/msg | peak RSS MB | loadgen CPU % | errors |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in results["load"] + results.get("load_ocpp201", []):
+    lines = ["| scenario | target | msgs/s | p50 ms | p99 ms | max ms | server CPU % | CPU µs/msg | peak RSS MB "
+             "| loadgen CPU % | bytes written/msg | fsyncs/msg | errors |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results["load"] + results.get("load_ocpp201", []) + results.get("site", []):
         scenario = f"{r['mode']} {r['workload']} x{r['chargers']}"
         if r.get("ocpp", "1.6") != "1.6":
             scenario = f"OCPP {r['ocpp']} {scenario}"
         if r["mode"] == "open":
-            scenario += f" @{int(r['rate_target'])}/s"
+            scenario += f" @{r['rate_target']:g}/s"
+        if r.get("server_cpus"):
+            scenario += f" (server on CPU {r['server_cpus']})"
         errs = r["errors"] + r["call_errors"]
         lines.append(f"| {scenario} | {r['target']} | {_fmt(r['msgs_per_s'], 0)} | {_fmt(r['p50_ms'], 2)} | "
                      f"{_fmt(r['p99_ms'], 2)} | {_fmt(r['max_ms'], 1)} | {_fmt(r['server_cpu_pct'])} | "
-                     f"{_fmt(r.get('server_cpu_us_per_msg'), 0)} | {_fmt(r['server_peak_rss_mb'])} | {_fmt(r['loadgen_cpu_pct'])} | {errs} |")
+                     f"{_fmt(r.get('server_cpu_us_per_msg'), 0)} | {_fmt(r['server_peak_rss_mb'])} | {_fmt(r['loadgen_cpu_pct'])} | "
+                     f"{_fmt(r.get('write_bytes_per_msg'))} | {_fmt(r.get('fsyncs_per_msg'), 2)} | {errs} |")
     out = ["\n".join(lines), ""]
     extra = ["| figure | value |", "|---|---|"]
     for r in results.get("idle", []):
@@ -315,6 +336,12 @@ def table(results: dict) -> str:
                      f"(simulated hour) | over the fuse {h['over_fuse_s_per_hour']} s/h "
                      f"({h['over_fuse_during_motor_starts_s_per_hour']} s/h of it during 1-3 s motor starts), over "
                      f"the fuse minus the margin {h['over_fuse_minus_margin_s_per_hour']} s/h, peak {h['peak_a']} A |")
+    for r in results["load"] + results.get("site", []):
+        per_reading = (r.get("stored") or {}).get("db_bytes_per_reading")
+        if per_reading and r["mode"] in ("closed", "open") and r["workload"] in ("meter4", "site"):
+            extra.append(f"| database file per stored reading, {r['mode']} {r['workload']} x{r['chargers']}"
+                         f"{' (one core)' if r.get('server_cpus') else ''} | {per_reading:,} bytes "
+                         f"({r['stored']['meter_values']:,} readings) |")
     ratios = results.get("ratios")
     if ratios:
         for k, v in ratios.items():
@@ -360,11 +387,13 @@ def main(argv=None) -> int:
     ap.add_argument("--open-chargers", type=int, default=500)
     ap.add_argument("--open-rate", type=float, default=1000.0)
     ap.add_argument("--idle-chargers", type=int, default=1000)
+    ap.add_argument("--site-chargers", type=int, default=200,
+                    help="site scenario: chargers, each a MeterValues every 10 s and a Heartbeat every 300 s")
     ap.add_argument("--procs", type=int, default=1, help="load generator processes")
     ap.add_argument("--rounds", type=int, help="runs per load scenario, best kept (default 2, quick 1)")
     ap.add_argument("--with-before", action="store_true",
                     help=f"also run {BEFORE} (validation through jsonschema only) on the MeterValues workloads")
-    ap.add_argument("--only", default="", help="comma list of: closed,closed201,open,idle,rest,startup,tap,loadmgmt")
+    ap.add_argument("--only", default="", help="comma list of: closed,closed201,open,site,idle,rest,startup,tap,loadmgmt")
     ap.add_argument("--targets", default=",".join(TARGETS))
     ap.add_argument("--workloads", default="", help="closed loop workloads (default: all, quick: meter4)")
     ap.add_argument("--workloads-201", default="",
@@ -373,8 +402,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     duration = args.duration or (3.0 if args.quick else 4.0)
     rounds = args.rounds or (1 if args.quick else 2)
-    only = set(filter(None, args.only.split(","))) or {"closed", "closed201", "open", "idle", "rest", "startup", "tap",
-                                                        "loadmgmt"}
+    only = set(filter(None, args.only.split(","))) or {"closed", "closed201", "open", "site", "idle", "rest",
+                                                        "startup", "tap", "loadmgmt"}
     targets = args.targets.split(",")
     workloads = args.workloads.split(",") if args.workloads else (
         ["meter4"] if args.quick else ["meter4", "meter12", "transaction", "heartbeat", "status"])
@@ -387,7 +416,7 @@ def main(argv=None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "loadavg_at_start": os.getloadavg()},
         "settings": {"duration_s": duration, "quick": args.quick, "loadgen_procs": args.procs, "rounds": rounds},
-        "load": [], "load_ocpp201": [], "idle": [],
+        "load": [], "load_ocpp201": [], "idle": [], "site": [],
     }
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="evedge-bench-") as tmp:
@@ -416,6 +445,23 @@ def main(argv=None) -> int:
                 results["load"].append(r)
                 print(f"  open   mix x{args.open_chargers} {r['target']:9s} {r['msgs_per_s']:9,.0f} msg/s  "
                       f"p99 {r['p99_ms']} ms", file=sys.stderr, flush=True)
+        if "site" in only:
+            # What a Pi pays: the server pinned to one core (its store thread cannot hide on a second
+            # one), at a real site's rate, and the closed loop on that one core.
+            site = [t for t in targets if t in ("evedge", "echo")]
+            rate = round(args.site_chargers / 10 * 31 / 30, 2)  # 30 MeterValues and 1 Heartbeat per 310 s
+            for r in interleaved(rounds, site, workdir, "--mode", "open", "--workload", "site", "--chargers",
+                                 str(args.site_chargers), "--rate", str(rate), "--duration", str(5 * duration),
+                                 cpus="0"):
+                results["site"].append(r)
+                print(f"  site x{args.site_chargers} {r['target']:9s} cpu {r.get('server_cpu_us_per_msg')} us/msg "
+                      f"written {r.get('write_bytes_per_msg')} B/msg fsyncs {r.get('fsyncs_per_msg')}/msg",
+                      file=sys.stderr, flush=True)
+            for r in interleaved(rounds, site, workdir, "--mode", "closed", "--workload", "meter4", "--chargers",
+                                 str(args.chargers), *common, cpus="0"):
+                results["site"].append(r)
+                print(f"  closed meter4 one core {r['target']:9s} {r['msgs_per_s']:9,.0f} msg/s "
+                      f"cpu {r.get('server_cpu_us_per_msg')} us/msg", file=sys.stderr, flush=True)
         if "idle" in only:
             for target in ("evedge", "statusquo"):
                 if target in targets:

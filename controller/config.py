@@ -82,6 +82,10 @@ class SiteSection(_Section):
     name: str = "evedge site"
     data_dir: ConfigPath = Path("var")
     """Holds the SQLite file. Relative paths are relative to the config file."""
+    meter_values_retention_days: int = Field(365, ge=0, le=36500)
+    """Raw meter samples of a charge completed longer ago than this are deleted (0: kept for ever).
+    The charge itself keeps its start and stop readings, times and energy: what billing needs."""
+
     timezone: Annotated[str, AfterValidator(_check_timezone)] | None = None
     """The site's IANA time zone ("Europe/Berlin") for local times in exports; default: the
     system's (the books themselves are always UTC)."""

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import trio
 
-from controller import health, metrics
+from controller import health, metrics, retention
 from controller.api.app import serve_api
 from controller.api.public_listener import serve_public
 from controller.api.http_server import ConnectionGate
@@ -171,6 +171,7 @@ class Site:
                     log.info("public charging listening on %s", " ".join(binds))
                 nursery.start_soon(self.transactions.expire_pending_forever)
                 await nursery.start(self.reservations.run)
+                nursery.start_soon(retention.prune_forever, self.store, self.live)
                 await nursery.start(self.public_charging.run)
                 await nursery.start(self.upstream.run)
                 await nursery.start(self.tap_to_charge.run)

@@ -80,11 +80,11 @@ class StopReport:
 
 @dataclass(slots=True)
 class MeterReport:
-    """Meter samples from a charger: each (timestamp, samples as JSON), and the latest totals."""
+    """Meter samples from a charger: each (timestamp, its sampled values), and the latest totals."""
 
     connector_id: int
     transaction_id: int | None
-    samples: list[tuple[str, str]]
+    samples: list[tuple[str, list[dict]]]
     energy_wh: float | None
     power_w: float | None
 

@@ -44,12 +44,12 @@ def test_newer_database_is_refused(tmp_path):
         Store(tmp_path)
 
 
-@pytest.mark.parametrize("attempt", range(8))  # which waiting writer runs first is Trio's choice
-async def test_a_writer_cancelled_as_it_commits_still_stores_the_writes_it_took(tmp_path, attempt):
-    """Two writers wait behind a commit; the one that takes the batch (both writes) is cancelled just
-    before it hands the batch to the writer thread. Both writes are still stored, and the other
-    writer returns: no write is left out of the queue and out of every batch (its writer would
-    commit empty batches forever, at 100% CPU, in a shielded disconnect handler)."""
+@pytest.mark.parametrize("attempt", range(8))  # whether the writer thread took A before the cancel is chance
+async def test_a_writer_cancelled_as_the_next_batch_starts_leaves_no_write_behind(tmp_path, attempt):
+    """Two writers wait behind a commit; one is cancelled just as that commit ends, when the writer
+    thread takes the next batch. Its write is either withdrawn (it sees the cancellation, nothing
+    stored) or stored, never half; the other writer's write is stored and it returns: no write is
+    left out of the queue and out of every batch."""
     scope = trio.CancelScope()
     store = Store(tmp_path, after_write=scope.cancel)  # runs as the first commit ends: both are waiting
     release = threading.Event()
@@ -72,7 +72,8 @@ async def test_a_writer_cancelled_as_it_commits_still_stores_the_writes_it_took(
                     second.start_soon(store.write, id_tags.put_id_tag, "B", "Accepted", None, None)
                     await trio.testing.wait_all_tasks_blocked()
                     release.set()
-        assert sorted(r["id_tag"] for r in await store.read(id_tags.all_id_tags)) == ["A", "B"]
+        stored = sorted(r["id_tag"] for r in await store.read(id_tags.all_id_tags))
+        assert stored == ["A", "B"] or (stored == ["B"] and scope.cancelled_caught)
     finally:
         release.set()
         store.close()

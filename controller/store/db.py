@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +23,7 @@ from typing import Any, TypeVar
 import trio
 
 from controller import errors
-from controller.store import integrity
+from controller.store import integrity, space
 from controller.store.data_dir import Books, DataDirLock, check_books, mark_books
 from controller.store.outbox import OutboxEvent, insert_events
 from controller.store.schema import identity, migrate
@@ -29,6 +32,9 @@ from controller.timefmt import utcnow
 log = logging.getLogger("evedge.store")
 T = TypeVar("T")
 DB_FILE = "evedge.sqlite3"
+COALESCE_S = 0.002  # how long a commit waits for more writes when the last one ended ...
+COALESCE_WHEN_S = 0.02  # ... less than this ago (a busy site); a quiet one commits at once
+WAL_CHECKPOINT_PAGES = 4000  # copy the WAL into the file once it holds this many pages (4 MiB)
 BUSY_TIMEOUT_S = 30  # how long a write waits for a lock held by another process (a backup)
 # Primary SQLite result codes that mean "the database cannot take writes now" (not "this write is
 # wrong"): permissions, locks held elsewhere, read-only, I/O errors, corruption, disk full.
@@ -44,6 +50,7 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
 
@@ -80,6 +87,8 @@ class _Write:
     args: tuple
     kwargs: dict
     events: Iterable[OutboxEvent]
+    exclusive: bool = False  # runs alone, outside any transaction (on_writer, probe)
+    woken: trio.Event | None = None  # set in the Trio thread once the write is durable (or failed)
     done: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -88,10 +97,12 @@ class _Write:
 class Store:
     """Runs query functions `fn(conn, *args)` (from the modules of this package) off the loop.
 
-    Writes are group-committed: the writes that queue up while one commit is on disk go to disk
-    together in the next transaction (when one write fails, each is retried in a transaction of
-    its own, so one failing write does not undo the others). Every caller still returns only after its own write is durable; under load
-    many chargers share one fsync instead of queueing for one each.
+    Writes are group-committed by one long-lived writer thread fed by a queue: the writes that
+    queue up while one commit is on disk go to disk together in the next transaction (when one
+    write fails, each is retried in a transaction of its own, so one failing write does not undo
+    the others), and the thread wakes the Trio side once per commit. Every caller still returns
+    only after its own write is durable; under load many chargers share one fsync instead of
+    queueing for one each.
 
     When the database refuses writes (disk full, read-only, I/O errors) the Store stays up: each
     writer gets `StorageUnavailable` (nothing of its write is stored), `write_failure` says what
@@ -110,6 +121,9 @@ class Store:
             check_books(data_dir, self.path, new_books)
             try:
                 self._writer = connect(self.path)
+                if space.prepare(self._writer):
+                    log.info("database file rewritten with %d-byte pages and incremental vacuum (once)",
+                             space.PAGE_SIZE)
                 self.version = migrate(self._writer)
                 self._reader = connect(self.path)
                 mark_books(data_dir, Books(site, *identity(self._writer)))
@@ -123,13 +137,30 @@ class Store:
         self.damage: str | None = None
         """What is wrong with the file (a failed quick_check, a damaged page met); /healthz fails."""
         integrity.checked(self, integrity.quick_check(self.path))
-        self._queue: list[_Write] = []
-        self._committing: trio.Event | None = None  # set when the commit in progress is durable
+        self._queue: deque[_Write] = deque()  # waiting for the writer thread; guarded by _wakeup
+        self._wakeup = threading.Condition()
+        self._running: list[_Write] = []  # the batch on disk now (writer thread)
+        self._thread: threading.Thread | None = None
+        self._woken = True  # the last batch's writers were woken (guarded by _wakeup)
+        self._stopping = False
+        self._idle = False  # the writer thread waits for a notify (guarded by _wakeup)
+        self._last_commit = 0.0  # time.monotonic() at the end of the last batch (writer thread)
+        self._token: trio.lowlevel.TrioToken | None = None
         self._read_limiter = trio.CapacityLimiter(1)
         self.after_write = after_write
         """Called in the Trio thread after every write (upstream delivery notices new outbox rows)."""
         self.write_failure: WriteFailure | None = None
         self._stored = False  # the current group commit stored rows (writer thread only)
+
+    @property
+    def queued(self) -> int:
+        """Writes waiting for the writer thread (not yet in a commit)."""
+        return len(self._queue)
+
+    @property
+    def committing(self) -> bool:
+        """Whether the writer thread is running a batch now."""
+        return bool(self._running)
 
     async def write(
         self, fn: Callable[..., T], *args: object, events: Iterable[OutboxEvent] = (), **kwargs: object
@@ -137,32 +168,9 @@ class Store:
         """Run `fn` in a transaction together with the outbox rows it causes; return once durable.
 
         A write that has started always finishes, even when its caller is cancelled, so a
-        shutdown never leaves half of what a charger sent.
+        shutdown never leaves half of what a charger sent; one still queued is withdrawn.
         """
-        request = _Write(fn, args, kwargs, events)
-        self._queue.append(request)
-        try:
-            while not request.done:
-                if self._committing is not None:
-                    # A commit is on disk: wait for it (its end wakes all of its writers at
-                    # once), then either we were in it or the first of us commits the next batch.
-                    await self._committing.wait()
-                    continue
-                batch, self._queue = self._queue, []
-                self._committing = committing = trio.Event()
-                try:
-                    # Shielded: the batch holds other writers' requests, out of the queue now. A
-                    # cancellation here (to_thread checks for one before it starts) would drop
-                    # them: never done, their writers would commit empty batches forever.
-                    with trio.CancelScope(shield=True):
-                        await trio.to_thread.run_sync(self._commit, batch)
-                finally:
-                    self._committing = None
-                    committing.set()
-        except trio.Cancelled:
-            if request in self._queue:
-                self._queue.remove(request)
-            raise
+        request = await self._submit(_Write(fn, args, kwargs, events))
         if self.after_write is not None:
             self.after_write()
         if request.error is not None:
@@ -171,16 +179,96 @@ class Store:
             raise request.error
         return request.result
 
+    async def _submit(self, request: _Write) -> _Write:
+        """Queue the request for the writer thread and wait until it is done."""
+        self._token = trio.lowlevel.current_trio_token()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run_writer, name="evedge-store-writer", daemon=True)
+            self._thread.start()
+        request.woken = trio.Event()
+        with self._wakeup:
+            self._queue.append(request)
+            if self._idle:
+                self._wakeup.notify()
+        try:
+            await request.woken.wait()
+        except trio.Cancelled:
+            with self._wakeup:
+                withdrawn = request in self._queue
+                if withdrawn:
+                    self._queue.remove(request)
+            if withdrawn:
+                raise
+            with trio.CancelScope(shield=True):  # started: it finishes, then the cancellation goes on
+                await request.woken.wait()
+            raise
+        return request
+
+    def _take_batch(self) -> list[_Write]:
+        """Wait for writes and take every one queued. The previous batch's writers are woken
+        first (under load they are the next batch: a charger's next message waits for the answer
+        to its last). When commits come close together the writes of the next COALESCE_S join
+        too, so a busy site shares one fsync among more messages; a quiet one waits for nothing."""
+        with self._wakeup:
+            while not self._queue or not (self._woken or self._stopping):
+                self._idle = True  # the loop's side notifies only then: a notify wakes this thread
+                self._wakeup.wait()
+                self._idle = False
+            coalesce = time.monotonic() - self._last_commit < COALESCE_WHEN_S and not self._stopping
+        if coalesce:
+            time.sleep(COALESCE_S)  # writes queue meanwhile without waking this thread
+        with self._wakeup:
+            batch, self._queue = list(self._queue), deque()
+            self._woken = False
+        return batch
+
+    def _wake(self, batch: list[_Write]) -> None:
+        """In the Trio thread: the batch is done, its writers go on; the writer thread may take the next."""
+        for request in batch:
+            request.woken.set()  # type: ignore[union-attr]
+        with self._wakeup:
+            self._woken = True
+            if self._idle:
+                self._wakeup.notify()
+
+    def _run_writer(self) -> None:
+        """The writer thread: takes what is queued, commits it, wakes its writers, and again."""
+        while True:
+            batch = self._take_batch()
+            stop = _STOP in batch
+            if stop:
+                batch.remove(_STOP)
+            self._running = batch
+            start = 0
+            for i, request in enumerate(batch + [None]):
+                if request is None or request.exclusive:
+                    if i > start:
+                        self._commit(batch[start:i])
+                    if request is not None:
+                        self._run_alone(request)
+                    start = i + 1
+            self._running = []
+            self._last_commit = time.monotonic()
+            try:
+                self._token.run_sync_soon(self._wake, batch)  # type: ignore[union-attr]
+            except trio.RunFinishedError:  # nobody waits any more
+                self._woken = True
+            if stop:
+                return
+
+    def _run_alone(self, request: _Write) -> None:
+        try:
+            request.result = request.fn(self._writer)
+        except BaseException as exc:  # handed to its caller
+            request.error = exc
+        request.done = True
+
     async def _exclusive(self, fn: Callable[[], T]) -> T:
         """Run `fn` in the writer thread between two group commits (no commit runs meanwhile)."""
-        while self._committing is not None:
-            await self._committing.wait()
-        self._committing = committing = trio.Event()
-        try:
-            return await trio.to_thread.run_sync(fn)
-        finally:
-            self._committing = None
-            committing.set()
+        request = await self._submit(_Write(lambda conn: fn(), (), {}, (), exclusive=True))
+        if request.error is not None:
+            raise request.error
+        return request.result
 
     async def on_writer(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(conn)` on the write connection outside any transaction, between commits.
@@ -307,6 +395,15 @@ class Store:
             raise
 
     def close(self) -> None:
+        if self._thread is not None:
+            with self._wakeup:
+                self._stopping = True
+                self._queue.append(_STOP)
+                self._wakeup.notify()
+            self._thread.join()
         self._reader.close()
         self._writer.close()
         self._lock.release()
+
+
+_STOP = _Write(lambda conn: None, (), {}, ())  # queued by close(): the writer thread ends

@@ -234,6 +234,39 @@ MIGRATIONS: list[str] = [
     ALTER TABLE transactions ADD COLUMN clock_suspect TEXT;
     ALTER TABLE transactions ADD COLUMN booked_at TEXT;
     """,
+    # meter values stored compactly (store/meter_samples.py): a reading keeps its values and the id of
+    # its shape (its sampled values with every value null, stored once) instead of the whole JSON.
+    # Existing rows are converted; their sampled values render back to the same JSON.
+    """
+    ALTER TABLE meter_values RENAME TO meter_values_json;
+    DROP INDEX meter_values_by_transaction;
+    CREATE TABLE meter_shapes (id INTEGER PRIMARY KEY, shape TEXT NOT NULL UNIQUE);
+    CREATE TABLE meter_values (
+        id INTEGER PRIMARY KEY,
+        charger_id TEXT NOT NULL,
+        connector_id INTEGER NOT NULL,
+        transaction_id INTEGER,
+        timestamp TEXT NOT NULL,
+        shape INTEGER NOT NULL,                -- meter_shapes.id
+        vals TEXT NOT NULL                     -- JSON list: each sampled value's value, in order
+    );
+    -- (a text that is no JSON list is kept as it is, under the shape 'null')
+    CREATE TEMP TABLE meter_split AS SELECT m.id,
+        CASE WHEN json_valid(m.sampled_value) AND json_type(m.sampled_value) = 'array' THEN
+            (SELECT json_group_array(json_replace(json_quote(j.value), '$.value', NULL)) FROM json_each(m.sampled_value) j)
+            ELSE 'null' END AS shape,
+        CASE WHEN json_valid(m.sampled_value) AND json_type(m.sampled_value) = 'array' THEN
+            (SELECT json_group_array(json_quote(j.value) -> '$.value') FROM json_each(m.sampled_value) j)
+            ELSE m.sampled_value END AS vals
+        FROM meter_values_json m;
+    INSERT OR IGNORE INTO meter_shapes (shape) SELECT shape FROM meter_split ORDER BY id;
+    INSERT INTO meter_values (id, charger_id, connector_id, transaction_id, timestamp, shape, vals)
+        SELECT m.id, m.charger_id, m.connector_id, m.transaction_id, m.timestamp, s.id, x.vals
+        FROM meter_values_json m JOIN meter_split x ON x.id = m.id JOIN meter_shapes s ON s.shape = x.shape;
+    DROP TABLE temp.meter_split;
+    DROP TABLE meter_values_json;
+    CREATE INDEX meter_values_by_transaction ON meter_values (transaction_id) WHERE transaction_id IS NOT NULL;
+    """,
 ]
 
 

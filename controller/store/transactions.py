@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from controller.store import meter_samples
 from controller.timefmt import now_iso
 
 OPEN_STATUSES = ("pending", "active", "stopping")
@@ -258,24 +259,31 @@ def finish(conn: sqlite3.Connection, *, transaction_id: int, charger_id: str, me
 
 
 def add_meter_values(conn: sqlite3.Connection, charger_id: str, connector_id: int,
-                     transaction_id: int | None, samples: list[tuple[str, str]],
+                     transaction_id: int | None, samples: list[tuple[str, list[dict]]],
                      energy_wh: float | None) -> None:
-    """Store the samples (timestamp, JSON) and advance the transaction's latest energy.
+    """Store the samples (timestamp, sampled values) and advance the transaction's latest energy.
 
     A MeterValues the charger re-sends because our answer was lost is not stored twice: its
     samples are the transaction's latest rows (a charger retries a transaction message before it
     sends the next one), so only those are compared, whatever the length of the charge. The
     latest energy only moves forward, so a replayed older sample does not shrink a running charge.
     """
+    shapes: dict[str, int] = {}
+    rows = []
+    for ts, sampled in samples:
+        shape, values = meter_samples.split(sampled)
+        if (shape_id := shapes.get(shape)) is None:
+            shape_id = shapes[shape] = meter_samples.shape_id(conn, shape)
+        rows.append((ts, shape_id, values))
     if transaction_id is not None:
-        latest = {(row[0], row[1]) for row in conn.execute(
-            "SELECT timestamp, sampled_value FROM meter_values WHERE transaction_id = ? ORDER BY id DESC LIMIT ?",
-            (transaction_id, len(samples)))}
-        samples = [sample for sample in samples if sample not in latest]
+        latest = {tuple(row) for row in conn.execute(
+            "SELECT timestamp, shape, vals FROM meter_values WHERE transaction_id = ? ORDER BY id DESC LIMIT ?",
+            (transaction_id, len(rows)))}
+        rows = [row for row in rows if row not in latest]
     conn.executemany(
-        "INSERT INTO meter_values (charger_id, connector_id, transaction_id, timestamp, sampled_value)"
-        " VALUES (?, ?, ?, ?, ?)",
-        [(charger_id, connector_id, transaction_id, ts, sv) for ts, sv in samples],
+        "INSERT INTO meter_values (charger_id, connector_id, transaction_id, timestamp, shape, vals)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(charger_id, connector_id, transaction_id, *row) for row in rows],
     )
     if transaction_id is not None and energy_wh is not None:
         conn.execute(
@@ -285,14 +293,11 @@ def add_meter_values(conn: sqlite3.Connection, charger_id: str, connector_id: in
         )
 
 
-def meter_values(conn: sqlite3.Connection, transaction_id: int, limit: int = -1,
-                 offset: int = 0) -> list[sqlite3.Row]:
-    """A transaction's samples in the order they arrived (a charger's offline backlog may arrive
-    after later ones; each has its own timestamp); all of them by default."""
-    return conn.execute(
-        "SELECT * FROM meter_values WHERE transaction_id = ? ORDER BY id LIMIT ? OFFSET ?",
-        (transaction_id, limit, offset),
-    ).fetchall()
+def meter_values(conn: sqlite3.Connection, transaction_id: int, limit: int = -1, offset: int = 0) -> list[dict]:
+    """A transaction's readings in the order stored (a charger's offline backlog may arrive after
+    later ones; each has its own timestamp), all of them by default: id, charger_id, connector_id,
+    transaction_id, timestamp and sampled_value (the JSON the charger sent)."""
+    return meter_samples.readings(conn, "m.transaction_id = ?", (transaction_id,), limit, offset)
 
 
 def meter_values_count(conn: sqlite3.Connection, transaction_id: int) -> int:

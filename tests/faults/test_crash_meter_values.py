@@ -16,6 +16,7 @@ import trio
 from trio_websocket import ConnectionClosed
 
 from controller.simulators.charger_process import SimulatedCharger, SimulatorError
+from controller.store import transactions as txq
 from controller.timefmt import normalize
 from tests.faults.process import (
     assert_outbox_matches_transactions, controller, open_books, raw_charger_at, site_config,
@@ -137,9 +138,8 @@ async def test_kill_9_during_a_meter_values_burst(tmp_path, receiver: Receiver, 
         stored_rows = db.execute("SELECT count(*) FROM meter_values").fetchone()[0]
         assert answered <= stored_rows <= sent  # no answered sample lost, none invented
         for stream in burst.streams:
-            rows = db.execute("SELECT timestamp, sampled_value FROM meter_values WHERE charger_id = ?"
-                              " AND connector_id = ? AND transaction_id = ? ORDER BY id",
-                              (stream.charger, stream.connector, stream.transaction_id)).fetchall()
+            rows = [r for r in txq.meter_values(db, stream.transaction_id)
+                    if (r["charger_id"], r["connector_id"]) == (stream.charger, stream.connector)]
             stored = [(r["timestamp"], int(float(orjson.loads(r["sampled_value"])[0]["value"]))) for r in rows]
             expected = [(normalize(at), wh) for at, wh in stream.answered]
             assert stored[:len(expected)] == expected, stream  # answered ones, in order, exactly once

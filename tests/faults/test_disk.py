@@ -208,14 +208,14 @@ async def test_a_write_that_does_not_fit_does_not_take_the_others_with_it(tmp_pa
             except Exception as exc:
                 outcomes[name] = exc
 
-        big = [("2024-05-01T11:00:00Z", "x" * 50_000)]  # needs overflow pages: does not fit
+        big = [("2024-05-01T11:00:00Z", [{"value": "x" * 50_000}])]  # needs overflow pages: does not fit
         async with trio.open_nursery() as nursery:
             # The first write holds the writer thread, so the next two queue up and share a commit.
             nursery.start_soon(write, "gate", lambda conn: gate.wait(10))
-            await eventually(lambda: store._committing is not None, what="first commit running")
+            await eventually(lambda: store.committing, what="first commit running")
             nursery.start_soon(write, "small", id_tag_queries.put_id_tag, "SMALL", "Accepted", None, None)
             nursery.start_soon(write, "big", add_meter_values, CHARGER, 1, None, big, None)
-            await eventually(lambda: len(store._queue) == 2, what="two writes queued behind it")
+            await eventually(lambda: store.queued == 2, what="two writes queued behind it")
             gate.set()
 
         assert outcomes["gate"] is True and outcomes["small"] is None, outcomes

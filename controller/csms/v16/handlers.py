@@ -116,7 +116,7 @@ class ChargerHandlers(adapter.Handlers):
 
     async def meter_values(self, payload: dict) -> dict:
         connector_id = checked_connector(self.state, payload["connectorId"])
-        samples = [(timestamp(mv["timestamp"], "meterValue.timestamp"), orjson.dumps(mv["sampledValue"]).decode())
+        samples = [(timestamp(mv["timestamp"], "meterValue.timestamp"), mv["sampledValue"])
                    for mv in payload["meterValue"]]
         energy, power = latest_energy_and_power(payload["meterValue"])
         await self.transactions.on_meter_values(self.charger_id, MeterReport(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 
-import orjson
 
 from controller.authorization import Verdict
 from controller.chargers import (
@@ -183,7 +182,7 @@ class StationHandlers(adapter.Handlers):
         energy, power = energy_and_power(meter_value)
         await self.transactions.on_meter_values(self.charger_id, MeterReport(
             connector_id=connector_id, transaction_id=transaction_id,
-            samples=[(ts, orjson.dumps(values).decode()) for ts, values in samples(meter_value)],
+            samples=samples(meter_value),
             energy_wh=energy, power_w=power,
         ))
 
