@@ -15,10 +15,10 @@ from datetime import timedelta
 
 import trio
 
+from controller.errors import StorageUnavailable
 from controller.live_config import LiveConfig
 from controller.store import Store
 from controller.store import meter_samples, space
-from controller.store.db import StorageUnavailable
 from controller.timefmt import iso, utcnow
 
 log = logging.getLogger("evedge.retention")
@@ -60,7 +60,7 @@ async def prune_forever(store: Store, config: LiveConfig) -> None:
         if days:
             try:
                 deleted = await prune(store, iso(utcnow() - timedelta(days=days)))
-            except StorageUnavailable as exc:  # the disk is full or read-only: the next round tries again
+            except StorageUnavailable as exc:  # disk full or read-only, a damaged page: the next round tries again
                 log.warning("cannot prune meter values now: %s", exc)
             else:
                 if deleted:

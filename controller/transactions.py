@@ -29,12 +29,12 @@ from controller.errors import (
     Invalid,
     NotFound,
     NotInTransaction,
+    StorageUnavailable,
 )
 from controller.live_config import LiveConfig
 from controller.reservations import Held, Reservations
 from controller.store import Store
 from controller.store import transactions as q
-from controller.store.db import StorageUnavailable
 from controller.store.outbox import insert_events
 from controller.timefmt import iso, now_iso, parse_iso, utcnow
 from controller.upstream.events import Events
