@@ -6,7 +6,6 @@ the register reading and the total power are read out here in Wh and W, whatever
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 import orjson
@@ -47,8 +46,10 @@ class Curve:
     samples: int
 
 
-def curve(rows: list[sqlite3.Row], meter_start_wh: float | None) -> Curve | None:
-    """The curve of a charge's samples; None when fewer than two carry a reading."""
+def curve(rows: list, meter_start_wh: float | None) -> Curve | None:
+    """The curve of a charge's samples (as stored: a backlog may arrive after later ones, so they
+    are drawn by their timestamps); None when fewer than two carry a reading."""
+    rows = sorted(rows, key=lambda row: row["timestamp"])
     energy: list[tuple[float, float]] = []
     power: list[tuple[float, float]] = []
     for row in rows:

@@ -206,7 +206,7 @@ def register(bp: Blueprint, dash: Dashboard) -> None:
             row = await transactions.get(int_param("transactionId", transaction_id))
         except NotFound:
             abort(404)
-        samples = await dash.store.read(q.meter_values, row["id"])
+        samples, _ = await transactions.meter_values(row["id"], -1, 0)
         return await render_template(
             "dashboard/transaction.html", title=f"Transaction {row['id']}", tx=transaction_to_api(row, True),
             curve=chart.curve(samples, row["meter_start"]), width=chart.WIDTH, height=chart.HEIGHT)

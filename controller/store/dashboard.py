@@ -60,12 +60,6 @@ def transactions(conn: sqlite3.Connection, f: TransactionFilter, limit: int | No
     return rows, total
 
 
-def meter_values(conn: sqlite3.Connection, transaction_id: int) -> list[sqlite3.Row]:
-    """A transaction's stored samples (timestamp, sampled_value JSON), oldest first."""
-    return conn.execute("SELECT timestamp, sampled_value FROM meter_values WHERE transaction_id = ?"
-                        " ORDER BY timestamp, id", (transaction_id,)).fetchall()
-
-
 def size_bytes(conn: sqlite3.Connection) -> int:
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     return pages * conn.execute("PRAGMA page_size").fetchone()[0]
