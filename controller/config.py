@@ -225,6 +225,11 @@ class ChargerConfig(_Section, ChargerLoadKeys):
     this as the password (the AuthorizationKey, 16-40 characters)."""
     password_hash: Annotated[str, AfterValidator(_check_password_hash)] | None = None
     """The same, stored hashed: the output of `evedge hash-password`. Set one of the two."""
+    upstream_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[^/\s?#]+$")
+    """Local-controller mode ([upstream.ocpp]): the id the central system knows this charger by
+    (default: its id)."""
+    upstream_password: str | None = Field(None, min_length=1, max_length=40)
+    """Its Basic auth password towards the central system (default: [upstream.ocpp] password)."""
     meter: Literal["charger", "connector-meter"] = "charger"
     """Where meterStart/meterStop come from: the charger's own meter, or the [[meters]] entry with
     role "connector" on that connector (for chargers whose meter is missing or not trusted)."""
@@ -282,6 +287,12 @@ class Config(_Section):
                 if charger.public_code.upper() in codes:
                     raise ValueError(f"chargers[{index}].public_code: duplicate code {charger.public_code!r}")
                 codes.add(charger.public_code.upper())
+        upstream_ids: set[str] = set()
+        for index, charger in enumerate(self.chargers):
+            upstream_id = charger.upstream_id or charger.id
+            if upstream_id in upstream_ids:
+                raise ValueError(f"chargers[{index}].upstream_id: {upstream_id!r} names another charger upstream too")
+            upstream_ids.add(upstream_id)
         return self
 
     @model_validator(mode="after")
@@ -347,6 +358,14 @@ class Config(_Section):
             return None
         base = self.source.parent if self.source else Path.cwd()
         return (base / self.ocpp.tls_cert).resolve(), (base / self.ocpp.tls_key).resolve()
+
+    @property
+    def upstream_ca_file(self) -> Path | None:
+        """[upstream.ocpp] ca_file resolved against the config file's directory, if set."""
+        ocpp = self.upstream.ocpp
+        if ocpp is None or ocpp.ca_file is None:
+            return None
+        return ((self.source.parent if self.source else Path.cwd()) / ocpp.ca_file).resolve()
 
     def charger(self, charger_id: str) -> ChargerConfig | None:
         return next((c for c in self.chargers if c.id == charger_id), None)

@@ -19,6 +19,7 @@ from controller.chargers import ChargerRegistry
 from controller.config import Config, ListenError, parse_listen
 from controller.csms.server import PROTOCOLS, OcppServer
 from controller.live_config import LiveConfig
+from controller.local_controller.forwarder import Forwarder
 from controller.load_management.manager import LoadManager
 from controller.public_charging.sessions import PublicCharging
 from controller.store import Store
@@ -90,6 +91,11 @@ class Site:
         self.tap_to_charge = TapToCharge(self.authorization, self.transactions)
         self.load = LoadManager(self.live, self.chargers, self.store, self.hardware)  # [[circuits]]
         self.health_checks.update(self.load.health_checks())
+        # Local-controller mode ([upstream.ocpp]): the chargers' OCPP forwarded to a central system.
+        self.forwarder = Forwarder(self.live, self.store, self.chargers, self.transactions, self.load) \
+            if config.upstream.ocpp is not None else None
+        if self.forwarder is not None:
+            self.ocpp.forward = self.forwarder.forward
         # What the REST API may use, and nothing else of the site.
         self.api_services = Services(
             config=self.live, chargers=self.chargers, transactions=self.transactions,
@@ -135,6 +141,8 @@ class Site:
                 await nursery.start(self.tap_to_charge.run)
                 await nursery.start(self.hardware.run, self.tap_to_charge.on_tap, self.load.on_reading)
                 await nursery.start(self.load.run)
+                if self.forwarder is not None:
+                    await nursery.start(self.forwarder.run)
                 nursery.start_soon(metrics.watch_loop_lag)
                 log.info("site %r ready: ocpp_port=%d api_port=%d", self.config.site.name, self.ocpp_port, self.api_port)
                 task_status.started(self)

@@ -21,6 +21,9 @@ from controller.transactions import Transactions
 log = logging.getLogger("evedge.ocpp")
 
 Handler = Callable[[dict], Awaitable[dict]]
+Forward = Callable[[ChargerState, str, dict, dict], Awaitable[None]]
+"""Local-controller mode (controller/local_controller/): a charger's call, as it came, and our
+answer, handed on once handled and before the charger hears the answer (the hook stores it)."""
 # What a charger that is not (yet) accepted may still do.
 BEFORE_ACCEPTANCE = frozenset({"BootNotification", "Heartbeat"})
 REGISTRATION = {"accepted": "Accepted", "pending": "Pending"}  # anything else: Rejected
@@ -38,6 +41,7 @@ class Handlers:
         self.config = config
         self.dialect = dialect
         self.table: dict[str, Handler] = {}
+        self.forward: Forward | None = None
 
     async def __call__(self, action: str, payload: dict) -> dict:
         handler = self.table.get(action)
@@ -49,7 +53,10 @@ class Handlers:
             raise OcppError("SecurityError", f"charger {self.charger_id} is not accepted by this site")
         if action not in BEFORE_ACCEPTANCE:  # an accepted charger new to us that skipped its boot
             await self.chargers.enlist(self.state)
-        return await handler(payload)
+        answer = await handler(payload)
+        if self.forward is not None:
+            await self.forward(self.state, action, payload, answer)
+        return answer
 
     async def booted(self, boot: BootInfo) -> dict:
         """The BootNotification answer, the same in both versions."""
@@ -82,9 +89,10 @@ def operation_checker(validate: Callable[[int, str, Any], None]) -> Callable[[st
 
 
 def open_session(ws: WebSocketConnection, handlers: Handlers, link: type[SessionLink],
-                 chargers: ChargerRegistry) -> tuple[RpcSession, SessionLink]:
+                 chargers: ChargerRegistry, forward: Forward | None = None) -> tuple[RpcSession, SessionLink]:
     """The RPC session of one accepted connection, and the link the domain calls it through."""
     config = handlers.config
+    handlers.forward = forward
     session = RpcSession(ws, handlers.charger_id, handlers, config.current.ocpp.call_timeout_s,
                          handlers.dialect, frame_log=logs.frame_logger(handlers.charger_id),
                          offline_after=lambda: config.current.ocpp.offline_after)

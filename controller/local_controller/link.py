@@ -1,0 +1,250 @@
+"""One charger's connection to the central system above the site.
+
+The site speaks to the central system as that charger would (OCPP 1.6J, subprotocol ocpp1.6,
+url + "/" + its upstream id): a BootNotification first, then the charger's queued messages in
+order, each deleted once answered, and our own Heartbeats while there is nothing to send. The
+central system's calls go to `dispatch` (commands.py). A lost connection is tried again with
+backoff; what queued meanwhile is replayed, oldest first, with the timestamps it had.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import orjson
+import trio
+from trio_websocket import open_websocket_url
+
+from controller.csms.frames import OcppError
+from controller.csms.rpc import Dialect, RpcSession
+from controller.csms.v16.schemas import CENTRAL_ACTIONS, CHARGER_ACTIONS, VALIDATOR
+from controller.local_controller.transaction_ids import TransactionIds
+from controller.store import Store
+from controller.store import forwarding as q
+from controller.timefmt import now_iso
+
+log = logging.getLogger("evedge.local_controller")
+
+SUBPROTOCOL = "ocpp1.6"
+# Towards the central system we are the charger: its calls are the central actions, validated.
+DIALECT = Dialect(charger_actions=CENTRAL_ACTIONS, known_actions=CHARGER_ACTIONS | CENTRAL_ACTIONS,
+                  validate=VALIDATOR.validate, frame_error_code=lambda code: code)
+BATCH = 100  # queued rows read at once while replaying
+DEFAULT_INTERVAL_S = 300  # a boot answer with no usable interval
+RETRY_BOOT_MIN_S = 10  # a Pending / Rejected boot is tried again after its interval, at least this
+
+Dispatch = Callable[[str, dict], Awaitable[dict]]
+CardAnswer = Callable[[str, dict], Awaitable[None]]  # (id tag, the central system's IdTagInfo)
+
+
+class NotRegistered(Exception):
+    """The central system answered a BootNotification with Pending or Rejected."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how one charger's link connects."""
+
+    url: str  # the central system's URL + "/" + the upstream id
+    upstream_id: str
+    password: str | None
+    ssl_context: ssl.SSLContext | None
+    reconnect_max_s: float
+    call_timeout_s: float
+
+
+class UpstreamLink:
+    def __init__(self, charger_id: str, target: Callable[[], Target], store: Store, ids: TransactionIds,
+                 dispatch: Dispatch, card_answer: CardAnswer | None = None) -> None:
+        """`target` is read at every connection (a reload may have changed it)."""
+        self.charger_id = charger_id
+        self.target = target
+        self.store = store
+        self.ids = ids
+        self.dispatch = dispatch
+        self.card_answer = card_answer
+        self.connected = False
+        self.since: str | None = None  # when it connected, or went down (ISO 8601 UTC)
+        self.last_error: str | None = None
+        self.registration: str | None = None  # the central system's last boot answer
+        self.forwarded = 0  # messages the central system answered, since start
+        self._wake = trio.Event()
+        self._boot_payload: dict | None = None
+
+    def wake(self) -> None:
+        """Something was queued: send it now if connected."""
+        self._wake.set()
+
+    # -- the connection ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        delay = 1.0
+        while True:
+            await self._until_there_is_a_boot()
+            target = self.target()
+            wait = delay
+            try:
+                async with open_websocket_url(target.url, target.ssl_context, subprotocols=[SUBPROTOCOL],
+                                              extra_headers=_auth(target), connect_timeout=10,
+                                              disconnect_timeout=2) as ws:
+                    delay = wait = 1.0
+                    session = RpcSession(ws, self.charger_id, self.dispatch, target.call_timeout_s, DIALECT)
+                    self._up()
+                    log.info("charger=%s connected to the central system at %s", self.charger_id, target.url)
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._serve, session, nursery.cancel_scope)
+                        await self._pump(session)
+            except Exception as exc:  # noqa: BLE001 - the uplink fails in many ways; each is retried
+                leaf = _leaf(exc)
+                if isinstance(leaf, NotRegistered):
+                    self._down(str(leaf.args[0]))
+                    wait = leaf.args[1]  # the interval it gave
+                else:
+                    self._down(_describe(leaf))
+                    delay = min(delay * 2, target.reconnect_max_s)
+            else:
+                self._down("the central system closed the connection")
+            log.warning("charger=%s central system link down (%s); again in %.0f s", self.charger_id,
+                        self.last_error, wait)
+            await trio.sleep(wait)
+
+    async def _serve(self, session: RpcSession, scope: trio.CancelScope) -> None:
+        await session.run()
+        scope.cancel()
+
+    def _up(self) -> None:
+        self.connected, self.since, self.last_error = True, now_iso(), None
+
+    def _down(self, error: str) -> None:
+        if self.connected:
+            self.since = now_iso()
+        self.connected = False
+        self.last_error = error
+
+    async def _until_there_is_a_boot(self) -> None:
+        """A charger that never booted has nothing to introduce itself with: wait for it."""
+        while True:
+            if (await self.store.read(q.head, self.charger_id)) or await self.store.read(q.boot_info, self.charger_id):
+                return
+            await self._wake_or(None)
+
+    async def _wake_or(self, timeout: float | None) -> bool:
+        """Wait for something queued (True) or the timeout (False)."""
+        woken = False
+        with trio.move_on_after(timeout if timeout is not None else float("inf")):
+            await self._wake.wait()
+            woken = True
+        self._wake = trio.Event()
+        return woken
+
+    # -- what goes up ------------------------------------------------------------------------
+
+    async def _pump(self, session: RpcSession) -> None:
+        interval = await self._boot(session)
+        while True:
+            rows = await self.store.read(q.head, self.charger_id, BATCH)
+            if not rows:
+                if not await self._wake_or(interval):
+                    await session.call("Heartbeat", {})  # ours: keeps the link alive, finds it dead
+                continue
+            sent: list[int] = []
+            try:
+                for row in rows:
+                    await self._send(session, row, sent)
+            finally:
+                if sent:  # answered: gone from the queue (sent again after a crash before this)
+                    with trio.CancelScope(shield=True):
+                        await self.store.write(q.answered, self.charger_id, sent)
+
+    async def _boot(self, session: RpcSession) -> float:
+        """Introduce the charger (its queued boot, else its last one); the heartbeat interval."""
+        rows = await self.store.read(q.head, self.charger_id)
+        row = rows[0] if rows and rows[0]["action"] == "BootNotification" else None
+        payload = orjson.loads(row["payload"]) if row else await self.store.read(q.boot_info, self.charger_id)
+        answer = await session.call("BootNotification", payload)
+        if row is not None:
+            await self.store.write(q.answered, self.charger_id, [row["id"]])
+        return self._registered(answer)
+
+    def _registered(self, answer: dict) -> float:
+        self.registration = answer.get("status")
+        interval = answer.get("interval")
+        interval = float(interval) if isinstance(interval, int) and interval > 0 else DEFAULT_INTERVAL_S
+        if self.registration != "Accepted":
+            log.warning("charger=%s: the central system answered its boot %s; charging goes on locally",
+                        self.charger_id, self.registration)
+            raise NotRegistered(f"boot answered {self.registration} by the central system",
+                                max(interval, RETRY_BOOT_MIN_S))
+        return interval
+
+    async def _send(self, session: RpcSession, row: dict, sent: list[int]) -> None:
+        action = row["action"]
+        payload = await self._outgoing(row)
+        if payload is None:
+            sent.append(row["id"])
+            return
+        try:
+            answer = await session.call(action, payload)
+        except OcppError as err:  # refused as it is: sending it again would not change that
+            log.warning("charger=%s: the central system refused %s: %s %s", self.charger_id, action, err.code,
+                        err.description)
+            self.last_error = f"{action} refused: {err.code} {err.description}"
+            sent.append(row["id"])
+            return
+        self.forwarded += 1
+        if action == "StartTransaction" and isinstance(answer.get("transactionId"), int):
+            await self.store.write(self._started, row["id"], row["transaction_id"], answer["transactionId"])
+        else:
+            sent.append(row["id"])
+        if action == "BootNotification":
+            self._registered(answer)
+        if self.card_answer is not None and isinstance(answer.get("idTagInfo"), dict) and payload.get("idTag"):
+            await self.card_answer(payload["idTag"], answer["idTagInfo"])
+
+    def _started(self, conn, row_id: int, transaction_id: int | None, upstream_id: int) -> None:
+        """The start's answer: its id mapped and the row gone in one commit, so the central system
+        never sees the same start twice (later rows wait behind this commit)."""
+        q.done(conn, row_id)
+        if transaction_id is not None:
+            self.ids.record(conn, transaction_id, self.charger_id, upstream_id)
+
+    async def _outgoing(self, row: dict) -> dict | None:
+        """The payload as the central system must see it: its transaction ids, the original time.
+        None: nothing to send (a stop whose start the central system never took)."""
+        action, payload = row["action"], orjson.loads(row["payload"])
+        if action == "StatusNotification" and "timestamp" not in payload:
+            payload["timestamp"] = row["created_at"]
+        if action in ("StopTransaction", "MeterValues") and payload.get("transactionId") is not None:
+            theirs = await self.ids.upstream(payload["transactionId"])
+            if theirs is not None:
+                payload["transactionId"] = theirs
+            elif action == "StopTransaction":
+                log.warning("charger=%s: transaction %s was never taken by the central system; its stop is not"
+                            " forwarded", self.charger_id, payload["transactionId"])
+                return None
+            else:
+                del payload["transactionId"]
+        return payload
+
+
+def _auth(target: Target) -> list[tuple[bytes, bytes]]:
+    if target.password is None:
+        return []
+    token = base64.b64encode(f"{target.upstream_id}:{target.password}".encode()).decode()
+    return [(b"Authorization", f"Basic {token}".encode())]
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300] if text != type(exc).__name__ else text
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The first failure inside Trio's exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
