@@ -367,6 +367,14 @@ class Config(_Section):
             return None
         return ((self.source.parent if self.source else Path.cwd()) / ocpp.ca_file).resolve()
 
+    def upstream_id(self, charger_id: str) -> str | None:
+        """The id the central system above the site knows a charger by (its `upstream_id`, else its
+        own); None when the site is not a local controller ([upstream.ocpp] unset)."""
+        if self.upstream.ocpp is None:
+            return None
+        charger = self.charger(charger_id)
+        return (charger.upstream_id if charger else None) or charger_id
+
     def charger(self, charger_id: str) -> ChargerConfig | None:
         return next((c for c in self.chargers if c.id == charger_id), None)
 

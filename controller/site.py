@@ -101,7 +101,9 @@ class Site:
             config=self.live, chargers=self.chargers, transactions=self.transactions,
             authorization=self.authorization, hardware=self.hardware, tap_results=self.tap_to_charge.results,
             delivery=self.upstream, public_charging=self.public_charging, load=self.load, health=self.health,
-            metrics=partial(metrics.render, self.chargers, self.store, self.hardware),
+            metrics=partial(metrics.render, self.chargers, self.store, self.hardware,
+                            self.forwarder.status if self.forwarder else None),
+            upstream_links=self.forwarder.status if self.forwarder else None,
         )
 
     @property

@@ -18,6 +18,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from controller.api import auth, chargers, circuits, errors, hardware, id_tags, notifications, openapi, system, transactions
+from controller.api import upstream
 from controller.api.errors import Problem
 from controller.api.services import Services
 from controller.config import parse_listen
@@ -28,7 +29,7 @@ MAX_BODY_BYTES = 64 * 1024
 """Larger request bodies answer 413, by Content-Length before anything is read, or while reading."""
 
 SECTIONS = (system.SECTION, chargers.SECTION, transactions.SECTION, id_tags.SECTION, hardware.SECTION,
-            circuits.SECTION, notifications.SECTION, public_charging.SECTION)
+            circuits.SECTION, notifications.SECTION, public_charging.SECTION, upstream.SECTION)
 """The document's sections, one per resource module `create_app` registers."""
 
 
@@ -93,6 +94,7 @@ def create_app(services: Services) -> QuartTrio:
     circuits.register(app, services.load)
     notifications.register(app, services.delivery)
     public_charging.register(app, services.public_charging)
+    upstream.register(app, services.upstream_links)
     return app
 
 

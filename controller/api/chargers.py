@@ -29,10 +29,11 @@ def connector_to_api(c: ConnectorState) -> dict[str, Any]:
     }
 
 
-def charger_to_api(s: ChargerState) -> dict[str, Any]:
+def charger_json(s: ChargerState, upstream_id: str | None = None) -> dict[str, Any]:
     """A charger as models.Charger, its connectors in order."""
     return {
         "chargeBoxId": s.id,
+        "upstreamId": upstream_id,
         "registration": s.registration,
         "protocol": s.protocol,
         "online": s.online,
@@ -51,6 +52,9 @@ def charger_to_api(s: ChargerState) -> dict[str, Any]:
 
 
 def register(app: QuartTrio, chargers: ChargerRegistry, transactions: Transactions) -> None:
+    def charger_to_api(s: ChargerState) -> dict[str, Any]:
+        return charger_json(s, chargers.config.current.upstream_id(s.id))
+
     @app.get("/api/v1/chargers")
     async def list_chargers() -> Response:
         return jsonify({"chargers": [charger_to_api(s) for s in chargers.all()]})

@@ -39,3 +39,5 @@ class Services:
     """GET /healthz's body (controller/health.py check, bound to the site's parts)."""
     metrics: Callable[[], Awaitable[bytes]]
     """GET /metrics's text (controller/metrics.py render, bound to the site's parts)."""
+    upstream_links: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
+    """Local-controller mode: each charger's link to the central system (None: not in that mode)."""

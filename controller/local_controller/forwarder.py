@@ -81,7 +81,7 @@ class Forwarder:
         ocpp = config.upstream.ocpp
         assert ocpp is not None
         charger = config.charger(charger_id)
-        upstream_id = upstream_id_of(config, charger_id)
+        upstream_id = config.upstream_id(charger_id) or charger_id
         password = (charger.upstream_password if charger else None) or ocpp.password
         return Target(f"{ocpp.url.rstrip('/')}/{upstream_id}", upstream_id, password, self._ssl,
                       ocpp.reconnect_max_s, ocpp.call_timeout_s)
@@ -104,9 +104,3 @@ class Forwarder:
             "since": link.since, "queued": queued.get(charger_id, 0), "forwarded": link.forwarded,
             "registration": link.registration, "lastError": link.last_error,
         } for charger_id, link in sorted(self.links.items())]
-
-
-def upstream_id_of(config: Any, charger_id: str) -> str:
-    """The id the central system knows a charger by: its `upstream_id`, else its own."""
-    charger = config.charger(charger_id)
-    return (charger.upstream_id if charger else None) or charger_id

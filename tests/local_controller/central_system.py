@@ -133,10 +133,7 @@ async def command(message: dict, server_box: list, port: int) -> object:
         answer = await asyncio.wait_for(cp.call(request, suppress=False), 30)
         return {key: getattr(answer, key) for key in answer.__dataclass_fields__}
     elif name == "cut":
-        server_box[0].close()
-        for cp in list(connected.values()):
-            await cp._connection.close()
-        await server_box[0].wait_closed()
+        server_box[0].close(close_connections=True)
     elif name == "resume":
         server_box[0] = await serve(handler, "127.0.0.1", port, subprotocols=["ocpp1.6"])
     return None

@@ -12,6 +12,10 @@ from tests.support import CHARGER, api_client, eventually, raw_charger, running_
 START = {"connectorId": 1, "meterStart": 100, "timestamp": "2026-01-01T10:00:00.000Z"}
 
 
+async def link_queued(link, count: int) -> bool:
+    return (await link())["queued"] == count
+
+
 def meter_values(transaction_id: int, wh: int, at: str) -> dict:
     return {"connectorId": 1, "transactionId": transaction_id,
             "meterValue": [{"timestamp": at, "sampledValue": [{"value": str(wh), "unit": "Wh"}]}]}
@@ -49,8 +53,65 @@ async def test_charger_messages_reach_the_central_system_in_order_under_its_ids(
                 "BootNotification", "StatusNotification", "StartTransaction", "MeterValues", "StopTransaction"]
 
             async with api_client(site) as api:
-                links = (await api.get("/api/v1/upstream")).json()["chargers"]
-                link = next(l for l in links if l["chargeBoxId"] == CHARGER)
-                assert link["connected"] and link["upstreamId"] == "SITE7-CP-1" and link["queued"] == 0
+                async def link() -> dict:
+                    links = (await api.get("/api/v1/upstream")).json()["chargers"]
+                    return next(link for link in links if link["chargeBoxId"] == CHARGER)
+
+                await eventually(lambda: link_queued(link, 0), what="the queue emptied")
+                assert (await link())["connected"] and (await link())["upstreamId"] == "SITE7-CP-1"
                 charger = (await api.get(f"/api/v1/chargers/{CHARGER}")).json()
                 assert charger["upstreamId"] == "SITE7-CP-1"
+
+
+async def upstream_link(site) -> dict:
+    async with api_client(site) as api:
+        response = await api.get("/api/v1/upstream")
+    assert response.status_code == 200, response.text
+    return next(link for link in response.json()["chargers"] if link["chargeBoxId"] == CHARGER)
+
+
+async def test_uplink_cut_mid_charge_charging_goes_on_and_the_backlog_is_replayed_in_order(tmp_path):
+    a, b = unique(), unique()
+    async with central_system() as cs:
+        async with running_site(local_config(tmp_path, cs.port)) as site, raw_charger(site, CHARGER) as cp:
+            await cp.boot()
+            await cp.status(1, "Preparing")
+            first = (await cp.call("StartTransaction", {**START, "idTag": a}))[2]["transactionId"]
+            await cs.next_call("StartTransaction")  # the central system named it 1001
+            await eventually(lambda: _drained(site), what="the start answered")
+
+            await cs.cmd("cut")
+            await eventually(lambda: _down(site), what="the link seen down")
+            # the charge goes on: every message answered by the site at once, and booked
+            assert (await cp.call("MeterValues", meter_values(first, 500, "2026-01-01T10:05:00.000Z")))[0] == 3
+            assert (await cp.call("StopTransaction", stop(first, 800, "2026-01-01T10:10:00.000Z")))[0] == 3
+            # a second charge begins and ends while the uplink is down
+            second = (await cp.call("StartTransaction", {**START, "idTag": b, "meterStart": 800,
+                                                         "timestamp": "2026-01-01T11:00:00.000Z"}))[2]["transactionId"]
+            assert (await cp.call("StopTransaction", stop(second, 1500, "2026-01-01T11:30:00.000Z")))[0] == 3
+            async with api_client(site) as api:
+                booked = (await api.get(f"/api/v1/transactions/{first}")).json()
+                assert booked["status"] == "completed" and booked["meterStop"] == 800
+            assert (await upstream_link(site))["queued"] == 4
+
+            await cs.cmd("resume")
+            await cs.next_call("StopTransaction", timeout=15)
+            last = await cs.next_call("StopTransaction")
+            after_cut = [(e["action"], e["payload"]) for e in cs.calls()][3:]  # boot, status, start before
+            assert [action for action, _ in after_cut] == [
+                "BootNotification", "MeterValues", "StopTransaction", "StartTransaction", "StopTransaction"]
+            assert after_cut[1][1]["transactionId"] == 1001
+            assert after_cut[1][1]["meterValue"][0]["timestamp"] == "2026-01-01T10:05:00.000Z"
+            assert after_cut[2][1]["transactionId"] == 1001
+            assert after_cut[3][1]["timestamp"] == "2026-01-01T11:00:00.000Z"  # the original time
+            assert last["transactionId"] == 1002  # the offline charge got its central-system id on replay
+            await eventually(lambda: _drained(site), what="the queue emptied")
+
+
+async def _down(site) -> bool:
+    return not (await upstream_link(site))["connected"]
+
+
+async def _drained(site) -> bool:
+    link = await upstream_link(site)
+    return link["connected"] and link["queued"] == 0
