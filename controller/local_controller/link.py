@@ -197,20 +197,13 @@ class UpstreamLink:
             return
         self.forwarded += 1
         if action == "StartTransaction" and isinstance(answer.get("transactionId"), int):
-            await self.store.write(self._started, row["id"], row["transaction_id"], answer["transactionId"])
+            await self.ids.record(self.charger_id, row["id"], row["transaction_id"], answer["transactionId"])
         else:
             sent.append(row["id"])
         if action == "BootNotification":
             self._registered(answer)
         if self.card_answer is not None and isinstance(answer.get("idTagInfo"), dict) and payload.get("idTag"):
             await self.card_answer(payload["idTag"], answer["idTagInfo"])
-
-    def _started(self, conn, row_id: int, transaction_id: int | None, upstream_id: int) -> None:
-        """The start's answer: its id mapped and the row gone in one commit, so the central system
-        never sees the same start twice (later rows wait behind this commit)."""
-        q.done(conn, row_id)
-        if transaction_id is not None:
-            self.ids.record(conn, transaction_id, self.charger_id, upstream_id)
 
     async def _outgoing(self, row: dict) -> dict | None:
         """The payload as the central system must see it: its transaction ids, the original time.

@@ -18,10 +18,19 @@ class TransactionIds:
         self.store = store
         self._upstream: dict[int, int] = {}  # ours -> theirs, as read or written
 
-    def record(self, conn: sqlite3.Connection, transaction_id: int, charger_id: str, upstream_id: int) -> None:
-        """Inside the write that takes the central system's answer to the start."""
-        q.map_transaction(conn, transaction_id, charger_id, upstream_id)
-        self._upstream[transaction_id] = upstream_id
+    async def record(self, charger_id: str, row_id: int, transaction_id: int | None, upstream_id: int) -> None:
+        """The central system's answer to a start: its id mapped to ours and the queued start gone,
+        in one commit, so the central system never sees the same start twice (the messages behind
+        it wait for this commit)."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            q.answered(conn, charger_id, [row_id])
+            if transaction_id is not None:
+                q.map_transaction(conn, transaction_id, charger_id, upstream_id)
+
+        await self.store.write(write)
+        if transaction_id is not None:
+            self._upstream[transaction_id] = upstream_id
 
     async def upstream(self, transaction_id: int) -> int | None:
         """The central system's id of our transaction; None until its start was answered."""

@@ -29,10 +29,6 @@ def head(conn: sqlite3.Connection, charger_id: str, limit: int = 1) -> list[sqli
                         (charger_id, limit)).fetchall()
 
 
-def done(conn: sqlite3.Connection, row_id: int) -> None:
-    conn.execute("DELETE FROM forward_queue WHERE id = ?", (row_id,))
-
-
 def answered(conn: sqlite3.Connection, charger_id: str, row_ids: list[int]) -> None:
     """Answered by the central system: gone from the queue."""
     conn.executemany("DELETE FROM forward_queue WHERE id = ? AND charger_id = ?", [(i, charger_id) for i in row_ids])

@@ -31,7 +31,6 @@ class CentralSystem:
         self.process = process
         self.port = 0
         self.events: list[dict] = []  # every event, in order
-        self._seen = 0  # events next_event has looked past (consumed in order per kind)
         self._taken: set[int] = set()
         self._replies: dict[int, dict] = {}
         self._changed = trio.Event()
@@ -52,14 +51,19 @@ class CentralSystem:
                 self._changed = trio.Event()
 
     async def cmd(self, name: str, **fields: Any) -> Any:
+        """Run a command; its result (an AssertionError with the error if it failed)."""
+        reply = await self.try_cmd(name, **fields)
+        assert reply["ok"], reply["error"]
+        return reply["result"]
+
+    async def try_cmd(self, name: str, **fields: Any) -> dict:
+        """Run a command; the reply: {"ok": true, "result"} or {"ok": false, "error"}."""
         request_id = next(self._ids)
         await self.process.stdin.send_all(json.dumps({"id": request_id, "cmd": name, **fields}).encode() + b"\n")
         with trio.fail_after(40):
             while request_id not in self._replies:
                 await self._changed.wait()
-        reply = self._replies.pop(request_id)
-        assert reply["ok"], reply["error"]
-        return reply["result"]
+        return self._replies.pop(request_id)
 
     async def next_event(self, timeout: float = 10, **match: Any) -> dict:
         """The oldest event not returned yet whose fields equal `match`."""
@@ -117,3 +121,8 @@ def local_config(tmp_path: Path, cs_port: int, **options: Any) -> Config:
     path = tmp_path / "site.toml"
     path.write_text(local_toml(tmp_path / "data", cs_port, **options), encoding="utf-8")
     return load_config(path)
+
+
+async def call_charger(cs: CentralSystem, charger: str, action: str, payload: dict) -> dict:
+    """The central system's call to a charger (through the site), and the reply."""
+    return await cs.try_cmd("call", charger=charger, action=action, payload=payload)
