@@ -35,7 +35,7 @@ DIALECT = Dialect(charger_actions=CENTRAL_ACTIONS, known_actions=CHARGER_ACTIONS
                   validate=VALIDATOR.validate, frame_error_code=lambda code: code)
 BATCH = 100  # queued rows read at once while replaying
 DEFAULT_INTERVAL_S = 300  # a boot answer with no usable interval
-RETRY_BOOT_MIN_S = 10  # a Pending / Rejected boot is tried again after its interval, at least this
+RETRY_BOOT_MIN_S = 1  # a Pending / Rejected boot is tried again after its interval, at least this
 
 Dispatch = Callable[[str, dict], Awaitable[dict]]
 CardAnswer = Callable[[str, dict], Awaitable[None]]  # (id tag, the central system's IdTagInfo)
