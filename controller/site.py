@@ -25,6 +25,7 @@ from controller.public_charging.sessions import PublicCharging
 from controller.store import Store
 from controller.tap_to_charge import TapToCharge
 from controller.transactions import Transactions
+from controller.upstream.card_decisions import CardDecisions
 from controller.upstream.delivery import Delivery
 from controller.upstream.events import Events
 from drivers import Hardware
@@ -71,7 +72,8 @@ class Site:
         self.events = Events(config.upstream.enabled)
         self.upstream = Delivery(config.upstream, self.store)
         self.chargers = ChargerRegistry(self.live, self.store, self.events, PROTOCOLS)
-        self.authorization = Authorization(self.store, self.live)
+        self.card_decisions = CardDecisions(self.live)  # [upstream] authorize_url
+        self.authorization = Authorization(self.store, self.live, ask=self.card_decisions.ask)
         self.transactions = Transactions(
             self.live, self.store, self.chargers, self.authorization, self.events,
             on_booked=lambda conn, kind, row: self.public_charging.transaction_changed(conn, kind, row),
@@ -92,7 +94,8 @@ class Site:
         self.load = LoadManager(self.live, self.chargers, self.store, self.hardware)  # [[circuits]]
         self.health_checks.update(self.load.health_checks())
         # Local-controller mode ([upstream.ocpp]): the chargers' OCPP forwarded to a central system.
-        self.forwarder = Forwarder(self.live, self.store, self.chargers, self.transactions, self.load) \
+        self.forwarder = Forwarder(self.live, self.store, self.chargers, self.transactions, self.authorization,
+                                   self.load) \
             if config.upstream.ocpp is not None else None
         if self.forwarder is not None:
             self.ocpp.forward = self.forwarder.forward
@@ -140,6 +143,7 @@ class Site:
                 nursery.start_soon(self.transactions.expire_pending_forever)
                 await nursery.start(self.public_charging.run)
                 await nursery.start(self.upstream.run)
+                await nursery.start(self.card_decisions.run)
                 await nursery.start(self.tap_to_charge.run)
                 await nursery.start(self.hardware.run, self.tap_to_charge.on_tap, self.load.on_reading)
                 await nursery.start(self.load.run)

@@ -101,7 +101,7 @@ class TapToCharge:
                                 f" (a {what} is on its way)", row["id"])
         if rows:
             return self._record(tap, "Occupied", f"connector {connector} is in use by another id tag", rows[0]["id"])
-        status = self.authorization.verdict(tap.id_tag).status
+        status = (await self.authorization.decide(charger, connector, tap.id_tag)).status
         if status != "Accepted":
             return self._record(tap, "Rejected", f"id tag {tap.id_tag} is {status}", id_tag_status=status)
         started = await self.transactions.remote_start(charger, connector, tap.id_tag, mode="local",

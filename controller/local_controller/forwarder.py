@@ -13,6 +13,7 @@ from typing import Any
 
 import trio
 
+from controller.authorization import Authorization, IdTag
 from controller.chargers import ChargerRegistry, ChargerState
 from controller.live_config import LiveConfig
 from controller.local_controller.commands import UpstreamCommands
@@ -40,15 +41,14 @@ def tls_context(ca_file: Any) -> ssl.SSLContext:
 
 class Forwarder:
     def __init__(self, config: LiveConfig, store: Store, chargers: ChargerRegistry, transactions: Transactions,
-                 caps: Any, card_answer: Any = None) -> None:
-        """`caps`: load management's upper bounds (LoadManager `set_cap`/`clear_caps`);
-        `card_answer(id_tag, IdTagInfo)`: the central system's word on a card, for the cache."""
+                 authorization: Authorization, caps: Any) -> None:
+        """`caps`: load management's upper bounds (LoadManager `set_cap`/`clear_caps`)."""
         self.config = config
         self.store = store
         self.chargers = chargers
         self.transactions = transactions
+        self.authorization = authorization
         self.caps = caps
-        self.card_answer = card_answer
         self.ids = TransactionIds(store)
         self.links: dict[str, UpstreamLink] = {}
         self._nursery: trio.Nursery | None = None
@@ -75,6 +75,12 @@ class Forwarder:
             if self._nursery is not None:
                 self._nursery.start_soon(link.run)
         return link
+
+    async def card_answer(self, id_tag: str, info: dict) -> None:
+        """The central system's IdTagInfo on a card: remembered until its expiry, so the site
+        decides as it would while the uplink is down (a refusal blocks the card here at once)."""
+        await self.authorization.remember(IdTag(id_tag, info["status"], info.get("expiryDate"),
+                                                info.get("parentIdTag")))
 
     def target(self, charger_id: str) -> Target:
         config = self.config.current
