@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from controller.live_config import LiveConfig
 from controller.local_controller.transaction_ids import TransactionIds
 from controller.timefmt import parse_iso, utcnow
 from controller.transactions import Transactions
+from controller.upstream.config import UpstreamOcppSection
 
 log = logging.getLogger("evedge.local_controller")
 
@@ -29,10 +31,12 @@ VOLTS = 230.0  # a limit in W read as amps per phase (the allocation is in amps)
 
 
 class UpstreamCommands:
-    def __init__(self, charger_id: str, config: LiveConfig, chargers: ChargerRegistry, transactions: Transactions,
-                 ids: TransactionIds, caps: Any) -> None:
+    def __init__(self, charger_id: str, config: LiveConfig, section: Callable[[], UpstreamOcppSection],
+                 chargers: ChargerRegistry, transactions: Transactions, ids: TransactionIds, caps: Any) -> None:
+        """`section`: [upstream.ocpp] in force."""
         self.charger_id = charger_id
         self.config = config
+        self.section = section
         self.chargers = chargers
         self.transactions = transactions
         self.ids = ids
@@ -51,8 +55,7 @@ class UpstreamCommands:
         return await handler(payload) if handler else await self.to_charger(action, payload)
 
     def _refuse_what_the_site_keeps(self, action: str, payload: dict) -> None:
-        ocpp = self.config.current.upstream.ocpp
-        assert ocpp is not None
+        ocpp = self.section()
         if action in ocpp.refused_actions:
             raise OcppError("SecurityError", f"{action} is kept by the site's local controller"
                                              " ([upstream.ocpp] refused_actions)")

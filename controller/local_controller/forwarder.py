@@ -22,6 +22,7 @@ from controller.local_controller.transaction_ids import TransactionIds
 from controller.store import Store
 from controller.store import forwarding as q
 from controller.transactions import Transactions
+from controller.upstream.config import UpstreamOcppSection
 
 log = logging.getLogger("evedge.local_controller")
 
@@ -54,6 +55,7 @@ class Forwarder:
         self._nursery: trio.Nursery | None = None
         ocpp = config.current.upstream.ocpp
         assert ocpp is not None
+        self._started_with = ocpp
         # Built here: a bad ca_file is a config error at start-up.
         self._ssl = tls_context(config.current.upstream_ca_file) if ocpp.url.startswith("wss:") else None
 
@@ -69,7 +71,8 @@ class Forwarder:
     def link(self, charger_id: str) -> UpstreamLink:
         link = self.links.get(charger_id)
         if link is None:
-            commands = UpstreamCommands(charger_id, self.config, self.chargers, self.transactions, self.ids, self.caps)
+            commands = UpstreamCommands(charger_id, self.config, self.section, self.chargers, self.transactions,
+                                        self.ids, self.caps)
             link = self.links[charger_id] = UpstreamLink(charger_id, lambda: self.target(charger_id), self.store,
                                                          self.ids, commands, self.card_answer)
             if self._nursery is not None:
@@ -82,10 +85,13 @@ class Forwarder:
         await self.authorization.remember(IdTag(id_tag, info["status"], info.get("expiryDate"),
                                                 info.get("parentIdTag")))
 
+    def section(self) -> UpstreamOcppSection:
+        """[upstream.ocpp] in force (a reload may change it; the mode itself takes a restart)."""
+        return self.config.current.upstream.ocpp or self._started_with
+
     def target(self, charger_id: str) -> Target:
         config = self.config.current
-        ocpp = config.upstream.ocpp
-        assert ocpp is not None
+        ocpp = self.section()
         charger = config.charger(charger_id)
         upstream_id = config.upstream_id(charger_id) or charger_id
         password = (charger.upstream_password if charger else None) or ocpp.password

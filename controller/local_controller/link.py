@@ -84,10 +84,10 @@ class UpstreamLink:
     async def run(self) -> None:
         delay = 1.0
         while True:
-            await self._until_there_is_a_boot()
-            target = self.target()
             wait = delay
             try:
+                await self._until_there_is_a_boot()
+                target = self.target()
                 async with open_websocket_url(target.url, target.ssl_context, subprotocols=[SUBPROTOCOL],
                                               extra_headers=_auth(target), connect_timeout=10,
                                               disconnect_timeout=2) as ws:
@@ -105,7 +105,7 @@ class UpstreamLink:
                     wait = leaf.args[1]  # the interval it gave
                 else:
                     self._down(_describe(leaf))
-                    delay = min(delay * 2, target.reconnect_max_s)
+                    delay = min(delay * 2, self.target().reconnect_max_s)
             else:
                 self._down("the central system closed the connection")
             log.warning("charger=%s central system link down (%s); again in %.0f s", self.charger_id,
