@@ -67,8 +67,10 @@ class Forwarder:
             for charger_id in [c.id for c in self.config.current.chargers] + sorted(queued):
                 self.link(charger_id)
             task_status.started()
+            await trio.sleep_forever()  # links of chargers the site meets later start here too
 
     def link(self, charger_id: str) -> UpstreamLink:
+        """The charger's link, started on first use (an unknown charger the site accepted, too)."""
         link = self.links.get(charger_id)
         if link is None:
             commands = UpstreamCommands(charger_id, self.config, self.section, self.chargers, self.transactions,

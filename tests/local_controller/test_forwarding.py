@@ -63,6 +63,14 @@ async def test_charger_messages_reach_the_central_system_in_order_under_its_ids(
                 assert charger["upstreamId"] == "SITE7-CP-1"
 
 
+async def test_a_charger_the_site_meets_later_gets_its_link_too(tmp_path):
+    async with central_system() as cs:
+        config = local_config(tmp_path, cs.port, unknown_chargers="accept")
+        async with running_site(config) as site, raw_charger(site, "NEW-1") as cp:
+            assert (await cp.boot())["status"] == "Accepted"
+            assert (await cs.next_call("BootNotification", charger="NEW-1"))["chargePointVendor"] == "raw"
+
+
 async def upstream_link(site) -> dict:
     async with api_client(site) as api:
         response = await api.get("/api/v1/upstream")
