@@ -21,9 +21,10 @@ from controller.transactions import Transactions
 log = logging.getLogger("evedge.ocpp")
 
 Handler = Callable[[dict], Awaitable[dict]]
-Forward = Callable[[ChargerState, str, dict, dict], Awaitable[None]]
-"""Local-controller mode (controller/local_controller/): a charger's call, as it came, and our
-answer, handed on once handled and before the charger hears the answer (the hook stores it)."""
+Forward = Callable[[ChargerState, str, dict, Handler], Awaitable[dict]]
+"""Local-controller mode (controller/local_controller/): a charger's call, as it came, handed on
+with the handler that answers it; the hook runs the handler and stores what it forwards before
+the answer goes back to the charger."""
 # What a charger that is not (yet) accepted may still do.
 BEFORE_ACCEPTANCE = frozenset({"BootNotification", "Heartbeat"})
 REGISTRATION = {"accepted": "Accepted", "pending": "Pending"}  # anything else: Rejected
@@ -53,10 +54,9 @@ class Handlers:
             raise OcppError("SecurityError", f"charger {self.charger_id} is not accepted by this site")
         if action not in BEFORE_ACCEPTANCE:  # an accepted charger new to us that skipped its boot
             await self.chargers.enlist(self.state)
-        answer = await handler(payload)
         if self.forward is not None:
-            await self.forward(self.state, action, payload, answer)
-        return answer
+            return await self.forward(self.state, action, payload, handler)
+        return await handler(payload)
 
     async def booted(self, boot: BootInfo) -> dict:
         """The BootNotification answer, the same in both versions."""

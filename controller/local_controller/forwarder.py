@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import trio
@@ -100,13 +102,25 @@ class Forwarder:
         return Target(f"{ocpp.url.rstrip('/')}/{upstream_id}", upstream_id, password, self._ssl,
                       ocpp.reconnect_max_s, ocpp.call_timeout_s)
 
-    async def forward(self, state: ChargerState, action: str, payload: dict, answer: dict) -> None:
-        """The hook: queue what the central system must hear (committed before the charger's answer)."""
+    async def forward(self, state: ChargerState, action: str, payload: dict,
+                      handle: Callable[[dict], Awaitable[dict]]) -> dict:
+        """The hook (csms/adapter.py `Forward`): the call is handled, and what the central system
+        must hear is queued before the charger's answer, in the handler's own commit when it makes
+        one (a StartTransaction's row needs the id the handler gives: a commit of its own)."""
         if action not in FORWARDED or state.registration != "accepted":
-            return
-        transaction_id = answer.get("transactionId") if action == "StartTransaction" else payload.get("transactionId")
-        await self.store.write(q.enqueue, state.id, action, payload, transaction_id)
+            return await handle(payload)
+        if action == "StartTransaction":
+            answer = await handle(payload)
+            await self.store.write(q.enqueue, state.id, action, payload, answer.get("transactionId"))
+        else:
+            row = partial(q.enqueue, charger_id=state.id, action=action, payload=payload,
+                          transaction_id=payload.get("transactionId"))
+            with self.store.beside_next_write(row) as written:
+                answer = await handle(payload)
+            if not written():
+                await self.store.write(row)
         self.link(state.id).wake()
+        return answer
 
     async def status(self) -> list[dict]:
         """Each charger's link, for the API and the metrics."""

@@ -9,9 +9,11 @@ tell a charger it is stored: losing power after the answer loses nothing.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -73,12 +75,18 @@ class WriteFailure:
     at: datetime
 
 
+# What `Store.beside_next_write` has the current task's next write do too (a Trio task's own).
+_BESIDE: contextvars.ContextVar[list[Callable[[sqlite3.Connection], None]] | None] = contextvars.ContextVar(
+    "evedge_beside_next_write", default=None)
+
+
 @dataclass
 class _Write:
     fn: Callable[..., Any]
     args: tuple
     kwargs: dict
     events: Iterable[OutboxEvent]
+    beside: Callable[[sqlite3.Connection], None] | None = None
     done: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -130,7 +138,8 @@ class Store:
         A write that has started always finishes, even when its caller is cancelled, so a
         shutdown never leaves half of what a charger sent.
         """
-        request = _Write(fn, args, kwargs, events)
+        beside = _BESIDE.get()
+        request = _Write(fn, args, kwargs, events, beside.pop() if beside else None)
         self._queue.append(request)
         try:
             while not request.done:
@@ -156,11 +165,26 @@ class Store:
             raise
         if self.after_write is not None:
             self.after_write()
+        if request.error is not None and request.beside is not None and beside is not None:
+            beside.append(request.beside)  # not stored: it rides with the task's next write, or its owner writes it
         if request.error is not None:
             if is_storage_error(request.error):
                 raise StorageUnavailable(request.error) from request.error  # type: ignore[arg-type]
             raise request.error
         return request.result
+
+    @staticmethod
+    @contextmanager
+    def beside_next_write(fn: Callable[[sqlite3.Connection], None]) -> Iterator[Callable[[], bool]]:
+        """Have `fn(conn)` run inside the next write the current task makes, in its transaction:
+        stored with it or not at all, at no commit of its own. Yields `written()`: whether it was
+        stored (if the task made no write that succeeded, the caller writes it itself)."""
+        holder = [fn]
+        token = _BESIDE.set(holder)
+        try:
+            yield lambda: not holder
+        finally:
+            _BESIDE.reset(token)
 
     async def _exclusive(self, fn: Callable[[], T]) -> T:
         """Run `fn` in the writer thread between two group commits (no commit runs meanwhile)."""
@@ -256,6 +280,8 @@ class Store:
                 request.result, request.error = None, None
                 request.result = request.fn(conn, *request.args, **request.kwargs)
                 insert_events(conn, request.events)
+                if request.beside is not None:
+                    request.beside(conn)
             conn.execute("COMMIT")
         except Exception as exc:
             self._rollback()
