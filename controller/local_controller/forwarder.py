@@ -129,6 +129,7 @@ class Forwarder:
             self.link(charger_id)
         return [{
             "chargeBoxId": charger_id, "upstreamId": link.target().upstream_id, "connected": link.connected,
-            "since": link.since, "queued": queued.get(charger_id, 0), "forwarded": link.forwarded,
+            "since": link.since, "queued": max(0, queued.get(charger_id, 0) - link.unflushed),
+            "forwarded": link.forwarded,
             "registration": link.registration, "lastError": link.last_error,
         } for charger_id, link in sorted(self.links.items())]

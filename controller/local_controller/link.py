@@ -34,6 +34,7 @@ SUBPROTOCOL = "ocpp1.6"
 DIALECT = Dialect(charger_actions=CENTRAL_ACTIONS, known_actions=CHARGER_ACTIONS | CENTRAL_ACTIONS,
                   validate=VALIDATOR.validate, frame_error_code=lambda code: code)
 BATCH = 100  # queued rows read at once while replaying
+FLUSH_S = 1.0  # answered rows are deleted at most this often (a crash sends this much again)
 DEFAULT_INTERVAL_S = 300  # a boot answer with no usable interval
 RETRY_BOOT_MIN_S = 1  # a Pending / Rejected boot is tried again after its interval, at least this
 
@@ -73,7 +74,8 @@ class UpstreamLink:
         self.registration: str | None = None  # the central system's last boot answer
         self.forwarded = 0  # messages the central system answered, since start
         self._wake = trio.Event()
-        self._boot_payload: dict | None = None
+        self._answered: list[int] = []  # rows the central system answered, not deleted yet
+        self._flush_at = 0.0  # Trio time by which they are
 
     def wake(self) -> None:
         """Something was queued: send it now if connected."""
@@ -125,40 +127,63 @@ class UpstreamLink:
         self.connected = False
         self.last_error = error
 
+    @property
+    def unflushed(self) -> int:
+        """Rows answered by the central system and still on disk (deleted within FLUSH_S)."""
+        return len(self._answered)
+
     async def _until_there_is_a_boot(self) -> None:
         """A charger that never booted has nothing to introduce itself with: wait for it."""
         while True:
+            self._wake = trio.Event()
             if (await self.store.read(q.head, self.charger_id)) or await self.store.read(q.boot_info, self.charger_id):
                 return
-            await self._wake_or(None)
-
-    async def _wake_or(self, timeout: float | None) -> bool:
-        """Wait for something queued (True) or the timeout (False)."""
-        woken = False
-        with trio.move_on_after(timeout if timeout is not None else float("inf")):
             await self._wake.wait()
-            woken = True
-        self._wake = trio.Event()
-        return woken
 
     # -- what goes up ------------------------------------------------------------------------
 
     async def _pump(self, session: RpcSession) -> None:
+        """Send the queue, oldest first; read it again when woken (or after a full batch)."""
         interval = await self._boot(session)
-        while True:
-            rows = await self.store.read(q.head, self.charger_id, BATCH)
-            if not rows:
-                if not await self._wake_or(interval):
-                    await session.call("Heartbeat", {})  # ours: keeps the link alive, finds it dead
-                continue
-            sent: list[int] = []
-            try:
+        last_call = trio.current_time()
+        try:
+            while True:
+                if self._answered and (trio.current_time() >= self._flush_at or len(self._answered) >= 10 * BATCH):
+                    await self._flush()
+                self._wake = woken = trio.Event()  # before the read: a row queued after it wakes us
+                rows = await self.store.read(q.head, self.charger_id, BATCH, self._after())
                 for row in rows:
-                    await self._send(session, row, sent)
-            finally:
-                if sent:  # answered: gone from the queue (sent again after a crash before this)
-                    with trio.CancelScope(shield=True):
-                        await self.store.write(q.answered, self.charger_id, sent)
+                    await self._send(session, row)
+                    last_call = trio.current_time()
+                if len(rows) == BATCH:
+                    continue
+                while not woken.is_set():
+                    idle_until = last_call + interval
+                    with trio.move_on_at(min(idle_until, self._flush_at) if self._answered else idle_until):
+                        await woken.wait()
+                    if self._answered and trio.current_time() >= self._flush_at:
+                        await self._flush()
+                    if not woken.is_set() and trio.current_time() >= idle_until:
+                        await session.call("Heartbeat", {})  # ours: keeps the link alive, finds it dead
+                        last_call = trio.current_time()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._flush()
+
+    def _after(self) -> int:
+        """The queue is read past the rows answered but not yet deleted."""
+        return self._answered[-1] if self._answered else 0
+
+    def _done(self, row_id: int) -> None:
+        if not self._answered:
+            self._flush_at = trio.current_time() + FLUSH_S
+        self._answered.append(row_id)
+
+    async def _flush(self) -> None:
+        """Delete the answered rows: one commit for many, off the chargers' round trips."""
+        if self._answered:
+            answered, self._answered = self._answered, []
+            await self.store.write(q.answered, self.charger_id, answered)
 
     async def _boot(self, session: RpcSession) -> float:
         """Introduce the charger (its queued boot, else its last one); the heartbeat interval."""
@@ -167,7 +192,7 @@ class UpstreamLink:
         payload = orjson.loads(row["payload"]) if row else await self.store.read(q.boot_info, self.charger_id)
         answer = await session.call("BootNotification", payload)
         if row is not None:
-            await self.store.write(q.answered, self.charger_id, [row["id"]])
+            self._done(row["id"])
         return self._registered(answer)
 
     def _registered(self, answer: dict) -> float:
@@ -181,11 +206,11 @@ class UpstreamLink:
                                 max(interval, RETRY_BOOT_MIN_S))
         return interval
 
-    async def _send(self, session: RpcSession, row: dict, sent: list[int]) -> None:
+    async def _send(self, session: RpcSession, row: dict) -> None:
         action = row["action"]
         payload = await self._outgoing(row)
         if payload is None:
-            sent.append(row["id"])
+            self._done(row["id"])
             return
         try:
             answer = await session.call(action, payload)
@@ -193,13 +218,12 @@ class UpstreamLink:
             log.warning("charger=%s: the central system refused %s: %s %s", self.charger_id, action, err.code,
                         err.description)
             self.last_error = f"{action} refused: {err.code} {err.description}"
-            sent.append(row["id"])
+            self._done(row["id"])
             return
         self.forwarded += 1
         if action == "StartTransaction" and isinstance(answer.get("transactionId"), int):
             await self.ids.record(self.charger_id, row["id"], row["transaction_id"], answer["transactionId"])
-        else:
-            sent.append(row["id"])
+        self._done(row["id"])
         if action == "BootNotification":
             self._registered(answer)
         if self.card_answer is not None and isinstance(answer.get("idTagInfo"), dict) and payload.get("idTag"):

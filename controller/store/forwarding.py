@@ -23,10 +23,10 @@ def enqueue(conn: sqlite3.Connection, charger_id: str, action: str, payload: dic
     return int(cursor.lastrowid or 0)
 
 
-def head(conn: sqlite3.Connection, charger_id: str, limit: int = 1) -> list[sqlite3.Row]:
-    """The charger's oldest queued messages: the next to send, in order."""
-    return conn.execute("SELECT * FROM forward_queue WHERE charger_id = ? ORDER BY id LIMIT ?",
-                        (charger_id, limit)).fetchall()
+def head(conn: sqlite3.Connection, charger_id: str, limit: int = 1, after_id: int = 0) -> list[sqlite3.Row]:
+    """The charger's oldest queued messages past `after_id`: the next to send, in order."""
+    return conn.execute("SELECT * FROM forward_queue WHERE charger_id = ? AND id > ? ORDER BY id LIMIT ?",
+                        (charger_id, after_id, limit)).fetchall()
 
 
 def answered(conn: sqlite3.Connection, charger_id: str, row_ids: list[int]) -> None:
