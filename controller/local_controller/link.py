@@ -191,7 +191,8 @@ class UpstreamLink:
         row = rows[0] if rows and rows[0]["action"] == "BootNotification" else None
         payload = orjson.loads(row["payload"]) if row else await self.store.read(q.boot_info, self.charger_id)
         answer = await session.call("BootNotification", payload)
-        if row is not None:
+        if row is not None:  # the charger's own, forwarded
+            self.forwarded += 1
             self._done(row["id"])
         return self._registered(answer)
 

@@ -59,6 +59,11 @@ async def test_charger_messages_reach_the_central_system_in_order_under_its_ids(
 
                 await eventually(lambda: link_queued(link, 0), what="the queue emptied")
                 assert (await link())["connected"] and (await link())["upstreamId"] == "SITE7-CP-1"
+                assert (await link())["forwarded"] == 5 and (await link())["registration"] == "Accepted"
+                metrics = (await api.get("/metrics")).text
+                assert f'evedge_upstream_connected{{charger="{CHARGER}"}} 1.0' in metrics
+                assert f'evedge_upstream_queued_messages{{charger="{CHARGER}"}} 0.0' in metrics
+                assert f'evedge_upstream_forwarded_total{{charger="{CHARGER}"}} 5.0' in metrics
                 charger = (await api.get(f"/api/v1/chargers/{CHARGER}")).json()
                 assert charger["upstreamId"] == "SITE7-CP-1"
 
