@@ -15,9 +15,11 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from urllib.parse import urlsplit
+
 import orjson
 import trio
-from trio_websocket import open_websocket_url
+from trio_websocket import WebSocketConnection, wrap_client_stream
 
 from controller.csms.frames import OcppError
 from controller.csms.rpc import Dialect, RpcSession
@@ -34,6 +36,7 @@ SUBPROTOCOL = "ocpp1.6"
 DIALECT = Dialect(charger_actions=CENTRAL_ACTIONS, known_actions=CHARGER_ACTIONS | CENTRAL_ACTIONS,
                   validate=VALIDATOR.validate, frame_error_code=lambda code: code)
 BATCH = 100  # queued rows read at once while replaying
+CONNECT_S = 10.0  # TCP, TLS and WebSocket handshakes, together
 FLUSH_S = 1.0  # answered rows are deleted at most this often (a crash sends this much again)
 DEFAULT_INTERVAL_S = 300  # a boot answer with no usable interval
 RETRY_BOOT_MIN_S = 1  # a Pending / Rejected boot is tried again after its interval, at least this
@@ -90,16 +93,19 @@ class UpstreamLink:
             try:
                 await self._until_there_is_a_boot()
                 target = self.target()
-                async with open_websocket_url(target.url, target.ssl_context, subprotocols=[SUBPROTOCOL],
-                                              extra_headers=_auth(target), connect_timeout=10,
-                                              disconnect_timeout=2) as ws:
+                async with trio.open_nursery() as nursery:
+                    ws = await connect(nursery, target)
                     delay = wait = 1.0
                     session = RpcSession(ws, self.charger_id, self.dispatch, target.call_timeout_s, DIALECT)
                     self._up()
                     log.info("charger=%s connected to the central system at %s", self.charger_id, target.url)
-                    async with trio.open_nursery() as nursery:
-                        nursery.start_soon(self._serve, session, nursery.cancel_scope)
+                    nursery.start_soon(self._serve, session, nursery.cancel_scope)
+                    try:
                         await self._pump(session)
+                    finally:
+                        nursery.cancel_scope.cancel()
+                        with trio.CancelScope(shield=True):
+                            await session.aclose()
             except Exception as exc:  # noqa: BLE001 - the uplink fails in many ways; each is retried
                 leaf = _leaf(exc)
                 if isinstance(leaf, NotRegistered):
@@ -249,6 +255,24 @@ class UpstreamLink:
         return payload
 
 
+async def connect(nursery: trio.Nursery, target: Target) -> WebSocketConnection:
+    """The WebSocket to the central system; over TLS the handshake is done first, so a certificate
+    that does not check out is named at once (not a timeout of the WebSocket handshake)."""
+    url = urlsplit(target.url)
+    host, tls = url.hostname or "", url.scheme == "wss"
+    port = url.port or (443 if tls else 80)
+    resource = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    with trio.fail_after(CONNECT_S):
+        if tls:
+            stream = await trio.open_ssl_over_tcp_stream(host, port, ssl_context=target.ssl_context,
+                                                         https_compatible=True)
+            await stream.do_handshake()
+        else:
+            stream = await trio.open_tcp_stream(host, port)
+        return await wrap_client_stream(nursery, stream, host if port in (80, 443) else f"{host}:{port}", resource,
+                                        subprotocols=[SUBPROTOCOL], extra_headers=_auth(target))
+
+
 def _auth(target: Target) -> list[tuple[bytes, bytes]]:
     if target.password is None:
         return []
@@ -257,8 +281,12 @@ def _auth(target: Target) -> list[tuple[bytes, bytes]]:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300] if text != type(exc).__name__ else text
+    """What went wrong, in a line: the cause of a wrapped failure (a TLS error inside a broken
+    stream), the type when the message says nothing."""
+    while exc.__cause__ is not None and not str(exc).strip(" :"):
+        exc = exc.__cause__
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 
 def _leaf(exc: BaseException) -> BaseException:

@@ -1,7 +1,7 @@
 """A central system above the site, built from the `ocpp` library's asyncio `ChargePoint` on a
 `websockets` server: an OCPP 1.6J implementation independent of ours, run as its own process.
 
-    python -m tests.local_controller.central_system --port 0
+    python -m tests.local_controller.central_system --port 0 [--cert cert.pem --key key.pem]
 
 It prints JSON lines: {"event": "ready", "port": N}, {"event": "connected", "charger", "subprotocol",
 "authorization"}, {"event": "call", "charger", "action", "payload"} for every call it receives
@@ -23,6 +23,7 @@ import asyncio
 import itertools
 import json
 import logging
+import ssl
 import sys
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -135,17 +136,23 @@ async def command(message: dict, server_box: list, port: int) -> object:
     elif name == "cut":
         server_box[0].close(close_connections=True)
     elif name == "resume":
-        server_box[0] = await serve(handler, "127.0.0.1", port, subprotocols=["ocpp1.6"])
+        server_box[0] = await serve(handler, "127.0.0.1", port, subprotocols=["ocpp1.6"], ssl=server_box[1])
     return None
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cert", help="serve wss:// with this PEM certificate (and --key)")
+    parser.add_argument("--key")
     args = parser.parse_args()
-    server = await serve(handler, "127.0.0.1", args.port, subprotocols=["ocpp1.6"])
+    tls = None
+    if args.cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.cert, args.key)
+    server = await serve(handler, "127.0.0.1", args.port, subprotocols=["ocpp1.6"], ssl=tls)
     port = next(iter(server.sockets)).getsockname()[1]
-    server_box = [server]
+    server_box = [server, tls]
     emit({"event": "ready", "port": port})
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()

@@ -84,11 +84,15 @@ class CentralSystem:
 
 
 @asynccontextmanager
-async def central_system() -> AsyncIterator[CentralSystem]:
+async def central_system(tls: Path | None = None) -> AsyncIterator[CentralSystem]:
+    """The central system process; `tls`: a directory with cert.pem and key.pem to serve wss://."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(PROJECT_ROOT))
+    argv = [sys.executable, "-m", "tests.local_controller.central_system"]
+    if tls is not None:
+        argv += ["--cert", str(tls / "cert.pem"), "--key", str(tls / "key.pem")]
     async with trio.open_nursery() as nursery:
         process = await nursery.start(lambda task_status: trio.run_process(
-            [sys.executable, "-m", "tests.local_controller.central_system"], stdin=subprocess.PIPE,
+            argv, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, check=False, env=env, cwd=str(PROJECT_ROOT), task_status=task_status))
         cs = CentralSystem(process)
         nursery.start_soon(cs._read)
@@ -105,11 +109,12 @@ async def central_system() -> AsyncIterator[CentralSystem]:
             nursery.cancel_scope.cancel()
 
 
-def local_toml(data_dir: Path, cs_port: int, ocpp: str = "", chargers: str = "", extra: str = "", **options: Any) -> str:
-    """A test site (support.config_text) behind the central system on `cs_port`."""
+def local_toml(data_dir: Path, cs_port: int, ocpp: str = "", chargers: str = "", extra: str = "",
+               scheme: str = "ws", **options: Any) -> str:
+    """A test site (support.config_text) behind the central system on `cs_port` (`scheme` "wss": over TLS)."""
     text = config_text(data_dir, **options) + f"""
 [upstream.ocpp]
-url = "ws://127.0.0.1:{cs_port}/ocpp"
+url = "{scheme}://127.0.0.1:{cs_port}/ocpp"
 reconnect_max_s = 1
 call_timeout_s = 5
 {ocpp}
