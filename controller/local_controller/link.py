@@ -37,6 +37,7 @@ DIALECT = Dialect(charger_actions=CENTRAL_ACTIONS, known_actions=CHARGER_ACTIONS
                   validate=VALIDATOR.validate, frame_error_code=lambda code: code)
 BATCH = 100  # queued rows read at once while replaying
 CONNECT_S = 10.0  # TCP, TLS and WebSocket handshakes, together
+CLOSE_S = 0.2  # how long a goodbye to the central system may take
 FLUSH_S = 1.0  # answered rows are deleted at most this often (a crash sends this much again)
 DEFAULT_INTERVAL_S = 300  # a boot answer with no usable interval
 RETRY_BOOT_MIN_S = 1  # a Pending / Rejected boot is tried again after its interval, at least this
@@ -104,8 +105,8 @@ class UpstreamLink:
                         await self._pump(session)
                     finally:
                         nursery.cancel_scope.cancel()
-                        with trio.CancelScope(shield=True):
-                            await session.aclose()
+                        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_S):
+                            await ws.aclose()  # a goodbye, not waited for long: the reader may be gone
             except Exception as exc:  # noqa: BLE001 - the uplink fails in many ways; each is retried
                 leaf = _leaf(exc)
                 if isinstance(leaf, NotRegistered):
