@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import orjson
 
-from tests.support import CHARGER, api_client, make_config, raw_charger, running_site, unique
+from controller.authorization import IdTag
+from controller.config import load_config
+from controller.simulators.card_reader import Rdm6300Emulator
+
+CARD = bytes.fromhex("62E3086CED")  # an EM4100 card; the reader reads it as this hex id tag
+from tests.support import CHARGER, api_client, config_text, eventually, make_config, raw_charger, running_site, unique
 from tests.upstream.receiver import HANG, Reply
 
 START = {"connectorId": 2, "meterStart": 0, "timestamp": "2026-01-01T10:00:00.000Z"}
@@ -67,3 +72,32 @@ async def test_a_late_or_missing_answer_leaves_the_decision_to_the_site(tmp_path
         receiver.plan(answer(True, "2020-01-01T00:00:00Z"))  # an answer already expired
         assert await authorize(cp, expired) == "Invalid"
         assert receiver.requests[-1].json["id"] == expired  # asked, and its answer taken for what it says
+
+
+async def test_a_tap_on_a_card_reader_asks_the_upstream(tmp_path, receiver):
+    with Rdm6300Emulator() as rdm:
+        path = tmp_path / "site.toml"
+        path.write_text(config_text(tmp_path / "data", extra=f"""
+[[readers]]
+id = "bay-1"
+kind = "rdm6300"
+port = "{rdm.path}"
+charger = "{CHARGER}"
+connector = 1
+
+[upstream]
+authorize_url = "{receiver.url('/authorize')}"
+authorize_timeout_s = 0.5
+"""), encoding="utf-8")
+        async with running_site(load_config(path)) as site:
+            await site.authorization.put(IdTag(CARD.hex().upper(), "Accepted"))  # on the local list
+            await eventually(lambda: site.hardware.readers["bay-1"].state.connected, what="reader open")
+            receiver.plan(answer(False))
+            rdm.present(CARD, repeats=1)
+            result = await eventually(lambda: site.tap_to_charge.results.get("bay-1"), what="the tap's outcome")
+            assert (result["result"], result["idTagStatus"]) == ("Rejected", "Blocked")
+            assert receiver.requests[-1].json == {"type": "authorize", "chargebox": CHARGER, "connector": 1,
+                                                  "id": CARD.hex().upper()}
+            async with api_client(site) as api:
+                reader = (await api.get("/api/v1/readers/bay-1")).json()
+            assert reader["lastTapResult"]["result"] == "Rejected"
