@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.loadgen import cpu_seconds
 from bench.run import API_KEY, PY, ROOT, Server, loadgen
 
 
@@ -98,6 +99,7 @@ def replay(workdir: Path, chargers: int, backlog_s: float) -> dict:
         cs = central_system(port, workdir / "cs-replay.log")
         try:
             t_up = time.monotonic()
+            cpu0 = (cpu_seconds(server.proc.pid), cpu_seconds(cs.pid))
             first = None
             left = backlog
             while left:
@@ -106,6 +108,7 @@ def replay(workdir: Path, chargers: int, backlog_s: float) -> dict:
                     first = time.monotonic()
                 time.sleep(0.02)
             done = time.monotonic()
+            cpu1 = (cpu_seconds(server.proc.pid), cpu_seconds(cs.pid))
         finally:
             cs.terminate()
             cs.wait(10)
@@ -116,6 +119,9 @@ def replay(workdir: Path, chargers: int, backlog_s: float) -> dict:
         "chargers": chargers, "backlog": backlog, "taken_msgs_per_s": load["msgs_per_s"],
         "reconnect_s": round(first - t_up, 3), "replay_s": round(done - first, 3),
         "replayed_msgs_per_s": round(backlog / max(done - first, 1e-6), 1),
+        # CPU per replayed message from the central system's start to the empty queue, µs
+        "evedge_cpu_us_per_msg": round((cpu1[0] - cpu0[0]) * 1e6 / max(backlog, 1), 1),
+        "central_system_cpu_us_per_msg": round((cpu1[1] - cpu0[1]) * 1e6 / max(backlog, 1), 1),
     }
 
 
