@@ -129,7 +129,7 @@ class UpstreamLink:
         self.connected, self.since, self.last_error = True, now_iso(), None
 
     def _down(self, error: str) -> None:
-        if self.connected:
+        if self.connected or self.since is None:  # went down, or never came up
             self.since = now_iso()
         self.connected = False
         self.last_error = error
