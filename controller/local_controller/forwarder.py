@@ -111,15 +111,15 @@ class Forwarder:
             return await handle(payload)
         if action == "StartTransaction":
             answer = await handle(payload)
-            await self.store.write(q.enqueue, state.id, action, payload, answer.get("transactionId"))
+            row = q.queued_row(state.id, action, payload, answer.get("transactionId"))
+            await self.store.write(q.enqueue, row)
         else:
-            row = partial(q.enqueue, charger_id=state.id, action=action, payload=payload,
-                          transaction_id=payload.get("transactionId"))
-            with self.store.beside_next_write(row) as written:
+            row = q.queued_row(state.id, action, payload, payload.get("transactionId"))
+            with self.store.beside_next_write(partial(q.enqueue, row=row)) as written:
                 answer = await handle(payload)
             if not written():
-                await self.store.write(row)
-        self.link(state.id).wake()
+                await self.store.write(q.enqueue, row)
+        self.link(state.id).offer(row)
         return answer
 
     async def status(self) -> list[dict]:

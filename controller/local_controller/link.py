@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 import ssl
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ DIALECT = Dialect(charger_actions=CENTRAL_ACTIONS, known_actions=CHARGER_ACTIONS
                   validate=VALIDATOR.validate, frame_error_code=lambda code: code)
 BATCH = 100  # queued rows read at once while replaying
 CONNECT_S = 10.0  # TCP, TLS and WebSocket handshakes, together
+OFFERED_MAX = 1000  # rows handed over in memory at most; beyond, they are read from disk
 CLOSE_S = 0.2  # how long a goodbye to the central system may take
 FLUSH_S = 1.0  # answered rows are deleted at most this often (a crash sends this much again)
 DEFAULT_INTERVAL_S = 300  # a boot answer with no usable interval
@@ -80,9 +82,17 @@ class UpstreamLink:
         self._wake = trio.Event()
         self._answered: list[int] = []  # rows the central system answered, not deleted yet
         self._flush_at = 0.0  # Trio time by which they are
+        # Rows committed since the queue was last read, handed over in memory: while `_synced`,
+        # they are all the queue holds past what was sent (read back from disk once a second).
+        self._offered: deque[dict] = deque(maxlen=OFFERED_MAX)
+        self._synced = False
+        self._seen = 0  # the newest row taken for sending (a row handed over twice goes once)
 
-    def wake(self) -> None:
-        """Something was queued: send it now if connected."""
+    def offer(self, row: dict) -> None:
+        """A row just committed to the queue: send it now if connected."""
+        if len(self._offered) == OFFERED_MAX:
+            self._synced = False  # too many waiting: read them back from disk
+        self._offered.append(row)
         self._wake.set()
 
     # -- the connection ----------------------------------------------------------------------
@@ -158,7 +168,7 @@ class UpstreamLink:
                 if self._answered and (trio.current_time() >= self._flush_at or len(self._answered) >= 10 * BATCH):
                     await self._flush()
                 self._wake = woken = trio.Event()  # before the read: a row queued after it wakes us
-                rows = await self.store.read(q.head, self.charger_id, BATCH, self._after())
+                rows = await self._next_rows()
                 for row in rows:
                     await self._send(session, row)
                     last_call = trio.current_time()
@@ -177,9 +187,24 @@ class UpstreamLink:
             with trio.CancelScope(shield=True):
                 await self._flush()
 
+    async def _next_rows(self) -> list:
+        """What to send next, oldest first: the rows handed over in memory while they are all
+        there is, else the queue read from disk (past what was answered)."""
+        if self._synced:
+            rows = sorted((r for r in self._offered if r["id"] > self._seen), key=lambda r: r["id"])
+            self._offered = deque(maxlen=OFFERED_MAX)
+        else:
+            after = self._after()
+            rows = await self.store.read(q.head, self.charger_id, BATCH, after)
+            self._seen = rows[-1]["id"] if rows else after  # every row up to it is in `rows`
+            self._synced = len(rows) < BATCH  # all read: what comes next is handed over
+        if rows:
+            self._seen = max(self._seen, rows[-1]["id"])
+        return rows
+
     def _after(self) -> int:
         """The queue is read past the rows answered but not yet deleted."""
-        return self._answered[-1] if self._answered else 0
+        return max(self._answered) if self._answered else 0
 
     def _done(self, row_id: int) -> None:
         if not self._answered:
@@ -187,7 +212,9 @@ class UpstreamLink:
         self._answered.append(row_id)
 
     async def _flush(self) -> None:
-        """Delete the answered rows: one commit for many, off the chargers' round trips."""
+        """Delete the answered rows: one commit for many, off the chargers' round trips. The queue
+        is read from disk next (a row committed but never handed over is not left behind)."""
+        self._synced = False
         if self._answered:
             answered, self._answered = self._answered, []
             await self.store.write(q.answered, self.charger_id, answered)

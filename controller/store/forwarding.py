@@ -15,12 +15,18 @@ import orjson
 from controller.timefmt import now_iso
 
 
-def enqueue(conn: sqlite3.Connection, charger_id: str, action: str, payload: dict,
-            transaction_id: int | None) -> int:
+def queued_row(charger_id: str, action: str, payload: dict, transaction_id: int | None) -> dict:
+    """A message to queue, as `head` reads it back (its `id` once `enqueue` stored it)."""
+    return {"id": None, "charger_id": charger_id, "action": action, "payload": orjson.dumps(payload).decode(),
+            "transaction_id": transaction_id, "created_at": now_iso()}
+
+
+def enqueue(conn: sqlite3.Connection, row: dict) -> None:
+    """Store a `queued_row`, giving it its id."""
     cursor = conn.execute(
         "INSERT INTO forward_queue (charger_id, action, payload, transaction_id, created_at) VALUES (?, ?, ?, ?, ?)",
-        (charger_id, action, orjson.dumps(payload).decode(), transaction_id, now_iso()))
-    return int(cursor.lastrowid or 0)
+        (row["charger_id"], row["action"], row["payload"], row["transaction_id"], row["created_at"]))
+    row["id"] = cursor.lastrowid
 
 
 def head(conn: sqlite3.Connection, charger_id: str, limit: int = 1, after_id: int = 0) -> list[sqlite3.Row]:
