@@ -85,7 +85,10 @@ class Forwarder:
 
     async def card_answer(self, id_tag: str, info: dict) -> None:
         """The central system's IdTagInfo on a card: remembered until its expiry, so the site
-        decides as it would while the uplink is down (a refusal blocks the card here at once)."""
+        decides as it would while the uplink is down (a refusal blocks the card here at once).
+        ConcurrentTx says nothing of the card itself (it was busy elsewhere): not kept."""
+        if info["status"] == "ConcurrentTx":
+            return
         await self.authorization.remember(IdTag(id_tag, info["status"], info.get("expiryDate"),
                                                 info.get("parentIdTag")))
 
