@@ -128,3 +128,21 @@ async def _down(site) -> bool:
 async def _drained(site) -> bool:
     link = await upstream_link(site)
     return link["connected"] and link["queued"] == 0
+
+
+async def test_the_central_systems_word_on_a_card_is_kept_and_its_refusal_blocks_the_card(tmp_path):
+    tag = unique()
+    async with central_system() as cs:
+        async with running_site(local_config(tmp_path, cs.port)) as site, raw_charger(site, CHARGER) as cp:
+            async with api_client(site) as api:
+                assert (await api.post("/api/v1/id-tags", json={"idTag": tag, "status": "Accepted"})).status_code == 201
+            await cp.boot()
+            await cs.cmd("authorize", status="Blocked")
+            first = await cp.call("Authorize", {"idTag": tag})
+            assert first[2]["idTagInfo"]["status"] == "Accepted"  # local-first: the list, at once
+            await cs.next_call("Authorize")
+            await eventually(lambda: _blocked(cp, tag), what="the central system's refusal in force")
+
+
+async def _blocked(cp, tag: str) -> bool:
+    return (await cp.call("Authorize", {"idTag": tag}))[2]["idTagInfo"]["status"] == "Blocked"
