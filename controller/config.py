@@ -290,6 +290,11 @@ class ChargerConfig(_Section, ChargerLoadKeys):
     this as the password (the AuthorizationKey, 16-40 characters)."""
     password_hash: Annotated[str, AfterValidator(_check_password_hash)] | None = None
     """The same, stored hashed: the output of `evedge hash-password`. Set one of the two."""
+    upstream_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[^/\s?#]+$")
+    """Local-controller mode ([upstream.ocpp]): the id the central system knows this charger by
+    (default: its id)."""
+    upstream_password: str | None = Field(None, min_length=1, max_length=40)
+    """Its Basic auth password towards the central system (default: [upstream.ocpp] password)."""
     meter: Literal["charger", "connector-meter"] = "charger"
     """Where meterStart/meterStop come from: the charger's own meter, or the [[meters]] entry with
     role "connector" on that connector (for chargers whose meter is missing or not trusted)."""
@@ -347,6 +352,12 @@ class Config(_Section):
                 if charger.public_code.upper() in codes:
                     raise ValueError(f"chargers[{index}].public_code: duplicate code {charger.public_code!r}")
                 codes.add(charger.public_code.upper())
+        upstream_ids: set[str] = set()
+        for index, charger in enumerate(self.chargers):
+            upstream_id = charger.upstream_id or charger.id
+            if upstream_id in upstream_ids:
+                raise ValueError(f"chargers[{index}].upstream_id: {upstream_id!r} names another charger upstream too")
+            upstream_ids.add(upstream_id)
         return self
 
     @model_validator(mode="after")
@@ -424,6 +435,21 @@ class Config(_Section):
             return None
         base = self.source.parent if self.source else Path.cwd()
         return (base / section.tls_cert).resolve(), (base / section.tls_key).resolve()
+
+    def upstream_ca_file(self) -> Path | None:
+        """[upstream.ocpp] ca_file resolved against the config file's directory, if set."""
+        ocpp = self.upstream.ocpp
+        if ocpp is None or ocpp.ca_file is None:
+            return None
+        return ((self.source.parent if self.source else Path.cwd()) / ocpp.ca_file).resolve()
+
+    def upstream_id(self, charger_id: str) -> str | None:
+        """The id the central system above the site knows a charger by (its `upstream_id`, else its
+        own); None when the site is not a local controller ([upstream.ocpp] unset)."""
+        if self.upstream.ocpp is None:
+            return None
+        charger = self.charger(charger_id)
+        return (charger.upstream_id if charger else None) or charger_id
 
     def charger(self, charger_id: str) -> ChargerConfig | None:
         return next((c for c in self.chargers if c.id == charger_id), None)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -93,6 +94,15 @@ _PER_DEVICE = (CHARGER_ONLINE, CONNECTOR_STATUS, CONNECTOR_POWER, CONNECTOR_ENER
 
 # -- field buses (drivers/' counters, read at scrape time) -------------------------------------
 
+UPSTREAM_CONNECTED = Gauge("evedge_upstream_connected",
+                           "Local-controller mode: 1 while the charger's link to the central system is up.",
+                           ["charger"], registry=REGISTRY)
+UPSTREAM_QUEUED = Gauge("evedge_upstream_queued_messages",
+                        "Local-controller mode: the charger's messages waiting for the central system.",
+                        ["charger"], registry=REGISTRY)
+UPSTREAM_FORWARDED = Counter("evedge_upstream_forwarded_total",
+                             "Local-controller mode: the charger's messages the central system answered.",
+                             ["charger"], registry=REGISTRY)
 MODBUS_REQUESTS = Counter("evedge_modbus_requests_total", "Modbus requests by bus.", ["bus"],
                           registry=REGISTRY)
 MODBUS_ERRORS = Counter(
@@ -258,12 +268,19 @@ def collect_drivers(hardware: Hardware) -> None:
         _count(CARD_TAPS, (reader_id,), reader, reader.state.taps)
 
 
-async def render(chargers: ChargerRegistry, store: Store, hardware: Hardware) -> bytes:
+async def render(chargers: ChargerRegistry, store: Store, hardware: Hardware,
+                 upstream_links: Callable[[], Awaitable[list[dict]]] | None = None) -> bytes:
     """Refresh the state gauges (the chargers' connections and registrations, the books in
-    `store`) and the drivers' counters; return the text exposition."""
+    `store`, the links to a central system above the site) and the drivers' counters; return the
+    text exposition."""
     from controller.store import stats
 
     collect_drivers(hardware)
+    for link in await upstream_links() if upstream_links is not None else []:
+        charger = link["chargeBoxId"]
+        UPSTREAM_CONNECTED.labels(charger).set(int(link["connected"]))
+        UPSTREAM_QUEUED.labels(charger).set(link["queued"])
+        _count(UPSTREAM_FORWARDED, (charger,), upstream_links, link["forwarded"])
     CHARGERS_CONNECTED.set(chargers.online_count())
     registrations = {"accepted": 0, "pending": 0, "rejected": 0}
     for state in chargers.chargers.values():

@@ -27,6 +27,7 @@ from controller.config import Config, ListenError, parse_listen
 from controller.csms.server import PROTOCOLS, OcppServer
 from controller.dashboard import Dashboard
 from controller.live_config import LiveConfig
+from controller.local_controller.forwarder import Forwarder
 from controller.load_management.manager import LoadManager
 from controller.local_list import LocalLists
 from controller.maintenance import Maintenance
@@ -35,6 +36,7 @@ from controller.reservations import Reservations
 from controller.store import Store, integrity, stats
 from controller.tap_to_charge import TapToCharge
 from controller.transactions import Transactions
+from controller.upstream.card_decisions import CardDecisions
 from controller.upstream.delivery import Delivery
 from controller.upstream.events import Events
 from drivers import Hardware
@@ -83,7 +85,8 @@ class Site:
         self.changes = Changes()  # what the dashboard's open pages watch live
         self.chargers = ChargerRegistry(self.live, self.store, self.events, PROTOCOLS, self.changes)
         self.clock = self.chargers.clock = SiteClock(partial(self.store.read, stats.newest_stamp))
-        self.authorization = Authorization(self.store, self.live)
+        self.card_decisions = CardDecisions(self.live)  # [upstream] authorize_url
+        self.authorization = Authorization(self.store, self.live, ask=self.card_decisions.ask)
         self.reservations = Reservations(self.store, self.chargers, self.authorization)
         self.transactions = Transactions(
             self.live, self.store, self.chargers, self.authorization, self.events,
@@ -115,15 +118,23 @@ class Site:
         self.load = LoadManager(self.live, self.chargers, self.store, self.hardware)  # [[circuits]]
         self.health_checks.update(self.load.health_checks())
         self.health_checks["clock"] = self.clock.health
+        # Local-controller mode ([upstream.ocpp]): the chargers' OCPP forwarded to a central system.
+        self.forwarder = Forwarder(self.live, self.store, self.chargers, self.transactions, self.authorization,
+                                   self.load) \
+            if config.upstream.ocpp is not None else None
+        if self.forwarder is not None:
+            self.ocpp.forward = self.forwarder.forward
         # What the REST API may use, and nothing else of the site.
         self.api_services = Services(
             config=self.live, chargers=self.chargers, transactions=self.transactions,
             authorization=self.authorization, hardware=self.hardware, tap_results=self.tap_to_charge.results,
             delivery=self.upstream, public_charging=self.public_charging, load=self.load, health=self.health,
-            metrics=partial(metrics.render, self.chargers, self.store, self.hardware),
+            metrics=partial(metrics.render, self.chargers, self.store, self.hardware,
+                            self.forwarder.status if self.forwarder else None),
             reservations=self.reservations,
             profiles=self.profiles, maintenance=self.maintenance,
             passwords=self.passwords,
+            upstream_links=self.forwarder.status if self.forwarder else None,
         )
         self.dashboard = Dashboard(self.api_services, self.changes, self.store)
 
@@ -174,10 +185,13 @@ class Site:
                 nursery.start_soon(retention.prune_forever, self.store, self.live)
                 await nursery.start(self.public_charging.run)
                 await nursery.start(self.upstream.run)
+                await nursery.start(self.card_decisions.run)
                 await nursery.start(self.tap_to_charge.run)
                 await nursery.start(self.hardware.run, self.changes.relay("tap", self.tap_to_charge.on_tap),
                                     self.changes.relay("meter", self.load.on_reading))
                 await nursery.start(self.load.run)
+                if self.forwarder is not None:
+                    await nursery.start(self.forwarder.run)
                 nursery.start_soon(metrics.watch_loop_lag)
                 nursery.start_soon(integrity.watch, self.store)
                 log.info("site %r ready: ocpp_port=%d api_port=%d", self.config.site.name, self.ocpp_port, self.api_port)

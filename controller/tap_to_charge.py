@@ -106,7 +106,7 @@ class TapToCharge:
         # a reservation for another tag refuses the tap (Reserved); one for this tag admits it
         # even if it is not on the list (the operator reserved the connector for it)
         reserved = self.transactions.check_reservation(charger, connector, tap.id_tag) is not None
-        status = self.authorization.verdict(tap.id_tag).status
+        status = (await self.authorization.decide(charger, connector, tap.id_tag)).status
         if status != "Accepted" and not (reserved and status != "Blocked"):
             return self._record(tap, "Rejected", f"id tag {tap.id_tag} is {status}", id_tag_status=status)
         started = await self.transactions.remote_start(charger, connector, tap.id_tag, mode="local",

@@ -326,7 +326,7 @@ class Transactions:
         Chargers that authorize the tag of a remote start before starting would otherwise undo
         our own (API, card-reader or public-session) start.
         """
-        verdict = self.authorization.verdict(id_tag)
+        verdict = await self.authorization.decide(charger_id, 0, id_tag)  # 0: no connector named yet
         if verdict.accepted or verdict.blocked:
             return verdict
         if self.reservations is not None and self.reservations.reserved_tag(charger_id, id_tag):
@@ -372,6 +372,8 @@ class Transactions:
         """Books a charge the charger began; returns its transaction id and the tag's verdict."""
         id_tag, connector_id = report.id_tag, report.connector_id
         verdict = self.authorization.verdict(id_tag)
+        if id_tag and not self.authorization.listed(id_tag):  # a card the site does not know: the upstream's say
+            verdict = await self.authorization.decide(charger_id, connector_id, id_tag)
         if report.charger_transaction_id is not None:  # the charger's own id names the charge
             key_source = f"{charger_id}|tx|{report.charger_transaction_id}"
         else:

@@ -17,7 +17,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from controller.api import auth, chargers, circuits, errors, hardware, id_tags, notifications, openapi, system, transactions
-from controller.api import charger_upkeep, reservations
+from controller.api import charger_upkeep, reservations, upstream
 from controller.api.errors import Problem
 from controller.api.http_server import ConnectionGate, serve
 from controller.api.limits import RequestLimit
@@ -34,7 +34,7 @@ BODY_TIMEOUT_S = 10
 
 SECTIONS = (system.SECTION, chargers.SECTION, transactions.SECTION, id_tags.SECTION, hardware.SECTION,
             circuits.SECTION, notifications.SECTION, public_charging.SECTION, reservations.SECTION,
-            charger_upkeep.SECTION)
+            charger_upkeep.SECTION, upstream.SECTION)
 """The document's sections, one per resource module `create_app` registers."""
 
 
@@ -119,6 +119,7 @@ def create_app(services: Services, dashboard: Dashboard | None = None) -> QuartT
                              lambda: tuple(live.current.public_charging.trusted_proxies))
     reservations.register(app, services.chargers, services.reservations)
     charger_upkeep.register(app, services.chargers, services.profiles, services.maintenance, services.passwords)
+    upstream.register(app, services.upstream_links)
     if dashboard is not None:
         dashboard.register(app)
     return app

@@ -31,10 +31,11 @@ def connector_to_api(c: ConnectorState) -> dict[str, Any]:
     }
 
 
-def charger_to_api(s: ChargerState) -> dict[str, Any]:
+def charger_to_api(s: ChargerState, upstream_id: str | None = None) -> dict[str, Any]:
     """A charger as models.Charger, its connectors in order."""
     return {
         "chargeBoxId": s.id,
+        "upstreamId": upstream_id,
         "registration": s.registration,
         "protocol": s.protocol,
         "online": s.online,
@@ -61,21 +62,24 @@ def local_list_to_api(sync: LocalListSync) -> dict[str, Any]:
 
 
 def register(app: QuartTrio, chargers: ChargerRegistry, transactions: Transactions) -> None:
+    def shown(s: ChargerState) -> dict[str, Any]:
+        return charger_to_api(s, chargers.config.current.upstream_id(s.id))
+
     @app.get("/api/v1/chargers")
     async def list_chargers() -> Response:
-        return jsonify({"chargers": [charger_to_api(s) for s in chargers.all()]})
+        return jsonify({"chargers": [shown(s) for s in chargers.all()]})
 
     @app.get("/api/v1/chargers/<charger_id>")
     async def get_charger(charger_id: str) -> Response:
-        return jsonify(charger_to_api(chargers.require(charger_id)))
+        return jsonify(shown(chargers.require(charger_id)))
 
     @app.post("/api/v1/chargers/<charger_id>/approve")
     async def approve_charger(charger_id: str) -> Response:
-        return jsonify(charger_to_api(await chargers.approve(charger_id)))
+        return jsonify(shown(await chargers.approve(charger_id)))
 
     @app.post("/api/v1/chargers/<charger_id>/reject")
     async def reject_charger(charger_id: str) -> Response:
-        return jsonify(charger_to_api(await chargers.reject(charger_id)))
+        return jsonify(shown(await chargers.reject(charger_id)))
 
     @app.post("/api/v1/chargers/<charger_id>/remote-start")
     async def remote_start(charger_id: str) -> tuple[Response, int]:

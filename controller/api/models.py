@@ -245,6 +245,8 @@ class Connector(ResponseBody):
 
 class Charger(ResponseBody):
     chargeBoxId: str
+    upstreamId: str | None = Field(description="Local-controller mode: the id the central system above the site"
+                                               " knows it by; null otherwise")
     registration: Literal["accepted", "pending", "rejected"]
     protocol: Literal["ocpp1.6", "ocpp2.0.1"] = Field(description="The OCPP version it speaks (its last connection)")
     online: bool
@@ -520,3 +522,23 @@ class TriggerResponse(ResponseBody):
 class PasswordResponse(ResponseBody):
     password: str = Field(description="The new key, shown this once (stored hashed)")
     status: str
+
+
+class UpstreamLink(ResponseBody):
+    """One charger's link to the central system above the site (local-controller mode)."""
+
+    chargeBoxId: str
+    upstreamId: str
+    connected: bool
+    since: Timestamp | None = Field(description="When it connected, or went down; null: not tried yet")
+    queued: int = Field(description="Messages waiting for the central system, oldest first")
+    forwarded: int = Field(description="Messages the central system answered since the controller started")
+    registration: Literal["Accepted", "Pending", "Rejected"] | None = Field(
+        description="The central system's answer to the charger's last BootNotification (the charger is"
+                    " served locally whatever it is)")
+    lastError: str | None
+
+
+class UpstreamLinks(ResponseBody):
+    enabled: bool = Field(description="Whether the site is a local controller ([upstream.ocpp])")
+    chargers: list[UpstreamLink]

@@ -54,3 +54,5 @@ class Services:
     public_limits: RateLimiter = field(default_factory=lambda: RateLimiter(LIMITS))
     """The driver endpoints' rate limits, one for both listeners that serve them ([api] listen and
     [public_charging] listen): a client gets no more by using both."""
+    upstream_links: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
+    """Local-controller mode: each charger's link to the central system (None: not in that mode)."""

@@ -21,6 +21,10 @@ from controller.transactions import Transactions
 log = logging.getLogger("evedge.ocpp")
 
 Handler = Callable[[dict], Awaitable[dict]]
+Forward = Callable[[ChargerState, str, dict, Handler], Awaitable[dict]]
+"""Local-controller mode (controller/local_controller/): a charger's call, as it came, handed on
+with the handler that answers it; the hook runs the handler and stores what it forwards before
+the answer goes back to the charger."""
 # What a charger that is not (yet) accepted may still do.
 BEFORE_ACCEPTANCE = frozenset({"BootNotification", "Heartbeat"})
 REGISTRATION = {"accepted": "Accepted", "pending": "Pending"}  # anything else: Rejected
@@ -38,6 +42,7 @@ class Handlers:
         self.config = config
         self.dialect = dialect
         self.table: dict[str, Handler] = {}
+        self.forward: Forward | None = None
 
     async def __call__(self, action: str, payload: dict) -> dict:
         handler = self.table.get(action)
@@ -49,6 +54,8 @@ class Handlers:
             raise OcppError("SecurityError", f"charger {self.charger_id} is not accepted by this site")
         if action not in BEFORE_ACCEPTANCE:  # an accepted charger new to us that skipped its boot
             await self.chargers.enlist(self.state)
+        if self.forward is not None:
+            return await self.forward(self.state, action, payload, handler)
         return await handler(payload)
 
     async def booted(self, boot: BootInfo) -> dict:
@@ -84,9 +91,10 @@ def operation_checker(validate: Callable[[int, str, Any], None]) -> Callable[[st
 
 
 def open_session(ws: WebSocketConnection, handlers: Handlers, link: type[SessionLink],
-                 chargers: ChargerRegistry) -> tuple[RpcSession, SessionLink]:
+                 chargers: ChargerRegistry, forward: Forward | None = None) -> tuple[RpcSession, SessionLink]:
     """The RPC session of one accepted connection, and the link the domain calls it through."""
     config = handlers.config
+    handlers.forward = forward
     session = RpcSession(ws, handlers.charger_id, handlers, config.current.ocpp.call_timeout_s,
                          handlers.dialect, frame_log=logs.frame_logger(handlers.charger_id),
                          offline_after=lambda: config.current.ocpp.offline_after)

@@ -18,7 +18,7 @@ from trio_websocket import Endpoint, WebSocketRequest, serve_websocket
 from controller.charger_passwords import ChargerPasswords
 from controller.chargers import ChargerRegistry, Protocol, usable_charger_id
 from controller.config import parse_listen
-from controller.csms import v16, v201
+from controller.csms import adapter, v16, v201
 from controller.csms.compression import accept_compressed
 from controller.csms.security import AddressLimiter, check_basic_auth, ocpp_tls_context
 from controller.live_config import LiveConfig
@@ -46,10 +46,12 @@ def _address(remote: Endpoint | str) -> str:
 
 class OcppServer:
     def __init__(self, config: LiveConfig, chargers: ChargerRegistry, transactions: Transactions,
-                 passwords: ChargerPasswords | None = None) -> None:
+                 passwords: ChargerPasswords | None = None, forward: adapter.Forward | None = None) -> None:
+        """`forward`: local-controller mode's hook, handed every 1.6 charger's calls (adapter.py)."""
         self.config = config
         self.passwords = passwords  # keys set by rotation, before the config file's
         self._newest_key: set[str] = set()  # handshakes just authenticated with a rotated key
+        self.forward = forward
         self.chargers = chargers
         self.transactions = transactions
         self.port: int | None = None
@@ -154,7 +156,8 @@ class OcppServer:
             ws = await request.accept(subprotocol=chosen)
         version = VERSIONS[chosen or ASSUMED]
         state = registry.arriving(charger_id, registration)
-        session, link = version.open_session(ws, state, registry, self.transactions, self.config)
+        forward = self.forward if version is v16 else None  # 2.0.1 stations are not forwarded yet
+        session, link = version.open_session(ws, state, registry, self.transactions, self.config, forward)
         session.address = _address(remote)
         await registry.connected(state, link)
         log.info("charger=%s connected from %s:%s", charger_id, remote.address, remote.port)

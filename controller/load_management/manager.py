@@ -25,6 +25,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import trio
@@ -37,9 +38,10 @@ from controller.load_management.allocation import (
     ACTIVE, EPS, OFFLINE_RESERVED, UNCONTROLLED, ZERO, Circuit, CircuitState, Demand, Phases, Share, allocate,
     default_limits,
 )
+from controller.load_management.caps import Cap, Caps
 from controller.load_management.config import CircuitConfig
 from controller.store import circuits as q
-from controller.timefmt import now_iso, parse_iso
+from controller.timefmt import now_iso, parse_iso, utcnow
 
 log = logging.getLogger("evedge.load")
 
@@ -174,6 +176,7 @@ class LoadManager:
         self.hardware = hardware
         self._running_charges = running_charges or self._stored_charges
         self.overrides: dict[str, Override] = {}
+        self.caps = Caps()  # bounds from above the site (local-controller mode)
         self.connectors: dict[ChargeKey, ConnectorTrack] = {}
         self.charger_tracks: dict[str, ChargerTrack] = {}
         self.views: dict[str, CircuitView] = {}
@@ -357,6 +360,7 @@ class LoadManager:
                         phases=charger.phases, phase=charger.phase_index, priority=charger.priority)
             for n in range(1, charger.connectors + 1):
                 key = (charger.id, n)
+                base.update(self._capped(charger, n))
                 every_connector.append(Demand(key, **base))
                 charge = charges.get(key)
                 track = self.connectors.get(key)
@@ -439,6 +443,26 @@ class LoadManager:
                 ct.wake.set()
 
         self._publish(cfg, circuits, measured, outcome.circuits, dt)
+
+    def set_cap(self, charger_id: str, connector_id: int, profile_id: int, start: datetime,
+                periods: list[tuple[float, float]], until: datetime | None) -> None:
+        """An upper bound from above the site (controller/load_management/caps.py); applied at once."""
+        self.caps.set(charger_id, connector_id, profile_id, Cap(start, periods, until))
+        log.info("charger=%s connector=%s: bound from above the site %s", charger_id, connector_id, periods)
+        self.wake()
+
+    def clear_caps(self, charger_id: str, connector_id: int | None, profile_id: int | None) -> bool:
+        cleared = self.caps.clear(charger_id, connector_id, profile_id)
+        self.wake()
+        return cleared
+
+    def _capped(self, charger: Any, connector_id: int) -> dict[str, float]:
+        """The connector's min and max under its bound from above the site: a bound below the
+        minimum current pauses it."""
+        cap = self.caps.limit(charger.id, connector_id, utcnow())
+        if cap is None or cap >= charger.max_current_a:
+            return {"min_a": charger.min_current_a, "max_a": charger.max_current_a}
+        return {"min_a": charger.min_current_a, "max_a": cap} if cap >= charger.min_current_a else {"min_a": 0.0, "max_a": 0.0}
 
     def _base_floor(self, circuit_id: str, now: float, window: float) -> Phases | None:
         """The highest base load seen in the last `window` s: a base load rises at once, and is

@@ -9,12 +9,14 @@ tell a charger it is stored: losing power after the answer loses nothing.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -81,6 +83,11 @@ class WriteFailure:
     at: datetime
 
 
+# What `Store.beside_next_write` has the current task's next write do too (a Trio task's own).
+_BESIDE: contextvars.ContextVar[list[Callable[[sqlite3.Connection], None]] | None] = contextvars.ContextVar(
+    "evedge_beside_next_write", default=None)
+
+
 @dataclass
 class _Write:
     fn: Callable[..., Any]
@@ -89,6 +96,7 @@ class _Write:
     events: Iterable[OutboxEvent]
     exclusive: bool = False  # runs alone, outside any transaction (on_writer, probe)
     woken: trio.Event | None = None  # set in the Trio thread once the write is durable (or failed)
+    beside: Callable[[sqlite3.Connection], None] | None = None  # Store.beside_next_write's, in its transaction
     done: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -170,9 +178,12 @@ class Store:
         A write that has started always finishes, even when its caller is cancelled, so a
         shutdown never leaves half of what a charger sent; one still queued is withdrawn.
         """
-        request = await self._submit(_Write(fn, args, kwargs, events))
+        beside = _BESIDE.get()
+        request = await self._submit(_Write(fn, args, kwargs, events, beside=beside.pop() if beside else None))
         if self.after_write is not None:
             self.after_write()
+        if request.error is not None and request.beside is not None and beside is not None:
+            beside.append(request.beside)  # not stored: it rides with the task's next write, or its owner writes it
         if request.error is not None:
             if is_storage_error(request.error):
                 raise StorageUnavailable(request.error) from request.error  # type: ignore[arg-type]
@@ -262,6 +273,19 @@ class Store:
         except BaseException as exc:  # handed to its caller
             request.error = exc
         request.done = True
+
+    @staticmethod
+    @contextmanager
+    def beside_next_write(fn: Callable[[sqlite3.Connection], None]) -> Iterator[Callable[[], bool]]:
+        """Have `fn(conn)` run inside the next write the current task makes, in its transaction:
+        stored with it or not at all, at no commit of its own. Yields `written()`: whether it was
+        stored (if the task made no write that succeeded, the caller writes it itself)."""
+        holder = [fn]
+        token = _BESIDE.set(holder)
+        try:
+            yield lambda: not holder
+        finally:
+            _BESIDE.reset(token)
 
     async def _exclusive(self, fn: Callable[[], T]) -> T:
         """Run `fn` in the writer thread between two group commits (no commit runs meanwhile)."""
@@ -353,6 +377,8 @@ class Store:
                 request.result, request.error = None, None
                 request.result = request.fn(conn, *request.args, **request.kwargs)
                 insert_events(conn, request.events)
+                if request.beside is not None:
+                    request.beside(conn)
             conn.execute("COMMIT")
         except Exception as exc:
             self._rollback()

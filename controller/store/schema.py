@@ -267,6 +267,32 @@ MIGRATIONS: list[str] = [
     DROP TABLE meter_values_json;
     CREATE INDEX meter_values_by_transaction ON meter_values (transaction_id) WHERE transaction_id IS NOT NULL;
     """,
+    # local-controller mode: what each charger said, queued for the central system above the site
+    # until it acknowledged it; the central system's transaction ids beside ours; the upstream's
+    # answers on cards, with the expiry it gave
+    """
+    CREATE TABLE forward_queue (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        charger_id TEXT NOT NULL,
+        action TEXT NOT NULL,                  -- the OCPP action the charger sent
+        payload TEXT NOT NULL,                 -- its payload (JSON), as it came
+        transaction_id INTEGER,                -- ours, of the charge it concerns
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX forward_queue_by_charger ON forward_queue (charger_id, id);
+    CREATE TABLE forward_transactions (
+        transaction_id INTEGER PRIMARY KEY,    -- ours
+        charger_id TEXT NOT NULL,
+        upstream_transaction_id INTEGER NOT NULL
+    );
+    CREATE TABLE card_answers (
+        id_tag TEXT PRIMARY KEY COLLATE NOCASE,
+        status TEXT NOT NULL,                  -- Accepted | Blocked | Expired | Invalid | ConcurrentTx
+        expires_at TEXT,                       -- ISO 8601 UTC; NULL: until a later answer
+        parent_id_tag TEXT,
+        answered_at TEXT NOT NULL
+    );
+    """,
 ]
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, Strict, field_validator
 
 # Event type -> the config key holding its URL. An event type without a URL is not produced.
 URL_KEYS: dict[str, str] = {
@@ -11,6 +14,36 @@ URL_KEYS: dict[str, str] = {
     "status": "status_url",
     "connection": "connection_url",
 }
+
+
+PROTECTED_KEYS = ("AuthorizationKey", "SecurityProfile", "CentralSystemUrl", "CentralSystemURL", "OcppServerUrl",
+                  "OCPPServerURL", "ChargePointId", "ChargeBoxIdentity")
+"""Configuration keys of a charger that point it at the site (or secure that link): a central
+system above the site must not change them, or the charger would leave the site."""
+
+
+class UpstreamOcppSection(BaseModel):
+    """`[upstream.ocpp]`: the site as a local controller behind an OCPP 1.6J central system
+    (docs/local-controller.md). Each charger gets its own connection: url + "/" + its upstream id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    url: str = Field(pattern=r"^wss?://[^\s/?#]+(/[^\s?#]*)?$")
+    """ws:// or wss:// URL of the central system, without the charger id."""
+    password: str | None = Field(None, min_length=1, max_length=40)
+    """Security profile 1 towards the central system (HTTP Basic auth); per charger:
+    [[chargers]] upstream_password."""
+    ca_file: Annotated[Path, Strict(False)] | None = None
+    """Security profile 2: the PEM trust anchor of a wss:// central system (default: the system's
+    trust store). Relative to the config file."""
+    reconnect_max_s: float = Field(60.0, ge=1, le=3600)
+    """Reconnection attempts back off from 1 s, doubling, up to this."""
+    call_timeout_s: float = Field(30.0, gt=0, le=600)
+    """How long to wait for the central system's answer to a forwarded message."""
+    protected_keys: list[str] = Field(default_factory=lambda: list(PROTECTED_KEYS))
+    """ChangeConfiguration of these keys (case-insensitive) from the central system is refused."""
+    refused_actions: list[str] = Field(default_factory=list)
+    """Calls from the central system refused outright (e.g. ["Reset", "UpdateFirmware"])."""
 
 
 class UpstreamSection(BaseModel):
@@ -49,6 +82,14 @@ class UpstreamSection(BaseModel):
     and the oldest delivered / failed ones pruned, so a dead upstream cannot fill the disk. Start
     and stop events are never parked or pruned to make room; a connector keeps at most its 20 latest
     undelivered status events."""
+
+    authorize_url: AnyHttpUrl | None = None
+    """When a card is presented, asked {"type": "authorize", "chargebox", "connector", "id"};
+    answers {"accepted": bool, "expires_at"?: ISO 8601}. Unset: the site decides alone."""
+    authorize_timeout_s: float = Field(2.0, gt=0, le=30)
+    """An answer later than this is not waited for: the local list and earlier answers decide."""
+    ocpp: UpstreamOcppSection | None = None
+    """Local-controller mode: forward the chargers' OCPP to a central system above the site."""
 
     @field_validator("headers")
     @classmethod

@@ -30,15 +30,20 @@ DOMAIN = ("controller.chargers", "controller.transactions", "controller.authoriz
 # (who, what they must not import, why): `who` and `what` are module-name prefixes.
 RULES: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
     (("drivers",), ("controller",), "drivers/ is a leaf: the controller uses the drivers, never the other way"),
-    (DOMAIN, ("controller.csms", "controller.api", "controller.site", "ocpp", "jsonschema", "quart", "hypercorn",
-              "trio_websocket", "werkzeug"),
+    (DOMAIN, ("controller.csms", "controller.api", "controller.site", "controller.local_controller", "ocpp",
+              "jsonschema", "quart", "hypercorn", "trio_websocket", "werkzeug"),
      "the domain speaks no protocol and no HTTP: adapters translate"),
-    (("controller.api",), ("controller.csms", "ocpp", "jsonschema"),
+    (("controller.api",), ("controller.csms", "controller.local_controller", "ocpp", "jsonschema"),
      "the REST API reaches chargers through the domain, not through OCPP frames"),
     (("controller.dashboard",), ("controller.csms", "ocpp", "jsonschema"),
      "the dashboard reaches chargers through the domain (the API's services), not through OCPP frames"),
     (("controller.changes",), ("controller", "drivers"),
      "the publisher of live changes is a leaf: the domain publishes through it"),
+    (("controller.local_controller",), ("controller.api", "controller.csms.v201", "controller.csms.server"),
+     "local-controller mode forwards 1.6 charger calls handed to it through the adapters' hook;"
+     " it speaks OCPP upstream with the session and schemas, not through the listener or the REST API"),
+    (("controller.csms",), ("controller.local_controller",),
+     "the OCPP adapters hand calls on through a hook (adapter.Forward), knowing nothing of who takes them"),
     (("controller.metrics",), ("controller.csms.frames", "controller.csms.v16"),
      "metrics read counters; they do not know a protocol version"),
     (("controller.store",), ("controller.chargers", "controller.transactions", "controller.authorization",

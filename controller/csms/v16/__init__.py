@@ -43,5 +43,6 @@ PROTOCOL = Protocol(name=SUBPROTOCOL, operations=CENTRAL_ACTIONS, check_operatio
 
 
 def open_session(ws: WebSocketConnection, state: ChargerState, chargers: ChargerRegistry,
-                 transactions: Transactions, config: LiveConfig) -> tuple[RpcSession, V16Link]:
-    return adapter.open_session(ws, ChargerHandlers(state, chargers, transactions, config), V16Link, chargers)
+                 transactions: Transactions, config: LiveConfig,
+                 forward: adapter.Forward | None = None) -> tuple[RpcSession, V16Link]:
+    return adapter.open_session(ws, ChargerHandlers(state, chargers, transactions, config), V16Link, chargers, forward)

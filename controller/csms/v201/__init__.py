@@ -38,5 +38,6 @@ PROTOCOL = Protocol(name=SUBPROTOCOL, operations=CENTRAL_ACTIONS, check_operatio
 
 
 def open_session(ws: WebSocketConnection, state: ChargerState, chargers: ChargerRegistry,
-                 transactions: Transactions, config: LiveConfig) -> tuple[RpcSession, V201Link]:
-    return adapter.open_session(ws, StationHandlers(state, chargers, transactions, config), V201Link, chargers)
+                 transactions: Transactions, config: LiveConfig,
+                 forward: adapter.Forward | None = None) -> tuple[RpcSession, V201Link]:
+    return adapter.open_session(ws, StationHandlers(state, chargers, transactions, config), V201Link, chargers, forward)
