@@ -436,6 +436,7 @@ class Config(_Section):
         base = self.source.parent if self.source else Path.cwd()
         return (base / section.tls_cert).resolve(), (base / section.tls_key).resolve()
 
+    @property
     def upstream_ca_file(self) -> Path | None:
         """[upstream.ocpp] ca_file resolved against the config file's directory, if set."""
         ocpp = self.upstream.ocpp
