@@ -227,7 +227,10 @@ class Store:
                 self._idle = False
             coalesce = time.monotonic() - self._last_commit < COALESCE_WHEN_S and not self._stopping
         if coalesce:
-            time.sleep(COALESCE_S)  # writes queue meanwhile without waking this thread
+            try:
+                time.sleep(COALESCE_S)  # writes queue meanwhile without waking this thread
+            except OSError:  # only an optimisation: never the writer's end (seen under libfaketime)
+                pass
         with self._wakeup:
             batch, self._queue = list(self._queue), deque()
             self._woken = False
