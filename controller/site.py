@@ -26,6 +26,7 @@ from controller.clock import SiteClock
 from controller.config import Config, ListenError, parse_listen
 from controller.csms.server import PROTOCOLS, OcppServer
 from controller.dashboard import Dashboard
+from controller.dashboard.watch import watch as dashboard_watch
 from controller.live_config import LiveConfig
 from controller.local_controller.forwarder import Forwarder
 from controller.load_management.manager import LoadManager
@@ -168,6 +169,7 @@ class Site:
                 self._cancel = nursery.cancel_scope
                 await nursery.start(self.clock.run)  # judged before the first charger is answered
                 await nursery.start(self.jobs.run)
+                nursery.start_soon(dashboard_watch, self.api_services, self.changes)
                 with _binding(self.config, "ocpp.listen"):
                     self.ocpp_port = await nursery.start(self.ocpp.run)
                 with _binding(self.config, "api.listen"):

@@ -6,7 +6,8 @@ package: nothing is fetched from the internet) over the same domain parts the RE
 
 - guard.py: signing in with an API key (a session cookie), CSRF and cross-site checks, roles.
 - pages.py: the pages (GET); actions.py: what the buttons do (POST, operator sessions only).
-- live.py: the Server-Sent Events stream that keeps an open page up to date.
+- live.py: the Server-Sent Events stream that keeps an open page up to date; watch.py: the
+  figures that move without an event of their own (circuits, the outbox), looked at once a second.
 """
 
 from __future__ import annotations

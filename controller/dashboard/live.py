@@ -3,7 +3,8 @@
 Each change the site publishes (controller/changes.py) becomes one of three messages:
 
 - `set`: {key: value} for the figures a page shows in place (an element with `data-live="key"`
-  shows the value; `data-format` says how): connector status, power, energy, meter readings.
+  shows the value; `data-format` says how): connector status, power, energy, meter readings,
+  circuits' currents and the outbox's counts (watch.py).
 - `refresh`: the page's picture changed shape (a charger came or went, a charge began or ended):
   the page fetches itself again and swaps its live regions.
 - `tap`: a card was presented, for the id-tag form's "tap a card to add it".
@@ -43,6 +44,14 @@ def reader_key(reader_id: str, what: str) -> str:
     return f"r/{reader_id}/{what}"
 
 
+def circuit_key(circuit_id: str, what: str) -> str:
+    return f"k/{circuit_id}/{what}"
+
+
+def _phases(amps: list[float] | None) -> str | None:
+    return " / ".join(f"{a:g}" for a in amps) if amps else None
+
+
 def values_of(change: Change) -> dict[str, Any]:
     """The in-place figures a change moves (none for a change of shape)."""
     d = change.data
@@ -58,6 +67,12 @@ def values_of(change: Change) -> dict[str, Any]:
                 meter_key(m.id, "online"): "online" if m.online else "offline",
                 meter_key(m.id, "error"): m.last_error,
                 meter_key(m.id, "updated"): iso(m.updated_at) if m.updated_at else None}
+    if change.kind == "circuit":
+        return {circuit_key(d["id"], "measured"): _phases(d["measuredA"]),
+                circuit_key(d["id"], "allocated"): _phases(d["allocatedA"]),
+                circuit_key(d["id"], "limit"): d["limitA"], circuit_key(d["id"], "state"): d["state"]}
+    if change.kind == "outbox":
+        return {"outbox/pending": d["pending"], "outbox/failed": d["failed"]}
     if change.kind == "tap":
         tap = d["value"]
         return {reader_key(tap.reader_id, "tag"): tap.id_tag, reader_key(tap.reader_id, "at"): iso(tap.at)}

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import trio
@@ -34,7 +34,7 @@ from controller.public_charging.providers import PaymentProvider
 from controller.public_charging.statuses import may
 from controller.public_charging.tokens import new_id_tag, new_token, new_uid, token_hash
 from controller.store import public_sessions as q
-from controller.timefmt import iso, now_iso, utcnow
+from controller.timefmt import now_iso
 
 if TYPE_CHECKING:
     from controller.chargers import ChargerRegistry
@@ -48,6 +48,7 @@ WORKER_TICK_S = 0.25
 CONNECTOR_POLL_S = 0.5
 START_RETRY_S = 1.0
 SESSION_CAP_RETRY_AFTER_S = 600
+SESSION_CAP_WINDOW_S = 3600.0  # max_sessions_per_charger_per_hour counts the sessions of this long, on Trio's clock
 """What a driver refused by the hourly per-charger cap is told to wait: the cap frees up as the
 hour slides, so there is no exact moment to name."""
 
@@ -100,6 +101,9 @@ class Lifecycle:
         """Sessions a worker step runs for; the worker leaves them alone meanwhile."""
         self._timers: dict[int, Timer] = {}
         self._anchors = Ages()  # (session, anchor) -> when this process first saw that anchor
+        # per charger: when its recent sessions were created (Trio's clock: no wall-clock step moves
+        # the cap; a restart forgets them)
+        self._created: dict[str, deque[float]] = {}
         self._not_before: dict[int, float] = {}  # the worker waits until then (backoff, polling)
         self._dirty = True
         self._wake = trio.Event()
@@ -246,7 +250,6 @@ class Lifecycle:
             raise Conflict(f"connector {connector_id} is {connector.status or 'in an unknown state'}",
                            code="ConnectorUnavailable")
         self.transactions.check_reservation(cfg.id, connector_id, None)  # held for a driver's card
-        since = iso(utcnow() - timedelta(hours=1))
         token = new_token()
         fields = {
             "uid": new_uid(), "token_hash": token_hash(token), "status": "created", "charger_id": cfg.id,
@@ -260,12 +263,21 @@ class Lifecycle:
             # checked in the write itself, so two drivers cannot both take the connector
             if q.open_on_connector(conn, cfg.id, connector_id):
                 raise Conflict(f"connector {connector_id} is in use", code="ConnectorUnavailable")
-            if q.count_created_since(conn, cfg.id, since) >= self.section.max_sessions_per_charger_per_hour:
-                raise RateLimited("too many sessions on this charger; try again later", code="TooManySessions",
-                                  retry_after_s=SESSION_CAP_RETRY_AFTER_S)
             return q.insert(conn, fields)
 
-        row = await self.store.write(insert)
+        now = trio.current_time()
+        recent = self._created.setdefault(cfg.id, deque())
+        while recent and recent[0] <= now - SESSION_CAP_WINDOW_S:
+            recent.popleft()
+        if len(recent) >= self.section.max_sessions_per_charger_per_hour:
+            raise RateLimited("too many sessions on this charger; try again later", code="TooManySessions",
+                              retry_after_s=SESSION_CAP_RETRY_AFTER_S)
+        recent.append(now)  # counted before the write: two drivers at once cannot both pass the cap
+        try:
+            row = await self.store.write(insert)
+        except BaseException:
+            recent.remove(now)
+            raise
         self._schedule(row)
         return token, row
 

@@ -81,12 +81,6 @@ def open_on_connector(conn: sqlite3.Connection, charger_id: str, connector_id: i
     ).fetchall()
 
 
-def count_created_since(conn: sqlite3.Connection, charger_id: str, since: str) -> int:
-    return conn.execute(
-        "SELECT count(*) FROM public_sessions WHERE charger_id = ? AND created_at >= ?", (charger_id, since)
-    ).fetchone()[0]
-
-
 def needing_attention(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     """Sessions with a timer or work left: open ones, unreleased holds, tokens not yet forgotten."""
     open_marks = ", ".join("?" for _ in OPEN)

@@ -164,6 +164,39 @@ async def test_the_stream_pushes_a_status_change_and_needs_a_session(site):
             assert orjson.loads(line[5:])[f"c/{CHARGER}/1/status"] == "Preparing"
 
 
+async def test_circuit_currents_and_the_outbox_are_pushed_in_place(tmp_path):
+    """Figures without an event of their own reach an open page too: a circuit's measured current
+    when its meter's reading changes, and the outbox's pending count when an event cannot go out."""
+    from controller.simulators.meter import MeterServer, SimulatedMeter
+
+    meter = SimulatedMeter("sdm630", device_id=1, current_a=[4, 4, 4], phase_power_w=[920, 920, 920])
+    with MeterServer(meter, "tcp") as gateway:
+        extra = (f'[[buses]]\nid = "gw"\nkind = "tcp"\nhost = "127.0.0.1"\nport = {gateway.port}\ntimeout_s = 0.5\n'
+                 '[[meters]]\nid = "grid"\nbus = "gw"\nmodel = "sdm630"\npoll_s = 0.1\nrole = "site"\n'
+                 '[[circuits]]\nid = "main"\nmax_current_a = 40\nmeter = "grid"\n'
+                 '[upstream]\nconnection_url = "http://127.0.0.1:9/nobody"\nretry_initial_s = 60\n')
+        async with running_site(make_config(tmp_path, extra=extra)) as site, signed_in(site) as session:
+            page = (await session.client.get("/")).text
+            assert 'data-live="k/main/measured"' in page and 'data-live="outbox/pending"' in page
+            async with session.client.stream("GET", "/dashboard/events") as stream:
+                seen: dict = {}
+                lines = stream.aiter_lines()
+
+                async def until(key: str, wanted) -> None:
+                    with trio.fail_after(15):
+                        while seen.get(key) != wanted:
+                            line = await anext(lines)
+                            if line.startswith("data:") and line[5:].strip().startswith("{"):
+                                seen.update(orjson.loads(line[5:]))
+
+                await until("k/main/measured", "4 / 4 / 4")
+                meter.set(current_a=[9, 8, 7])
+                await until("k/main/measured", "9 / 8 / 7")
+                async with raw_charger(site, CHARGER) as cp:
+                    await cp.boot()  # its connection event cannot be delivered: it waits
+                    await until("outbox/pending", 1)
+
+
 async def test_a_watcher_that_falls_behind_is_told_to_start_over_and_never_blocks_the_publisher():
     changes = Changes()
     with changes.subscribe(size=3) as slow:

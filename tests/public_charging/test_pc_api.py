@@ -58,7 +58,7 @@ async def test_public_charging_off_is_404(tmp_path):
 
 
 async def test_per_charger_cap(tmp_path, clock):
-    async with public_site(make_config(tmp_path, per_hour=2)) as h, charger(h.site):
+    async with public_site(make_config(tmp_path, per_hour=2)) as h, charger(h.site) as sim:
         for _ in range(2):
             token, _ = await h.create(1)
             assert (await h.public.post(f"{SESSIONS}/{token}/cancel")).status_code == 200
@@ -66,6 +66,12 @@ async def test_per_charger_cap(tmp_path, clock):
         capped = await h.public.post(SESSIONS, json={"code": CODE, "connector_id": 1})
         problem(capped, 429, "TooManySessions")
         assert capped.headers["Retry-After"] == "600"
+        for _ in range(30):  # an hour on the monotonic clock (the wall clock has not moved)
+            clock.jump(120)
+            await sim.heartbeat()  # the charger stays online meanwhile
+        await h.open_clients()
+        token, _ = await h.create(1)
+        assert (await h.public.post(f"{SESSIONS}/{token}/cancel")).status_code == 200
 
 
 async def test_tokens_and_unknown_tokens(tmp_path):
