@@ -19,7 +19,7 @@ from controller.api import models, openapi
 from controller.api.errors import int_param, parse_query
 from controller.live_config import LiveConfig
 from controller.store.transactions import TransactionFilter
-from controller.timefmt import parse_iso, utcnow
+from controller.timefmt import parse_iso
 from controller.elapsed import charge_duration_s
 from controller.transactions import Transactions
 

@@ -36,7 +36,7 @@ class Dashboard:
     changes: Changes
     store: Store
     """For its own rows (sessions) and reads the API has no call for: a transaction's meter values."""
-    started: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.monotonic)  # for the uptime: no clock step moves it
     sessions: Sessions = field(init=False)
     frames: RecentFrames = field(init=False)
 

@@ -3,12 +3,11 @@ in the API's shapes (the same `*_to_api` functions), so a page and the API never
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import shutil
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as datetime_time
 from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, Response, abort, g, render_template, request
@@ -20,13 +19,15 @@ from controller.api.errors import Problem, int_param
 from controller.api.hardware import meter_to_api, reader_to_api
 from controller.api.id_tags import id_tag_to_api
 from controller.api.notifications import notification_to_api
-from controller.api.transactions import transaction_to_api
+from controller.api.transactions import csv_lines, transaction_to_api
 from controller.changes import Changes
 from controller.chargers import ChargerState
 from controller.dashboard import chart, live
 from controller.dashboard.sessions import Session
 from controller.errors import NotFound
-from controller.store import dashboard as q
+from controller.store.stats import database_bytes
+from controller.store.transactions import TransactionFilter
+from controller.timefmt import iso
 
 if TYPE_CHECKING:
     from controller.dashboard import Dashboard
@@ -39,8 +40,6 @@ NOTIFICATION_STATUSES = ("pending", "failed", "delivered")
 BACKLOG_ALERT = 100  # pending notifications
 DISK_ALERT_BYTES = 500 * 1024 * 1024
 SECRET_WORDS = ("key", "secret", "password", "token")
-CSV_COLUMNS = ("transactionId", "chargeBoxId", "connectorId", "idTag", "status", "energyDelivered",
-               "durationMinutes", "startTime", "stopTime")
 TRIGGERS = {"ocpp1.6": ("BootNotification", "Heartbeat", "MeterValues", "StatusNotification",
                         "DiagnosticsStatusNotification", "FirmwareStatusNotification"),
             "ocpp2.0.1": ("BootNotification", "Heartbeat", "MeterValues", "StatusNotification",
@@ -74,17 +73,22 @@ def _date(name: str) -> date | None:
         raise Problem(422, "InvalidRequest", f"query field {name!r}: a date as YYYY-MM-DD") from None
 
 
-def transaction_filter() -> q.TransactionFilter:
+def transaction_filter() -> TransactionFilter:
     """The transactions page's filters from its query (422 naming a bad one)."""
     args = request.args
     status = args.get("status") or None
     if status is not None and status not in STATUSES:
         raise Problem(422, "InvalidRequest", f"query field 'status': one of {', '.join(STATUSES)}")
     since, until = _date("from"), _date("to")
-    return q.TransactionFilter(
+    return TransactionFilter(
         charger_id=args.get("chargeBoxId") or None, id_tag=args.get("idTag") or None, status=status,
-        since=since.isoformat() if since else None,
-        until=(until + timedelta(days=1)).isoformat() if until else None)
+        start_from=_midnight(since) if since else None,
+        start_to=_midnight(until + timedelta(days=1)) if until else None)
+
+
+def _midnight(day: date) -> str:
+    """The start of `day` (UTC) as the books write times."""
+    return iso(datetime.combine(day, datetime_time(), tzinfo=timezone.utc))
 
 
 def register(bp: Blueprint, dash: Dashboard) -> None:
@@ -106,8 +110,8 @@ def register(bp: Blueprint, dash: Dashboard) -> None:
                 "site_name": services.config.current.site.name, "version": __version__}
 
     async def open_transactions() -> dict[tuple[str, int], dict[str, Any]]:
-        rows, _ = await dash.store.read(q.transactions, q.TransactionFilter(status="active"), 500)
-        stopping, _ = await dash.store.read(q.transactions, q.TransactionFilter(status="stopping"), 500)
+        rows, _ = await transactions.page(TransactionFilter(status="active"), 500)
+        stopping, _ = await transactions.page(TransactionFilter(status="stopping"), 500)
         # live energy counts from meterStart on the charger's register; a charge booked from a
         # connector meter (energy_source "meter") shows its booked energy instead
         return {(r["charger_id"], r["connector_id"]): {**transaction_to_api(r, detail=True),
@@ -180,7 +184,7 @@ def register(bp: Blueprint, dash: Dashboard) -> None:
         f = transaction_filter()
         text = request.args.get("page", "1")
         page = min(MAX_PAGE, max(1, int(text))) if text.isdecimal() and len(text) < 10 else 1
-        rows, total = await dash.store.read(q.transactions, f, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        rows, total = await transactions.page(f, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         query = {k: v for k, v in request.args.items() if k != "page" and v}
         return await render_template(
             "dashboard/transactions.html", title="Transactions", rows=[transaction_to_api(r, False) for r in rows],
@@ -189,14 +193,9 @@ def register(bp: Blueprint, dash: Dashboard) -> None:
 
     @bp.get("/dashboard/transactions.csv")
     async def transactions_csv() -> Response:
-        rows, _ = await dash.store.read(q.transactions, transaction_filter(), None)
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(CSV_COLUMNS)
-        for row in rows:
-            body = transaction_to_api(row, detail=False)
-            writer.writerow(["" if body[c] is None else body[c] for c in CSV_COLUMNS])
-        response = Response(out.getvalue(), content_type="text/csv; charset=utf-8")
+        """The API's export (GET /api/v1/transactions.csv) of the page's filtered list."""
+        zone = services.config.current.site.zone()
+        response = Response(csv_lines(transactions.each(transaction_filter()), zone), mimetype="text/csv")
         response.headers["Content-Disposition"] = 'attachment; filename="transactions.csv"'
         return response
 
@@ -249,10 +248,10 @@ def register(bp: Blueprint, dash: Dashboard) -> None:
         config = services.config.current
         free = disk_free(config.data_dir)
         return await render_template(
-            "dashboard/about.html", title="About", uptime_s=int(time.time() - dash.started),
+            "dashboard/about.html", title="About", uptime_s=int(time.monotonic() - dash.started),
             config_file=str(config.source) if config.source else "(built in)",
             config_text=_pretty(hidden_secrets(config.model_dump(mode="json"))),
-            db_path=str(dash.store.path), db_bytes=await dash.store.read(q.size_bytes),
+            db_path=str(dash.store.path), db_bytes=database_bytes(dash.store.path),
             disk_free=free, watchers=dash.changes.watchers)
 
     @bp.get("/dashboard/events")

@@ -4,7 +4,6 @@ bound load management never exceeds; what the site must keep is refused with a r
 
 from __future__ import annotations
 
-import trio
 
 from controller.simulators.charger_process import SimulatedCharger
 from tests.local_controller.support import call_charger, central_system, local_config

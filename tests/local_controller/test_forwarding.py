@@ -4,7 +4,6 @@ system's transaction ids, its calls come down, and the site answers its chargers
 
 from __future__ import annotations
 
-import trio
 
 from tests.local_controller.support import central_system, local_config
 from tests.support import CHARGER, api_client, eventually, raw_charger, running_site, unique
