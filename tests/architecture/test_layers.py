@@ -22,8 +22,7 @@ DOMAIN = ("controller.chargers", "controller.transactions", "controller.authoriz
           "controller.public_charging.payments", "controller.public_charging.views",
           "controller.public_charging.sessions", "controller.public_charging.statuses",
           "controller.public_charging.money", "controller.upstream.events", "controller.load_management",
-          "controller.reservations",
-
+          "controller.reservations", "controller.retention", "controller.clock",
           "controller.charger_jobs", "controller.local_list", "controller.charging_profiles", "controller.maintenance",
           "controller.charger_passwords")
 
