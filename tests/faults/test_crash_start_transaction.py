@@ -27,6 +27,7 @@ from tests.upstream.receiver import Receiver
 
 SIM_CHARGERS = ("SIM-A", "SIM-B", "SIM-C")  # the independent simulator, 2 connectors each
 RAW_CHARGERS = tuple(f"RAW-{n:02d}" for n in range(1, 11))  # cheap in-process clients, 1 connector
+LAST_CHARGER = "RAW-LAST"  # sends the start the kill catches
 BASE = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
 _seconds = itertools.count()
 
@@ -76,10 +77,7 @@ class Load:
         self._check()
 
     def _check(self) -> None:
-        """Enough answered, and a start still in flight for the kill to catch (on a slow machine
-        every stream may be between two calls at the moment the count is reached)."""
-        answered = sum(s.transaction_id is not None for s in self.starts)
-        if answered >= self.kill_after and answered < len(self.starts):
+        if sum(s.transaction_id is not None for s in self.starts) >= self.kill_after:
             self.enough.set()
 
     async def sim_stream(self, sim: SimulatedCharger, connector: int) -> None:
@@ -96,6 +94,22 @@ class Load:
                 start.stopped = True
         except SimulatorError:
             return  # the controller is gone
+
+    async def last_start(self, url: str, charger: str, sent: trio.Event) -> None:
+        """Once enough are answered, one more StartTransaction goes out just before the kill and
+        its answer is never read: a start the kill certainly catches in flight (the others may
+        all be between two calls at that moment). The charger retries it after the restart."""
+        try:
+            async with raw_charger_at(url) as cp:
+                await self.enough.wait()
+                start = Start.next(charger, 1, 0)
+                self.sending(start)
+                await cp.send([2, "last", "StartTransaction", start.payload()])
+                sent.set()
+                while True:  # until the kill closes the connection (an answer, if any, is not taken as got)
+                    await cp.ws.get_message()
+        except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+            return
 
     async def raw_stream(self, url: str, charger: str) -> None:
         try:
@@ -178,8 +192,10 @@ async def test_kill_9_during_start_transactions(tmp_path, receiver: Receiver, nu
                     streams.start_soon(load.sim_stream, sim, connector)
             for charger in RAW_CHARGERS:
                 streams.start_soon(load.raw_stream, ctl.url(charger), charger)
+            sent = trio.Event()
+            streams.start_soon(load.last_start, ctl.url(LAST_CHARGER), LAST_CHARGER, sent)
             with trio.fail_after(60):
-                await load.enough.wait()
+                await sent.wait()
             await ctl.kill9()  # the streams end as their connections drop
 
     answered = [s for s in load.starts if s.transaction_id is not None]
