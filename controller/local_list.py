@@ -204,8 +204,7 @@ class LocalLists:
 
     async def _record(self, state: ChargerState, sync: LocalListSync, status: str, *, detail: str | None = None,
                       synced_at: str | None = None) -> None:
-        sync.state, sync.detail = status, detail
-        if synced_at is not None:
-            sync.synced_at = synced_at
-        await self.store.write(q.put_local_list, state.id, sync.version, sync.state, sync.detail, sync.max_length,
-                               sync.synced_at)
+        """The books first, then memory: what the API shows has been committed."""
+        synced_at = sync.synced_at if synced_at is None else synced_at
+        await self.store.write(q.put_local_list, state.id, sync.version, status, detail, sync.max_length, synced_at)
+        sync.state, sync.detail, sync.synced_at = status, detail, synced_at
