@@ -33,7 +33,12 @@ from controller.upstream.config import UpstreamOcppSection
 log = logging.getLogger("evedge.local_controller")
 
 VERSIONS = {version.subprotocol: version for version in (ocpp16.VERSION, ocpp201.VERSION)}
-"""Each charger is forwarded in the OCPP version it speaks to the site (its subprotocol)."""
+
+
+def version_of(protocol: str | None) -> UpstreamVersion:
+    """Each charger is forwarded in the OCPP version it speaks to the site (its subprotocol; 1.6
+    for one never seen)."""
+    return VERSIONS.get(protocol or "", ocpp16.VERSION)
 
 
 def tls_context(ca_file: Any) -> ssl.SSLContext:
@@ -91,9 +96,9 @@ class Forwarder:
         await self.authorization.remember(tag)
 
     def version(self, charger_id: str) -> UpstreamVersion:
-        """What the charger speaks to the site (its last connection's subprotocol; 1.6 if never seen)."""
+        """The version of the charger's last connection to the site."""
         state = self.chargers.get(charger_id)
-        return VERSIONS.get(state.protocol if state is not None else "", ocpp16.VERSION)
+        return version_of(state.protocol if state is not None else None)
 
     def section(self) -> UpstreamOcppSection:
         """[upstream.ocpp] in force (a reload may change it; the mode itself takes a restart)."""
@@ -113,7 +118,7 @@ class Forwarder:
         """The hook (csms/adapter.py `Forward`): the call is handled, and what the central system
         must hear is queued before the charger's answer, in the handler's own commit when it makes
         one (a 1.6 StartTransaction's row needs the id the handler gives: a commit of its own)."""
-        version = VERSIONS.get(state.protocol, ocpp16.VERSION)
+        version = version_of(state.protocol)
         if action not in version.forwarded or state.registration != "accepted":
             return await handle(payload)
         if action in version.queued_after_answer:

@@ -1,7 +1,7 @@
 """One charger's connection to the central system above the site.
 
-The site speaks to the central system as that charger would (its OCPP version and subprotocol,
-`versions.py`; url + "/" + its upstream id): a BootNotification first, then the charger's queued messages in
+The site speaks to the central system as that charger would (in its OCPP version, `versions.py`;
+url + "/" + its upstream id): a BootNotification first, then the charger's queued messages in
 order, each deleted once answered, and our own Heartbeats while there is nothing to send. The
 central system's calls go to `dispatch` (commands.py). A lost connection is tried again with
 backoff; what queued meanwhile is replayed, oldest first, with the timestamps it had.

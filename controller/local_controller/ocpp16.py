@@ -95,9 +95,10 @@ async def set_charging_profile(commands: UpstreamCommands, payload: dict) -> dic
             payload = {**payload, "csChargingProfiles": {**profile, "transactionId": ours}}
         return await commands.to_charger("SetChargingProfile", payload)
     schedule = profile["chargingSchedule"]
+    absolute = profile.get("chargingProfileKind") == "Absolute"
     await commands.bound(payload["connectorId"], profile["chargingProfileId"], unit=schedule["chargingRateUnit"],
                          periods=[(p["startPeriod"], p["limit"]) for p in schedule["chargingSchedulePeriod"]],
-                         start=start_of(profile.get("chargingProfileKind") == "Absolute", schedule.get("startSchedule")),
+                         start=start_of(absolute, schedule.get("startSchedule")),
                          valid_to=profile.get("validTo"), duration=schedule.get("duration"))
     return {"status": "Accepted"}
 

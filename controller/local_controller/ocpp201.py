@@ -10,7 +10,7 @@ station's transaction and is booked as a stop of ours.
 
 from __future__ import annotations
 
-from controller.authorization import IdTag
+from controller.authorization import DEFAULT_TOKEN_TYPE, IdTag
 from controller.csms.rpc import Dialect
 from controller.csms.v201.schemas import CENTRAL_ACTIONS, CHARGER_ACTIONS, VALIDATOR, frame_error_code
 from controller.local_controller.commands import UpstreamCommands, start_of
@@ -34,7 +34,7 @@ def card(payload: dict, answer: dict) -> IdTag | None:
         return None
     group = info.get("groupIdToken") or {}
     return IdTag(token["idToken"], CARD_STATUS[info["status"]], info.get("cacheExpiryDateTime"),
-                 group.get("idToken"), token.get("type") or "ISO14443")
+                 group.get("idToken"), token.get("type") or DEFAULT_TOKEN_TYPE)
 
 
 def kept(action: str, payload: dict, ocpp: UpstreamOcppSection) -> str | None:

@@ -29,7 +29,8 @@ REFUSED_ACTIONS = ("SetNetworkProfile",)
 
 class UpstreamOcppSection(BaseModel):
     """`[upstream.ocpp]`: the site as a local controller behind an OCPP central system, each
-    charger forwarded in the version it speaks, 1.6J or 2.0.1 (docs/local-controller.md). Each charger gets its own connection: url + "/" + its upstream id."""
+    charger forwarded in the version it speaks, 1.6J or 2.0.1 (docs/local-controller.md). Each
+    charger gets its own connection: url + "/" + its upstream id."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
