@@ -47,7 +47,7 @@ def _address(remote: Endpoint | str) -> str:
 class OcppServer:
     def __init__(self, config: LiveConfig, chargers: ChargerRegistry, transactions: Transactions,
                  passwords: ChargerPasswords | None = None, forward: adapter.Forward | None = None) -> None:
-        """`forward`: local-controller mode's hook, handed every 1.6 charger's calls (adapter.py)."""
+        """`forward`: local-controller mode's hook, handed every charger's calls (adapter.py)."""
         self.config = config
         self.passwords = passwords  # keys set by rotation, before the config file's
         self._newest_key: set[str] = set()  # handshakes just authenticated with a rotated key
@@ -156,8 +156,7 @@ class OcppServer:
             ws = await request.accept(subprotocol=chosen)
         version = VERSIONS[chosen or ASSUMED]
         state = registry.arriving(charger_id, registration)
-        forward = self.forward if version is v16 else None  # 2.0.1 stations are not forwarded yet
-        session, link = version.open_session(ws, state, registry, self.transactions, self.config, forward)
+        session, link = version.open_session(ws, state, registry, self.transactions, self.config, self.forward)
         session.address = _address(remote)
         await registry.connected(state, link)
         log.info("charger=%s connected from %s:%s", charger_id, remote.address, remote.port)

@@ -2,8 +2,9 @@
 profile in local-controller mode): load management shares within them and never beyond.
 
 A bound is a schedule: (seconds from its start, amps per phase) periods, in force from its start
-until it ends (`until`) or is cleared. Connector 0 bounds every connector of the charger. Kept in
-memory: the party above the site sends its limits again when it reconnects after a restart.
+until it ends (`until`) or is cleared. Connector 0 bounds every connector of the charger. Held
+here in memory; the party that sets them keeps them on disk and sets them again at start
+(local_controller/caps.py).
 """
 
 from __future__ import annotations

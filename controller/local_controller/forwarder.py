@@ -1,5 +1,6 @@
 """The forwarder: every charger's link to the central system, and the hook the OCPP adapters hand
-each charger call to (csms/adapter.py `Forward`).
+each charger call to (csms/adapter.py `Forward`), whichever OCPP version the charger speaks (its
+`UpstreamVersion`: ocpp16.py, ocpp201.py).
 
 A call to forward is queued in its own commit before the charger hears our answer, so nothing a
 charger was answered is lost to a crash; the charger's link sends it when it can.
@@ -18,9 +19,12 @@ import trio
 from controller.authorization import Authorization, IdTag
 from controller.chargers import ChargerRegistry, ChargerState
 from controller.live_config import LiveConfig
+from controller.local_controller import ocpp16, ocpp201
+from controller.local_controller.caps import UpstreamCaps
 from controller.local_controller.commands import UpstreamCommands
 from controller.local_controller.link import Target, UpstreamLink
 from controller.local_controller.transaction_ids import TransactionIds
+from controller.local_controller.versions import UpstreamVersion
 from controller.store import Store
 from controller.store import forwarding as q
 from controller.transactions import Transactions
@@ -28,12 +32,13 @@ from controller.upstream.config import UpstreamOcppSection
 
 log = logging.getLogger("evedge.local_controller")
 
-FORWARDED = frozenset({
-    "BootNotification", "StatusNotification", "Authorize", "StartTransaction", "StopTransaction", "MeterValues",
-    "DataTransfer", "FirmwareStatusNotification", "DiagnosticsStatusNotification",
-})
-"""What a charger says that the central system hears. Its Heartbeats are not: our own keep the
-central system's link alive, whether the charger is there or not."""
+VERSIONS = {version.subprotocol: version for version in (ocpp16.VERSION, ocpp201.VERSION)}
+
+
+def version_of(protocol: str | None) -> UpstreamVersion:
+    """Each charger is forwarded in the OCPP version it speaks to the site (its subprotocol; 1.6
+    for one never seen)."""
+    return VERSIONS.get(protocol or "", ocpp16.VERSION)
 
 
 def tls_context(ca_file: Any) -> ssl.SSLContext:
@@ -44,14 +49,14 @@ def tls_context(ca_file: Any) -> ssl.SSLContext:
 
 class Forwarder:
     def __init__(self, config: LiveConfig, store: Store, chargers: ChargerRegistry, transactions: Transactions,
-                 authorization: Authorization, caps: Any) -> None:
-        """`caps`: load management's upper bounds (LoadManager `set_cap`/`clear_caps`)."""
+                 authorization: Authorization, load: Any) -> None:
+        """`load`: load management, for the upper bounds (LoadManager `set_cap`/`clear_caps`)."""
         self.config = config
         self.store = store
         self.chargers = chargers
         self.transactions = transactions
         self.authorization = authorization
-        self.caps = caps
+        self.caps = UpstreamCaps(store, load)
         self.ids = TransactionIds(store)
         self.links: dict[str, UpstreamLink] = {}
         self._nursery: trio.Nursery | None = None
@@ -62,7 +67,9 @@ class Forwarder:
         self._ssl = tls_context(config.current.upstream_ca_file) if ocpp.url.startswith("wss:") else None
 
     async def run(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
-        """A link for every configured charger, and for any other with messages still queued."""
+        """A link for every configured charger, and for any other with messages still queued; the
+        central system's bounds from before a restart in force again."""
+        await self.caps.restore()
         queued = await self.store.read(q.counts)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
@@ -76,21 +83,22 @@ class Forwarder:
         link = self.links.get(charger_id)
         if link is None:
             commands = UpstreamCommands(charger_id, self.config, self.section, self.chargers, self.transactions,
-                                        self.ids, self.caps)
+                                        self.ids, self.caps, partial(self.version, charger_id))
             link = self.links[charger_id] = UpstreamLink(charger_id, lambda: self.target(charger_id), self.store,
                                                          self.ids, commands, self.card_answer)
             if self._nursery is not None:
                 self._nursery.start_soon(link.run)
         return link
 
-    async def card_answer(self, id_tag: str, info: dict) -> None:
-        """The central system's IdTagInfo on a card: remembered until its expiry, so the site
-        decides as it would while the uplink is down (a refusal blocks the card here at once).
-        ConcurrentTx says nothing of the card itself (it was busy elsewhere): not kept."""
-        if info["status"] == "ConcurrentTx":
-            return
-        await self.authorization.remember(IdTag(id_tag, info["status"], info.get("expiryDate"),
-                                                info.get("parentIdTag")))
+    async def card_answer(self, tag: IdTag) -> None:
+        """The central system's word on a card: remembered until its expiry, so the site decides
+        as it would while the uplink is down (a refusal blocks the card here at once)."""
+        await self.authorization.remember(tag)
+
+    def version(self, charger_id: str) -> UpstreamVersion:
+        """The version of the charger's last connection to the site."""
+        state = self.chargers.get(charger_id)
+        return version_of(state.protocol if state is not None else None)
 
     def section(self) -> UpstreamOcppSection:
         """[upstream.ocpp] in force (a reload may change it; the mode itself takes a restart)."""
@@ -103,21 +111,22 @@ class Forwarder:
         upstream_id = config.upstream_id(charger_id) or charger_id
         password = (charger.upstream_password if charger else None) or ocpp.password
         return Target(f"{ocpp.url.rstrip('/')}/{upstream_id}", upstream_id, password, self._ssl,
-                      ocpp.reconnect_max_s, ocpp.call_timeout_s)
+                      ocpp.reconnect_max_s, ocpp.call_timeout_s, self.version(charger_id))
 
     async def forward(self, state: ChargerState, action: str, payload: dict,
                       handle: Callable[[dict], Awaitable[dict]]) -> dict:
         """The hook (csms/adapter.py `Forward`): the call is handled, and what the central system
         must hear is queued before the charger's answer, in the handler's own commit when it makes
-        one (a StartTransaction's row needs the id the handler gives: a commit of its own)."""
-        if action not in FORWARDED or state.registration != "accepted":
+        one (a 1.6 StartTransaction's row needs the id the handler gives: a commit of its own)."""
+        version = version_of(state.protocol)
+        if action not in version.forwarded or state.registration != "accepted":
             return await handle(payload)
-        if action == "StartTransaction":
+        if action in version.queued_after_answer:
             answer = await handle(payload)
-            row = q.queued_row(state.id, action, payload, answer.get("transactionId"))
+            row = q.queued_row(state.id, action, payload, version.transaction_of(action, payload, answer))
             await self.store.write(q.enqueue, row)
         else:
-            row = q.queued_row(state.id, action, payload, payload.get("transactionId"))
+            row = q.queued_row(state.id, action, payload, version.transaction_of(action, payload, None))
             with self.store.beside_next_write(partial(q.enqueue, row=row)) as written:
                 answer = await handle(payload)
             if not written():

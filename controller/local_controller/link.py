@@ -1,6 +1,6 @@
 """One charger's connection to the central system above the site.
 
-The site speaks to the central system as that charger would (OCPP 1.6J, subprotocol ocpp1.6,
+The site speaks to the central system as that charger would (in its OCPP version, `versions.py`;
 url + "/" + its upstream id): a BootNotification first, then the charger's queued messages in
 order, each deleted once answered, and our own Heartbeats while there is nothing to send. The
 central system's calls go to `dispatch` (commands.py). A lost connection is tried again with
@@ -22,20 +22,17 @@ import orjson
 import trio
 from trio_websocket import WebSocketConnection, wrap_client_stream
 
+from controller.authorization import IdTag
 from controller.csms.frames import OcppError
-from controller.csms.rpc import Dialect, RpcSession
-from controller.csms.v16.schemas import CENTRAL_ACTIONS, CHARGER_ACTIONS, VALIDATOR
+from controller.csms.rpc import RpcSession
 from controller.local_controller.transaction_ids import TransactionIds
+from controller.local_controller.versions import UpstreamVersion
 from controller.store import Store
 from controller.store import forwarding as q
 from controller.timefmt import now_iso
 
 log = logging.getLogger("evedge.local_controller")
 
-SUBPROTOCOL = "ocpp1.6"
-# Towards the central system we are the charger: its calls are the central actions, validated.
-DIALECT = Dialect(charger_actions=CENTRAL_ACTIONS, known_actions=CHARGER_ACTIONS | CENTRAL_ACTIONS,
-                  validate=VALIDATOR.validate, frame_error_code=lambda code: code)
 BATCH = 100  # queued rows read at once while replaying
 CONNECT_S = 10.0  # TCP, TLS and WebSocket handshakes, together
 OFFERED_MAX = 1000  # rows handed over in memory at most; beyond, they are read from disk
@@ -45,7 +42,7 @@ DEFAULT_INTERVAL_S = 300  # a boot answer with no usable interval
 RETRY_BOOT_MIN_S = 1  # a Pending / Rejected boot is tried again after its interval, at least this
 
 Dispatch = Callable[[str, dict], Awaitable[dict]]
-CardAnswer = Callable[[str, dict], Awaitable[None]]  # (id tag, the central system's IdTagInfo)
+CardAnswer = Callable[[IdTag], Awaitable[None]]  # the central system's word on a card
 
 
 class NotRegistered(Exception):
@@ -62,6 +59,7 @@ class Target:
     ssl_context: ssl.SSLContext | None
     reconnect_max_s: float
     call_timeout_s: float
+    version: UpstreamVersion  # what the charger speaks to the site, and so the site upstream
 
 
 class UpstreamLink:
@@ -78,6 +76,7 @@ class UpstreamLink:
         self.since: str | None = None  # when it connected, or went down (ISO 8601 UTC)
         self.last_error: str | None = None
         self.registration: str | None = None  # the central system's last boot answer
+        self.version: UpstreamVersion | None = None  # of the connection (or the last one)
         self.forwarded = 0  # messages the central system answered, since start
         self._wake = trio.Event()
         self._answered: list[int] = []  # rows the central system answered, not deleted yet
@@ -107,7 +106,9 @@ class UpstreamLink:
                 async with trio.open_nursery() as nursery:
                     ws = await connect(nursery, target)
                     delay = wait = 1.0
-                    session = RpcSession(ws, self.charger_id, self.dispatch, target.call_timeout_s, DIALECT)
+                    self.version = target.version
+                    session = RpcSession(ws, self.charger_id, self.dispatch, target.call_timeout_s,
+                                         target.version.dialect)
                     self._up()
                     log.info("charger=%s connected to the central system at %s", self.charger_id, target.url)
                     nursery.start_soon(self._serve, session, nursery.cancel_scope)
@@ -242,8 +243,9 @@ class UpstreamLink:
         return interval
 
     async def _send(self, session: RpcSession, row: dict) -> None:
-        action = row["action"]
-        payload = await self._outgoing(row)
+        action, version = row["action"], self.version
+        assert version is not None  # set at connection
+        payload = await version.outgoing(row, orjson.loads(row["payload"]), self.ids)
         if payload is None:
             self._done(row["id"])
             return
@@ -256,31 +258,12 @@ class UpstreamLink:
             self._done(row["id"])
             return
         self.forwarded += 1
-        if action == "StartTransaction" and isinstance(answer.get("transactionId"), int):
-            await self.ids.record(self.charger_id, row["id"], row["transaction_id"], answer["transactionId"])
+        await version.answered(self.charger_id, row, answer, self.ids)
         self._done(row["id"])
         if action == "BootNotification":
             self._registered(answer)
-        if self.card_answer is not None and isinstance(answer.get("idTagInfo"), dict) and payload.get("idTag"):
-            await self.card_answer(payload["idTag"], answer["idTagInfo"])
-
-    async def _outgoing(self, row: dict) -> dict | None:
-        """The payload as the central system must see it: its transaction ids, the original time.
-        None: nothing to send (a stop whose start the central system never took)."""
-        action, payload = row["action"], orjson.loads(row["payload"])
-        if action == "StatusNotification" and "timestamp" not in payload:
-            payload["timestamp"] = row["created_at"]
-        if action in ("StopTransaction", "MeterValues") and payload.get("transactionId") is not None:
-            theirs = await self.ids.upstream(payload["transactionId"])
-            if theirs is not None:
-                payload["transactionId"] = theirs
-            elif action == "StopTransaction":
-                log.warning("charger=%s: transaction %s was never taken by the central system; its stop is not"
-                            " forwarded", self.charger_id, payload["transactionId"])
-                return None
-            else:
-                del payload["transactionId"]
-        return payload
+        if self.card_answer is not None and (tag := version.card(payload, answer)) is not None:
+            await self.card_answer(tag)
 
 
 async def connect(nursery: trio.Nursery, target: Target) -> WebSocketConnection:
@@ -298,7 +281,7 @@ async def connect(nursery: trio.Nursery, target: Target) -> WebSocketConnection:
         else:
             stream = await trio.open_tcp_stream(host, port)
         return await wrap_client_stream(nursery, stream, host if port in (80, 443) else f"{host}:{port}", resource,
-                                        subprotocols=[SUBPROTOCOL], extra_headers=_auth(target))
+                                        subprotocols=[target.version.subprotocol], extra_headers=_auth(target))
 
 
 def _auth(target: Target) -> list[tuple[bytes, bytes]]:

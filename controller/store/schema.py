@@ -293,6 +293,18 @@ MIGRATIONS: list[str] = [
         answered_at TEXT NOT NULL
     );
     """,
+    # local-controller mode: the central system's upper bounds on chargers under load management
+    """
+    CREATE TABLE upstream_caps (
+        charger_id TEXT NOT NULL,
+        connector_id INTEGER NOT NULL,         -- 0: every connector (EVSE) of the charger
+        profile_id INTEGER NOT NULL,           -- the central system's charging profile id
+        start TEXT NOT NULL,                   -- ISO 8601 UTC: the periods count from here
+        periods TEXT NOT NULL,                 -- JSON [[seconds from start, amps per phase], ...]
+        until TEXT,                            -- ISO 8601 UTC; NULL: until cleared
+        PRIMARY KEY (charger_id, connector_id, profile_id)
+    );
+    """,
 ]
 
 

@@ -20,11 +20,17 @@ PROTECTED_KEYS = ("AuthorizationKey", "SecurityProfile", "CentralSystemUrl", "Ce
                   "OCPPServerURL", "ChargePointId", "ChargeBoxIdentity")
 """Configuration keys of a charger that point it at the site (or secure that link): a central
 system above the site must not change them, or the charger would leave the site."""
+PROTECTED_VARIABLES = ("SecurityCtrlr.BasicAuthPassword", "SecurityCtrlr.Identity", "SecurityCtrlr.SecurityProfile",
+                       "OCPPCommCtrlr.NetworkConfigurationPriority", "NetworkConfiguration")
+"""The same for a 2.0.1 station's device model ("Component.Variable", or a whole component)."""
+REFUSED_ACTIONS = ("SetNetworkProfile",)
+"""Refused unless configured otherwise: a 2.0.1 SetNetworkProfile would point the station elsewhere."""
 
 
 class UpstreamOcppSection(BaseModel):
-    """`[upstream.ocpp]`: the site as a local controller behind an OCPP 1.6J central system
-    (docs/local-controller.md). Each charger gets its own connection: url + "/" + its upstream id."""
+    """`[upstream.ocpp]`: the site as a local controller behind an OCPP central system, each
+    charger forwarded in the version it speaks, 1.6J or 2.0.1 (docs/local-controller.md). Each
+    charger gets its own connection: url + "/" + its upstream id."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -42,8 +48,12 @@ class UpstreamOcppSection(BaseModel):
     """How long to wait for the central system's answer to a forwarded message."""
     protected_keys: list[str] = Field(default_factory=lambda: list(PROTECTED_KEYS))
     """ChangeConfiguration of these keys (case-insensitive) from the central system is refused."""
-    refused_actions: list[str] = Field(default_factory=list)
-    """Calls from the central system refused outright (e.g. ["Reset", "UpdateFirmware"])."""
+    protected_variables: list[str] = Field(default_factory=lambda: list(PROTECTED_VARIABLES))
+    """SetVariables of these 2.0.1 variables ("Component.Variable", or "Component" for all of its
+    variables; case-insensitive) from the central system is refused."""
+    refused_actions: list[str] = Field(default_factory=lambda: list(REFUSED_ACTIONS))
+    """Calls from the central system refused outright (e.g. ["SetNetworkProfile", "Reset"]); a list
+    given replaces the default."""
 
 
 class UpstreamSection(BaseModel):

@@ -38,9 +38,13 @@ RULES: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
      "the dashboard reaches chargers through the domain (the API's services), not through OCPP frames"),
     (("controller.changes",), ("controller", "drivers"),
      "the publisher of live changes is a leaf: the domain publishes through it"),
-    (("controller.local_controller",), ("controller.api", "controller.csms.v201", "controller.csms.server"),
-     "local-controller mode forwards 1.6 charger calls handed to it through the adapters' hook;"
-     " it speaks OCPP upstream with the session and schemas, not through the listener or the REST API"),
+    (("controller.local_controller",),
+     ("controller.api", "controller.csms.server",
+      *(f"controller.csms.{v}.{m}" for v in ("v16", "v201") for m in ("handlers", "link", "meter_values",
+                                                                        "smart_charging"))),
+     "local-controller mode forwards charger calls handed to it through the adapters' hook; it speaks"
+     " OCPP upstream with the session and each version's schemas, not through the adapters, the listener"
+     " or the REST API"),
     (("controller.csms",), ("controller.local_controller",),
      "the OCPP adapters hand calls on through a hook (adapter.Forward), knowing nothing of who takes them"),
     (("controller.metrics",), ("controller.csms.frames", "controller.csms.v16"),

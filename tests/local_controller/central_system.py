@@ -1,19 +1,21 @@
 """A central system above the site, built from the `ocpp` library's asyncio `ChargePoint` on a
-`websockets` server: an OCPP 1.6J implementation independent of ours, run as its own process.
+`websockets` server: an OCPP 1.6J (or, with --version 2.0.1, 2.0.1) implementation independent of
+ours, run as its own process.
 
-    python -m tests.local_controller.central_system --port 0 [--cert cert.pem --key key.pem]
+    python -m tests.local_controller.central_system --port 0 [--cert cert.pem --key key.pem] [--version 2.0.1]
 
 It prints JSON lines: {"event": "ready", "port": N}, {"event": "connected", "charger", "subprotocol",
 "authorization"}, {"event": "call", "charger", "action", "payload"} for every call it receives
 (after the library validated it), {"event": "closed", "charger"}. It reads commands, one JSON line
 each, answering {"id", "ok", "result" | "error"}:
   {"cmd": "boot", "status": "Rejected"}          the answer to BootNotifications from now on
-  {"cmd": "authorize", "status": "Blocked"}      the IdTagInfo status for Authorize / StartTransaction
+  {"cmd": "authorize", "status": "Blocked"}      the IdTagInfo (IdTokenInfo) status for Authorize /
+                                                 StartTransaction (TransactionEvent with an idToken)
   {"cmd": "call", "charger", "action", "payload"}  a call to that charger (the site): its answer
   {"cmd": "cut"}                                  closes every connection and stops listening
   {"cmd": "resume"}                               listens again on the same port
   {"cmd": "quit"}
-Its transaction ids start at 1001, so they never look like the site's.
+Its transaction ids start at 1001, so they never look like the site's (2.0.1: the station's own).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from decimal import Decimal
 
 from ocpp.charge_point import camel_to_snake_case
 from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call, call_result
+from ocpp import v16, v201
+from ocpp.v16 import ChargePoint, call_result
 from websockets.asyncio.server import serve
 
 logging.getLogger("ocpp").setLevel(logging.CRITICAL)
@@ -50,6 +53,9 @@ class Settings:
     boot = "Accepted"
     authorize = "Accepted"
     interval = 300
+    subprotocol = "ocpp1.6"  # these three: --version's (VERSIONS)
+    charge_point: type = ChargePoint
+    calls = v16.call
 
 
 transaction_ids = itertools.count(1001)
@@ -105,9 +111,61 @@ class SiteCharger(ChargePoint):
         return call_result.DiagnosticsStatusNotification()
 
 
+class SiteStation(v201.ChargePoint):
+    """The site, as a 2.0.1 central system sees one of its stations."""
+
+    async def _handle_call(self, msg):
+        emit({"event": "call", "charger": self.id, "action": msg.action, "payload": msg.payload})
+        return await super()._handle_call(msg)
+
+    @on("BootNotification")
+    async def on_boot(self, **_):
+        return v201.call_result.BootNotification(current_time=now(), interval=Settings.interval, status=Settings.boot)
+
+    @on("Heartbeat")
+    async def on_heartbeat(self, **_):
+        return v201.call_result.Heartbeat(current_time=now())
+
+    @on("Authorize")
+    async def on_authorize(self, **_):
+        return v201.call_result.Authorize(id_token_info={"status": Settings.authorize})
+
+    @on("TransactionEvent")
+    async def on_transaction_event(self, id_token=None, **_):
+        info = {"id_token_info": {"status": Settings.authorize}} if id_token else {}
+        return v201.call_result.TransactionEvent(**info)
+
+    @on("DataTransfer")
+    async def on_data_transfer(self, **_):
+        return v201.call_result.DataTransfer(status="Accepted")
+
+    @on("StatusNotification")
+    async def on_status(self, **_):
+        return v201.call_result.StatusNotification()
+
+    @on("MeterValues")
+    async def on_meter_values(self, **_):
+        return v201.call_result.MeterValues()
+
+    @on("NotifyReport")
+    async def on_notify_report(self, **_):
+        return v201.call_result.NotifyReport()
+
+    @on("FirmwareStatusNotification")
+    async def on_firmware(self, **_):
+        return v201.call_result.FirmwareStatusNotification()
+
+    @on("LogStatusNotification")
+    async def on_log(self, **_):
+        return v201.call_result.LogStatusNotification()
+
+
+VERSIONS = {"1.6": ("ocpp1.6", SiteCharger, v16.call), "2.0.1": ("ocpp2.0.1", SiteStation, v201.call)}
+
+
 async def handler(ws) -> None:
     charger_id = ws.request.path.rstrip("/").rsplit("/", 1)[-1]
-    cp = SiteCharger(charger_id, ws)
+    cp = Settings.charge_point(charger_id, ws)
     connected[charger_id] = cp
     emit({"event": "connected", "charger": charger_id, "subprotocol": ws.subprotocol,
           "authorization": ws.request.headers.get("Authorization")})
@@ -130,13 +188,14 @@ async def command(message: dict, server_box: list, port: int) -> object:
         Settings.authorize = message["status"]
     elif name == "call":
         cp = connected[message["charger"]]
-        request = getattr(call, message["action"])(**camel_to_snake_case(message["payload"]))
+        request = getattr(Settings.calls, message["action"])(**camel_to_snake_case(message["payload"]))
         answer = await asyncio.wait_for(cp.call(request, suppress=False), 30)
         return {key: getattr(answer, key) for key in answer.__dataclass_fields__}
     elif name == "cut":
         server_box[0].close(close_connections=True)
     elif name == "resume":
-        server_box[0] = await serve(handler, "127.0.0.1", port, subprotocols=["ocpp1.6"], ssl=server_box[1])
+        server_box[0] = await serve(handler, "127.0.0.1", port, subprotocols=[Settings.subprotocol],
+                                    ssl=server_box[1])
     return None
 
 
@@ -145,12 +204,14 @@ async def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cert", help="serve wss:// with this PEM certificate (and --key)")
     parser.add_argument("--key")
+    parser.add_argument("--version", choices=sorted(VERSIONS), default="1.6")
     args = parser.parse_args()
+    Settings.subprotocol, Settings.charge_point, Settings.calls = VERSIONS[args.version]
     tls = None
     if args.cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.cert, args.key)
-    server = await serve(handler, "127.0.0.1", args.port, subprotocols=["ocpp1.6"], ssl=tls)
+    server = await serve(handler, "127.0.0.1", args.port, subprotocols=[Settings.subprotocol], ssl=tls)
     port = next(iter(server.sockets)).getsockname()[1]
     server_box = [server, tls]
     emit({"event": "ready", "port": port})

@@ -15,7 +15,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -65,29 +65,36 @@ class CentralSystem:
                 await self._changed.wait()
         return self._replies.pop(request_id)
 
-    async def next_event(self, timeout: float = 10, **match: Any) -> dict:
-        """The oldest event not returned yet whose fields equal `match`."""
+    async def next_event(self, timeout: float = 10, where: Callable[[dict], bool] | None = None,
+                         **match: Any) -> dict:
+        """The oldest event not returned yet whose fields equal `match` (and that `where` takes)."""
         with trio.fail_after(timeout):
             while True:
                 for index, event in enumerate(self.events):
-                    if index not in self._taken and all(event.get(k) == v for k, v in match.items()):
+                    if index not in self._taken and all(event.get(k) == v for k, v in match.items()) \
+                            and (where is None or where(event)):
                         self._taken.add(index)
                         return event
                 await self._changed.wait()
 
-    async def next_call(self, action: str, timeout: float = 10, **match: Any) -> dict:
-        """The payload of the next call `action` the central system received."""
-        return (await self.next_event(timeout, event="call", action=action, **match))["payload"]
+    async def next_call(self, action: str, timeout: float = 10, payload: dict | None = None, **match: Any) -> dict:
+        """The payload of the next call `action` the central system received (one whose payload
+        holds the items of `payload`, if given)."""
+        def holds(event: dict) -> bool:
+            return payload is None or all(event["payload"].get(k) == v for k, v in payload.items())
+
+        return (await self.next_event(timeout, holds, event="call", action=action, **match))["payload"]
 
     def calls(self, action: str | None = None) -> list[dict]:
         return [e for e in self.events if e["event"] == "call" and action in (None, e["action"])]
 
 
 @asynccontextmanager
-async def central_system(tls: Path | None = None) -> AsyncIterator[CentralSystem]:
-    """The central system process; `tls`: a directory with cert.pem and key.pem to serve wss://."""
+async def central_system(tls: Path | None = None, version: str = "1.6") -> AsyncIterator[CentralSystem]:
+    """The central system process; `tls`: a directory with cert.pem and key.pem to serve wss://;
+    `version`: the OCPP version it speaks, "1.6" or "2.0.1"."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(PROJECT_ROOT))
-    argv = [sys.executable, "-m", "tests.local_controller.central_system"]
+    argv = [sys.executable, "-m", "tests.local_controller.central_system", "--version", version]
     if tls is not None:
         argv += ["--cert", str(tls / "cert.pem"), "--key", str(tls / "key.pem")]
     async with trio.open_nursery() as nursery:

@@ -23,11 +23,19 @@ def test_a_valid_local_controller_config(tmp_path):
     assert loaded.upstream_id("CHARGER-001") == "SITE7-CP-1"
     assert loaded.upstream_id("CHARGER-002") == "CHARGER-002"
     assert "AuthorizationKey" in loaded.upstream.ocpp.protected_keys
+    assert "SecurityCtrlr.BasicAuthPassword" in loaded.upstream.ocpp.protected_variables
+    assert loaded.upstream.ocpp.refused_actions == ["Reset"]  # a list given replaces the default
+
+
+def test_a_2_0_1_station_keeps_its_network_profile_by_default(tmp_path):
+    _, config = load(tmp_path)
+    assert config().upstream.ocpp.refused_actions == ["SetNetworkProfile"]
 
 
 @pytest.mark.parametrize("options, key", [
     ({"ocpp": 'ca_file = 7'}, "upstream.ocpp.ca_file"),
     ({"ocpp": 'refused_actions = "Reset"'}, "upstream.ocpp.refused_actions"),
+    ({"ocpp": 'protected_variables = "SecurityCtrlr"'}, "upstream.ocpp.protected_variables"),
     ({"ocpp": "colour = 1"}, "upstream.ocpp.colour"),
     ({"ocpp": 'password = ""'}, "upstream.ocpp.password"),
     ({"chargers": 'upstream_id = "a/b"\n'}, "chargers[0].upstream_id"),
