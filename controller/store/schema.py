@@ -293,6 +293,11 @@ MIGRATIONS: list[str] = [
         answered_at TEXT NOT NULL
     );
     """,
+    # the energy each reading books for its transaction (NULL: none): a running charge's latest
+    # energy comes from its readings (store/transactions.py LATEST_WH), not a write of its row per reading
+    """
+    ALTER TABLE meter_values ADD COLUMN energy_wh REAL;
+    """,
 ]
 
 
