@@ -53,7 +53,7 @@ def usable_charger_id(charger_id: str) -> bool:
 REPORTED = {"firmware": "firmware_status", "diagnostics": "diagnostics_status", "log": "log_status"}
 """A reported status's kind -> the ChargerState field showing the latest."""
 LIVE_CURRENT_S = 120  # a current reading older than this when it arrives is a replayed backlog
-READING_BOOK_S = 60.0
+READING_BOOK_S = 300.0
 """How often a connector's live reading (energy, power, time) is written to its row: it is for the
 picture after a restart (until the next reading), so rewriting the row with every MeterValues, one
 more page on the card each time, buys nothing. Billing never reads it (see Transactions)."""
