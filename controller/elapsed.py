@@ -76,15 +76,16 @@ class QueueTimes:
     RESOLUTION_S = 1.0
     MAX_MARKS = 4096
 
-    def __init__(self, last_id_before: int) -> None:
+    def __init__(self, last_id_before: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._before = last_id_before
-        self._start = time.monotonic()
+        self._start = clock()
         self._marks: list[tuple[int, float]] = []  # (highest id queued, monotonic time), ascending
         self._lock = threading.Lock()
 
     def queued(self, last_id: int) -> None:
         """Rows up to `last_id` are queued now."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             if self._marks and now - self._marks[-1][1] < self.RESOLUTION_S:
                 self._marks[-1] = (max(last_id, self._marks[-1][0]), self._marks[-1][1])
@@ -99,7 +100,7 @@ class QueueTimes:
     def age(self, oldest_id: int) -> float:
         """Seconds since the row `oldest_id` was queued; the oldest still waiting is what is asked
         about, so the marks before it are dropped."""
-        now = time.monotonic()
+        now = self._clock()
         if oldest_id <= self._before:
             return now - self._start
         with self._lock:
