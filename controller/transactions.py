@@ -116,7 +116,7 @@ class Transactions:
         self._running = Ages()  # charges started in this process: their duration's clock
         self._latest: dict[int, float] = {}
         """Running charges' latest energy (Wh) booked by their readings in this process: their rows
-        catch up only at the stop (store.transactions.LATEST_WH); `current` shows it meanwhile."""
+        catch up only at the stop (store.transactions.latest_wh); `current` shows it meanwhile."""
 
     def clock_suspect(self, timestamp: str) -> bool:
         """Whether a charger's timestamp is too far from our clock to be true (its clock gone

@@ -294,7 +294,7 @@ MIGRATIONS: list[str] = [
     );
     """,
     # the energy each reading books for its transaction (NULL: none): a running charge's latest
-    # energy comes from its readings (store/transactions.py LATEST_WH), not a write of its row per reading
+    # energy comes from its readings (store/transactions.py latest_wh), not a write of its row per reading
     """
     ALTER TABLE meter_values ADD COLUMN energy_wh REAL;
     """,

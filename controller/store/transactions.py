@@ -12,17 +12,21 @@ from controller.store import meter_samples
 from controller.timefmt import now_iso
 
 OPEN_STATUSES = ("pending", "active", "stopping")
-_READINGS_WH = ("(SELECT max(m.energy_wh) FROM meter_values m WHERE m.transaction_id = transactions.id"
-                " AND m.charger_id = transactions.charger_id)")
-LATEST_WH = f"coalesce(max(meter_last, {_READINGS_WH}), meter_last, {_READINGS_WH})"
-"""SQL: a transaction's latest energy, the greater of its row's `meter_last` and what its stored
-readings booked. A reading does not rewrite its transaction's row (that would be one more page per
-MeterValues on the card); the row is brought up to date at the stop and when the books are opened,
-so a charge a crash interrupted still ends on its last stored reading."""
 
 
 def get(conn: sqlite3.Connection, transaction_id: int) -> sqlite3.Row | None:
     return conn.execute("SELECT * FROM transactions WHERE id = ?", (transaction_id,)).fetchone()
+
+
+def latest_wh(conn: sqlite3.Connection, row: sqlite3.Row) -> float | None:
+    """A transaction's latest energy: the greater of its row's `meter_last` and what its stored
+    readings booked. A reading does not rewrite its transaction's row (that would be one more page
+    per MeterValues on the card); the row is brought up to date at the stop and when the books are
+    opened (`settle_running`), so a charge a crash interrupted still ends on its last stored reading."""
+    booked = conn.execute("SELECT max(energy_wh) FROM meter_values WHERE transaction_id = ? AND charger_id = ?",
+                          (row["id"], row["charger_id"])).fetchone()[0]
+    known = [wh for wh in (row["meter_last"], booked) if wh is not None]
+    return max(known) if known else None
 
 
 def by_ocpp_id(conn: sqlite3.Connection, charger_id: str, ocpp_transaction_id: str) -> sqlite3.Row | None:
@@ -194,10 +198,11 @@ def close_superseded(conn: sqlite3.Connection, started: sqlite3.Row) -> list[sql
 def close_by_controller(conn: sqlite3.Connection, transaction_id: int, stop_time: str) -> sqlite3.Row:
     """Complete a charge whose stop we will not hear: its last reading, stop reason Other,
     `closed_by` controller (a late stop from the charger still replaces this guess: `finish`)."""
+    latest = latest_wh(conn, get(conn, transaction_id))
     conn.execute(
-        f"UPDATE transactions SET status = 'completed', meter_stop = {LATEST_WH}, meter_last = {LATEST_WH},"
-        " stop_time = ?, stop_reason = 'Other', closed_by = 'controller', updated_at = ? WHERE id = ?",
-        (stop_time, now_iso(), transaction_id),
+        "UPDATE transactions SET status = 'completed', meter_stop = ?, meter_last = ?, stop_time = ?,"
+        " stop_reason = 'Other', closed_by = 'controller', updated_at = ? WHERE id = ?",
+        (latest, latest, stop_time, now_iso(), transaction_id),
     )
     return get(conn, transaction_id)
 
@@ -223,13 +228,13 @@ def finish(conn: sqlite3.Connection, *, transaction_id: int, charger_id: str, me
     if row is not None and row["charger_id"] == charger_id:
         if row["status"] != "completed":
             suspect = ",".join(filter(None, [row["clock_suspect"], "stop" if stop_suspect else None])) or None
+            # meter_stop None: no reading to book now (connector meter gone): its last one counts
+            last = meter_stop if meter_stop is not None else latest_wh(conn, row)
             conn.execute(
-                # meter_stop None: no reading to book now (connector meter gone): its last one counts
-                f"UPDATE transactions SET status = 'completed', meter_stop = coalesce(?, {LATEST_WH}),"
-                f" meter_last = coalesce(?, {LATEST_WH}), stop_time = ?, stop_reason = ?, stop_id_tag = ?,"
-                " transaction_data = ?, clock_suspect = ?, updated_at = ? WHERE id = ?",
-                (meter_stop, meter_stop, stop_time, reason, id_tag or "", transaction_data, suspect, now,
-                 transaction_id),
+                "UPDATE transactions SET status = 'completed', meter_stop = ?, meter_last = ?, stop_time = ?,"
+                " stop_reason = ?, stop_id_tag = ?, transaction_data = ?, clock_suspect = ?, updated_at = ?"
+                " WHERE id = ?",
+                (last, last, stop_time, reason, id_tag or "", transaction_data, suspect, now, transaction_id),
             )
             return get(conn, transaction_id), True, True
         if row["stop_time"] == stop_time:
@@ -269,7 +274,7 @@ def add_meter_values(conn: sqlite3.Connection, charger_id: str, connector_id: in
                      transaction_id: int | None, samples: list[tuple[str, list[dict]]],
                      energy_wh: float | None) -> None:
     """Store the samples (timestamp, sampled values), each with the energy it books for its
-    transaction (`energy_wh`; see LATEST_WH).
+    transaction (`energy_wh`; see `latest_wh`).
 
     A MeterValues the charger re-sends because our answer was lost is not stored twice: its
     samples are the transaction's latest rows (a charger retries a transaction message before it
@@ -297,11 +302,14 @@ def add_meter_values(conn: sqlite3.Connection, charger_id: str, connector_id: in
 
 
 def settle_running(conn: sqlite3.Connection) -> int:
-    """Bring each running charge's `meter_last` up to its stored readings (LATEST_WH), when the
+    """Bring each running charge's `meter_last` up to its stored readings (`latest_wh`), when the
     books are opened: after a crash the row may not hold the last reading. Returns how many moved."""
-    return conn.execute(
-        f"UPDATE transactions SET meter_last = {LATEST_WH} WHERE status IN ('active', 'stopping')"
-        f" AND meter_last IS NOT {LATEST_WH}").rowcount
+    moved = 0
+    for row in charging(conn):
+        if (latest := latest_wh(conn, row)) != row["meter_last"]:
+            conn.execute("UPDATE transactions SET meter_last = ? WHERE id = ?", (latest, row["id"]))
+            moved += 1
+    return moved
 
 
 def meter_values(conn: sqlite3.Connection, transaction_id: int, limit: int = -1, offset: int = 0) -> list[dict]:

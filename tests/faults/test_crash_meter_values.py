@@ -145,10 +145,9 @@ async def test_kill_9_during_a_meter_values_burst(tmp_path, receiver: Receiver, 
             expected = [(normalize(at), wh) for at, wh in stream.answered]
             assert stored[:len(expected)] == expected, stream  # answered ones, in order, exactly once
             assert len(stored) <= stream.sent
-            txn = db.execute(f"SELECT {txq.LATEST_WH} AS meter_last FROM transactions WHERE id = ?",
-                             (stream.transaction_id,)).fetchone()
+            latest = txq.latest_wh(db, txq.get(db, stream.transaction_id))
             last_answered = stream.answered[-1][1] if stream.answered else START_WH
-            assert txn["meter_last"] >= last_answered, stream
+            assert latest >= last_answered, stream
         assert_outbox_matches_transactions(db)
 
     async with controller(config) as ctl:  # the restarted controller books the same energy
