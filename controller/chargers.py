@@ -53,6 +53,10 @@ def usable_charger_id(charger_id: str) -> bool:
 REPORTED = {"firmware": "firmware_status", "diagnostics": "diagnostics_status", "log": "log_status"}
 """A reported status's kind -> the ChargerState field showing the latest."""
 LIVE_CURRENT_S = 120  # a current reading older than this when it arrives is a replayed backlog
+READING_BOOK_S = 300.0
+"""How often a connector's live reading (energy, power, time) is written to its row: it is for the
+picture after a restart (until the next reading), so rewriting the row with every MeterValues, one
+more page on the card each time, buys nothing. Billing never reads it (see Transactions)."""
 LOOP_REPLACEMENTS = 3  # this many replacements of a live connection ...
 LOOP_WINDOW_S = 10.0  # ... within this many seconds (Trio's clock) is a reconnect loop: a charger fault
 
@@ -231,6 +235,8 @@ class ConnectorState:
     energy_wh: float | None = None
     power_w: float | None = None
     meter_at: str | None = None
+    reading_booked_at: float | None = None  # trio.current_time() when the live reading was last written
+    reading_unbooked: bool = False  # the live reading is newer than its row (READING_BOOK_S)
     current_a: tuple[float | None, ...] | None = None  # per phase as the charger reports it (L1, L2, L3)
     current_at: float | None = None  # trio.current_time() when it was reported
     reservation_id: int | None = None  # the reservation in force on it (kept by controller/reservations.py)
@@ -527,6 +533,12 @@ class ChargerRegistry:
         self.changes.publish("connector", charger=state.id, connector=report.connector_id, status=report.status,
                              errorCode=report.error_code, errorChanged=(previous or (None, None))[1] != report.error_code)
 
+    def reading_due(self, charger_id: str, connector_id: int) -> bool:
+        """Whether a connector's live reading is to be written with this one (READING_BOOK_S)."""
+        state = self.chargers.get(charger_id)
+        booked = state.connector(connector_id).reading_booked_at if state is not None else None
+        return booked is None or trio.current_time() - booked >= READING_BOOK_S
+
     @staticmethod
     def book_reading(conn: sqlite3.Connection, charger_id: str, connector_id: int, energy_wh: float | None,
                      power_w: float | None, at: str) -> None:
@@ -534,12 +546,30 @@ class ChargerRegistry:
         that stores the meter values it comes from (then `reading` updates the live picture)."""
         q.record_meter(conn, charger_id, connector_id, energy_wh, power_w, at)
 
+    async def book_readings(self) -> None:
+        """Write the live readings newer than their rows (at shutdown: the next start shows them)."""
+        unbooked = [(state.id, n, c) for state in self.chargers.values() for n, c in state.connectors.items()
+                    if c.reading_unbooked and c.meter_at is not None]
+
+        def write(conn: sqlite3.Connection) -> None:
+            for charger_id, n, c in unbooked:
+                q.record_meter(conn, charger_id, n, c.energy_wh, c.power_w, c.meter_at)  # type: ignore[arg-type]
+
+        if unbooked:
+            await self.store.write(write)
+            for _, _, c in unbooked:
+                c.reading_unbooked = False
+
     def reading(self, state: ChargerState, connector_id: int, energy_wh: float | None, power_w: float | None,
-                at: str) -> None:
+                at: str, booked: bool = True) -> None:
+        """The connector's live reading is this (`booked`: written to its row with it)."""
         c = state.connector(connector_id)
         c.energy_wh = energy_wh if energy_wh is not None else c.energy_wh
         c.power_w = power_w if power_w is not None else c.power_w
         c.meter_at = at
+        c.reading_unbooked = not booked
+        if booked:
+            c.reading_booked_at = trio.current_time()
         self.changes.publish("reading", charger=state.id, connector=connector_id, energyWh=c.energy_wh,
                              powerW=c.power_w)
 

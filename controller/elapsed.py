@@ -9,6 +9,9 @@ restart is never shorter than configured, only longer.
 
 from __future__ import annotations
 
+import bisect
+import threading
+import time
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
@@ -57,3 +60,50 @@ def charge_duration_s(row: Mapping[str, Any], running_s: float | None = None) ->
         return None
     end = parse_iso(stop) if stop else utcnow()
     return max(0.0, (end - parse_iso(start)).total_seconds())
+
+
+class QueueTimes:
+    """When rows with growing ids (the outbox's) were queued, on the monotonic clock, so the age of
+    the oldest one waiting is true across a step of the wall clock (its `created_at` is a wall-clock
+    stamp, and a difference of two of those across a step is years, or nothing). Rows from before
+    this process count from its start: a lower bound, never a step.
+
+    One mark per RESOLUTION_S at most (the highest id queued by then, and when that second began),
+    and never more than MAX_MARKS: beyond, neighbours merge, each keeping the earlier time, so an
+    age may grow coarser (too old by at most the merged span) but never too young. Thread-safe:
+    the store's writer thread marks, its reader threads ask."""
+
+    RESOLUTION_S = 1.0
+    MAX_MARKS = 4096
+
+    def __init__(self, last_id_before: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._before = last_id_before
+        self._start = clock()
+        self._marks: list[tuple[int, float]] = []  # (highest id queued, monotonic time), ascending
+        self._lock = threading.Lock()
+
+    def queued(self, last_id: int) -> None:
+        """Rows up to `last_id` are queued now."""
+        now = self._clock()
+        with self._lock:
+            if self._marks and now - self._marks[-1][1] < self.RESOLUTION_S:
+                self._marks[-1] = (max(last_id, self._marks[-1][0]), self._marks[-1][1])
+                return
+            self._marks.append((last_id, now))
+            if len(self._marks) > self.MAX_MARKS:
+                marks = self._marks
+                self._marks = [(later[0], earlier[1]) for earlier, later in zip(marks[::2], marks[1::2])]
+                if len(marks) % 2:
+                    self._marks.append(marks[-1])
+
+    def age(self, oldest_id: int) -> float:
+        """Seconds since the row `oldest_id` was queued; the oldest still waiting is what is asked
+        about, so the marks before it are dropped."""
+        now = self._clock()
+        if oldest_id <= self._before:
+            return now - self._start
+        with self._lock:
+            i = bisect.bisect_left(self._marks, oldest_id, key=lambda mark: mark[0])
+            del self._marks[:i]
+            return now - self._marks[0][1] if self._marks else 0.0  # not marked yet: just queued

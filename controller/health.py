@@ -67,7 +67,7 @@ async def _database(store: Store) -> dict:
 
 
 async def _books(store: Store) -> tuple[dict, dict]:
-    snap = await store.read(stats.snapshot)
+    snap = await store.read(stats.snapshot, store.outbox_queued)
     upstream = {"status": "ok", "outboxPending": snap.outbox_pending,
                 "oldestPendingAgeS": round(snap.outbox_oldest_age_s, 1)}
     if snap.outbox_oldest_age_s > OUTBOX_BEHIND_S:

@@ -287,7 +287,7 @@ async def render(chargers: ChargerRegistry, store: Store, hardware: Hardware,
         registrations[state.registration] = registrations.get(state.registration, 0) + 1
     for registration, count in registrations.items():
         CHARGERS_KNOWN.labels(registration).set(count)
-    snapshot = await store.read(stats.snapshot)
+    snapshot = await store.read(stats.snapshot, store.outbox_queued)
     TRANSACTIONS_ACTIVE.set(snapshot.transactions_open)
     OUTBOX_PENDING.set(snapshot.outbox_pending)
     OUTBOX_OLDEST_AGE.set(snapshot.outbox_oldest_age_s)

@@ -207,6 +207,7 @@ class Site:
         self.changes.close()  # the dashboard's open pages reconnect to the next run
         with trio.move_on_after(SHUTDOWN_GRACE_S):
             await self.ocpp.close_all()
+            await self.chargers.book_readings()  # the live readings written only now and then
         if self._cancel is not None:
             self._cancel.cancel()
 

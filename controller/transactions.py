@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -114,12 +114,26 @@ class Transactions:
         self.reservations = reservations
         self._pending = Ages()  # remote starts waiting for their charge: the timeout's clock
         self._running = Ages()  # charges started in this process: their duration's clock
+        self._latest: dict[int, float] = {}
+        """Running charges' latest energy (Wh) booked by their readings in this process: their rows
+        catch up only at the stop (store.transactions.latest_wh); `current` shows it meanwhile."""
 
     def clock_suspect(self, timestamp: str) -> bool:
         """Whether a charger's timestamp is too far from our clock to be true (its clock gone
         wrong): more than [ocpp] clock_tolerance_s ahead, or more than BACKLOG_MAX_S behind."""
         offset = (parse_iso(timestamp) - utcnow()).total_seconds()
         return offset > self.config.current.ocpp.clock_tolerance_s or offset < -BACKLOG_MAX_S
+
+    def current(self, row: sqlite3.Row) -> Mapping[str, Any]:
+        """`row` as it is now: a running charge's `meter_last` is its latest reading's energy."""
+        wh = self._latest.get(row["id"])
+        if wh is None or row["status"] not in ("active", "stopping") or (row["meter_last"] or 0) >= wh:
+            return row
+        return {**dict(row), "meter_last": wh}
+
+    def _ended(self, transaction_id: int) -> None:
+        self._running.forget(transaction_id)
+        self._latest.pop(transaction_id, None)
 
     def running_for(self, transaction_id: int) -> float | None:
         """Seconds since a charge started in this process was booked (monotonic: a step of the
@@ -234,7 +248,7 @@ class Transactions:
             if ours:
                 await self.store.write(self._mark_stopping, row["id"])
         elif ours:
-            await record_events(self.store, self.events.stop_rejected(row))
+            await record_events(self.store, self.events.stop_rejected(self.current(row)))
 
     async def _fail_start(self, transaction_id: int, reason: str) -> None:
         self._pending.forget(transaction_id)
@@ -256,7 +270,7 @@ class Transactions:
         except ChargerCallError as exc:
             raise ChargerRejected(exc.message) from None
         if not accepted:
-            await record_events(self.store, self.events.stop_rejected(await self.store.read(q.get, transaction_id)))
+            await record_events(self.store, self.events.stop_rejected(self.current(await self.store.read(q.get, transaction_id))))
             raise ChargerRejected(f"charger {row['charger_id']} rejected the remote stop")
         await self.store.write(self._mark_stopping, transaction_id)
         self._changed(row["charger_id"], transaction_id)
@@ -268,24 +282,25 @@ class Transactions:
         if row is not None and row["status"] == "active":  # StopTransaction may have come first
             q.set_status(conn, transaction_id, "stopping")
 
-    async def get(self, transaction_id: int) -> sqlite3.Row:
+    async def get(self, transaction_id: int) -> Mapping[str, Any]:
         row = await self.store.read(q.get, transaction_id)
         if row is None:
             raise NotFound("Transaction", transaction_id)
-        return row
+        return self.current(row)
 
     async def page(self, match: q.TransactionFilter, limit: int, offset: int = 0,
-                   before_id: int | None = None) -> tuple[list[sqlite3.Row], int]:
+                   before_id: int | None = None) -> tuple[list[Mapping[str, Any]], int]:
         """One page of transactions, newest first, and how many `match` holds in all."""
-        return await self.store.read(q.page, match, limit, offset, before_id)
+        rows, total = await self.store.read(q.page, match, limit, offset, before_id)
+        return [self.current(row) for row in rows], total
 
-    async def each(self, match: q.TransactionFilter, batch: int = 500) -> AsyncIterator[sqlite3.Row]:
+    async def each(self, match: q.TransactionFilter, batch: int = 500) -> AsyncIterator[Mapping[str, Any]]:
         """Every transaction `match` holds, newest first, read `batch` rows at a time (an export
         of years of books never sits in memory, and never holds the reader for long)."""
         before_id = None
         while rows := await self.store.read(q.batch, match, before_id, batch):
             for row in rows:
-                yield row
+                yield self.current(row)
             before_id = rows[-1]["id"]
 
     async def meter_values(self, transaction_id: int, limit: int, offset: int) -> tuple[list[sqlite3.Row], int]:
@@ -422,7 +437,7 @@ class Transactions:
         if used:
             self.reservations.used(reservation, row["id"])
         for old in closed:
-            self._running.forget(old["id"])
+            self._ended(old["id"])
             log.warning("charger=%s connector=%s: transaction %s was still open when transaction %s started;"
                         " closed by the controller with its last reading", charger_id, connector_id, old["id"], row["id"])
         status = row["id_tag_status"]
@@ -478,7 +493,7 @@ class Transactions:
 
         row, known = await self.store.write(write)
         self._changed(charger_id, row["id"])
-        self._running.forget(row["id"])
+        self._ended(row["id"])
         if not known:
             log.warning("charger=%s stopped transaction %s, not on the books as its own; recorded as transaction %s",
                         charger_id, report.transaction_id, row["id"])
@@ -503,19 +518,26 @@ class Transactions:
             log.warning("charger=%s connector=%s: meter values stamped %s, ahead of our clock: booked, not live",
                         charger_id, connector_id, at)
 
-        def write(conn: sqlite3.Connection) -> None:
-            booked = energy
-            if transaction_id is not None and self.energy_source is not None:
-                txn = q.get(conn, transaction_id)
-                if txn is not None and txn["charger_id"] == charger_id and at is not None:
-                    booked = self.booked_energy(charger_id, connector_id, energy, at, txn["energy_source"])
-            q.add_meter_values(conn, charger_id, connector_id, transaction_id, report.samples, booked)
-            if live:
-                self.chargers.book_reading(conn, charger_id, connector_id, energy, power, at)
+        book_live = live and self.chargers.reading_due(charger_id, connector_id)
 
-        await self.store.write(write)
+        def write(conn: sqlite3.Connection) -> float | None:
+            booked, running = energy, None
+            if transaction_id is not None and energy is not None:
+                txn = q.get(conn, transaction_id)
+                if txn is not None and txn["charger_id"] == charger_id:
+                    if self.energy_source is not None and at is not None:
+                        booked = self.booked_energy(charger_id, connector_id, energy, at, txn["energy_source"])
+                    running = booked if txn["status"] in ("active", "stopping") else None
+            q.add_meter_values(conn, charger_id, connector_id, transaction_id, report.samples, booked)
+            if book_live:
+                self.chargers.book_reading(conn, charger_id, connector_id, energy, power, at)
+            return running
+
+        running = await self.store.write(write, telemetry=True)
+        if running is not None and transaction_id is not None:
+            self._latest[transaction_id] = max(running, self._latest.get(transaction_id, running))
         if state is not None and live:
-            self.chargers.reading(state, connector_id, energy, power, at)
+            self.chargers.reading(state, connector_id, energy, power, at, booked=book_live)
 
     async def check_open_charges(self, charger_id: str) -> None:
         """After a charger (re)connects: ask it about each charge the books have running on it, where
@@ -559,7 +581,7 @@ class Transactions:
             return True
 
         if await self.store.write(write):
-            self._running.forget(transaction_id)
+            self._ended(transaction_id)
             self._changed(charger_id, transaction_id)
             log.warning("charger=%s transaction=%s: the charger no longer runs it and has no message about it;"
                         " closed by the controller with its last reading", charger_id, transaction_id)

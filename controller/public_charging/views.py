@@ -107,6 +107,7 @@ class Views:
         meter = await self.store.read(q.transaction_meter, row["transaction_id"])
         if meter is None:
             return None
+        meter = self.transactions.current(meter)
         last = self.transactions.booked_energy(row["charger_id"], row["connector_id"], meter["meter_last"],
                                                now_iso(), meter["energy_source"])
         return money.delivered_wh(row["meter_start"], meter["meter_last"] if last is None else last)

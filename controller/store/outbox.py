@@ -37,6 +37,11 @@ def insert_generation() -> int:
     return _last_insert[0]
 
 
+def last_id(conn: sqlite3.Connection) -> int:
+    """The id of the newest row (0: none yet)."""
+    return conn.execute("SELECT max(id) FROM outbox").fetchone()[0] or 0
+
+
 @dataclass(frozen=True)
 class OutboxEvent:
     type: str
@@ -191,6 +196,5 @@ def stats(conn: sqlite3.Connection) -> dict:
     counts = dict.fromkeys(STATUSES, 0)
     for status, count in conn.execute("SELECT status, count(*) FROM outbox GROUP BY status"):
         counts[status] = count
-    oldest = conn.execute(
-        "SELECT min(created_at) FROM outbox WHERE status = 'pending'").fetchone()[0]
-    return {**counts, "oldest_pending_at": oldest}
+    oldest = conn.execute("SELECT min(id) FROM outbox WHERE status = 'pending'").fetchone()[0]
+    return {**counts, "oldest_pending_id": oldest}

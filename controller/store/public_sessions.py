@@ -102,5 +102,5 @@ def page(conn: sqlite3.Connection, status: str | None, limit: int, offset: int) 
 
 def transaction_meter(conn: sqlite3.Connection, transaction_id: int) -> sqlite3.Row | None:
     return conn.execute(
-        "SELECT meter_start, meter_last, meter_stop, status, energy_source FROM transactions WHERE id = ?", (transaction_id,)
+        "SELECT id, meter_start, meter_last, meter_stop, status, energy_source FROM transactions WHERE id = ?", (transaction_id,)
     ).fetchone()

@@ -305,6 +305,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (charger_id, connector_id, profile_id)
     );
     """,
+    # the energy each reading books for its transaction (NULL: none): a running charge's latest
+    # energy comes from its readings (store/transactions.py latest_wh), not a write of its row per reading
+    """
+    ALTER TABLE meter_values ADD COLUMN energy_wh REAL;
+    """,
 ]
 
 

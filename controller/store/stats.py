@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.timefmt import parse_iso, utcnow
+from controller.elapsed import QueueTimes
 
 
 @dataclass(frozen=True)
@@ -16,15 +16,13 @@ class Snapshot:
     outbox_oldest_age_s: float
 
 
-def snapshot(conn: sqlite3.Connection) -> Snapshot:
+def snapshot(conn: sqlite3.Connection, queued: QueueTimes) -> Snapshot:
+    """`queued`: the Store's `outbox_queued` (the oldest notification's age on the monotonic clock)."""
     open_count = conn.execute(
         "SELECT count(*) FROM transactions WHERE status IN ('pending', 'active', 'stopping')"
     ).fetchone()[0]
-    pending, oldest = conn.execute(
-        "SELECT count(*), min(created_at) FROM outbox WHERE status = 'pending'"
-    ).fetchone()
-    age = max(0.0, (utcnow() - parse_iso(oldest)).total_seconds()) if oldest else 0.0
-    return Snapshot(open_count, pending, age)
+    pending, oldest = conn.execute("SELECT count(*), min(id) FROM outbox WHERE status = 'pending'").fetchone()
+    return Snapshot(open_count, pending, queued.age(oldest) if oldest else 0.0)
 
 
 def probe_writable(path: Path, timeout: float) -> str | None:

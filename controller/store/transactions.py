@@ -18,6 +18,17 @@ def get(conn: sqlite3.Connection, transaction_id: int) -> sqlite3.Row | None:
     return conn.execute("SELECT * FROM transactions WHERE id = ?", (transaction_id,)).fetchone()
 
 
+def latest_wh(conn: sqlite3.Connection, row: sqlite3.Row) -> float | None:
+    """A transaction's latest energy: the greater of its row's `meter_last` and what its stored
+    readings booked. A reading does not rewrite its transaction's row (that would be one more page
+    per MeterValues on the card); the row is brought up to date at the stop and when the books are
+    opened (`settle_running`), so a charge a crash interrupted still ends on its last stored reading."""
+    booked = conn.execute("SELECT max(energy_wh) FROM meter_values WHERE transaction_id = ? AND charger_id = ?",
+                          (row["id"], row["charger_id"])).fetchone()[0]
+    known = [wh for wh in (row["meter_last"], booked) if wh is not None]
+    return max(known) if known else None
+
+
 def by_ocpp_id(conn: sqlite3.Connection, charger_id: str, ocpp_transaction_id: str) -> sqlite3.Row | None:
     """The transaction a charger that assigns its own ids knows as `ocpp_transaction_id`."""
     return conn.execute("SELECT * FROM transactions WHERE charger_id = ? AND ocpp_transaction_id = ?",
@@ -187,10 +198,11 @@ def close_superseded(conn: sqlite3.Connection, started: sqlite3.Row) -> list[sql
 def close_by_controller(conn: sqlite3.Connection, transaction_id: int, stop_time: str) -> sqlite3.Row:
     """Complete a charge whose stop we will not hear: its last reading, stop reason Other,
     `closed_by` controller (a late stop from the charger still replaces this guess: `finish`)."""
+    latest = latest_wh(conn, get(conn, transaction_id))
     conn.execute(
-        "UPDATE transactions SET status = 'completed', meter_stop = meter_last, stop_time = ?,"
+        "UPDATE transactions SET status = 'completed', meter_stop = ?, meter_last = ?, stop_time = ?,"
         " stop_reason = 'Other', closed_by = 'controller', updated_at = ? WHERE id = ?",
-        (stop_time, now_iso(), transaction_id),
+        (latest, latest, stop_time, now_iso(), transaction_id),
     )
     return get(conn, transaction_id)
 
@@ -216,13 +228,13 @@ def finish(conn: sqlite3.Connection, *, transaction_id: int, charger_id: str, me
     if row is not None and row["charger_id"] == charger_id:
         if row["status"] != "completed":
             suspect = ",".join(filter(None, [row["clock_suspect"], "stop" if stop_suspect else None])) or None
+            # meter_stop None: no reading to book now (connector meter gone): its last one counts
+            last = meter_stop if meter_stop is not None else latest_wh(conn, row)
             conn.execute(
-                # meter_stop None: no reading to book now (connector meter gone): its last one counts
-                "UPDATE transactions SET status = 'completed', meter_stop = coalesce(?, meter_last),"
-                " meter_last = coalesce(?, meter_last), stop_time = ?, stop_reason = ?, stop_id_tag = ?,"
-                " transaction_data = ?, clock_suspect = ?, updated_at = ? WHERE id = ?",
-                (meter_stop, meter_stop, stop_time, reason, id_tag or "", transaction_data, suspect, now,
-                 transaction_id),
+                "UPDATE transactions SET status = 'completed', meter_stop = ?, meter_last = ?, stop_time = ?,"
+                " stop_reason = ?, stop_id_tag = ?, transaction_data = ?, clock_suspect = ?, updated_at = ?"
+                " WHERE id = ?",
+                (last, last, stop_time, reason, id_tag or "", transaction_data, suspect, now, transaction_id),
             )
             return get(conn, transaction_id), True, True
         if row["stop_time"] == stop_time:
@@ -261,12 +273,13 @@ def finish(conn: sqlite3.Connection, *, transaction_id: int, charger_id: str, me
 def add_meter_values(conn: sqlite3.Connection, charger_id: str, connector_id: int,
                      transaction_id: int | None, samples: list[tuple[str, list[dict]]],
                      energy_wh: float | None) -> None:
-    """Store the samples (timestamp, sampled values) and advance the transaction's latest energy.
+    """Store the samples (timestamp, sampled values), each with the energy it books for its
+    transaction (`energy_wh`; see `latest_wh`).
 
     A MeterValues the charger re-sends because our answer was lost is not stored twice: its
     samples are the transaction's latest rows (a charger retries a transaction message before it
     sends the next one), so only those are compared, whatever the length of the charge. The
-    latest energy only moves forward, so a replayed older sample does not shrink a running charge.
+    latest energy is the greatest booked, so a replayed older sample does not shrink a running charge.
     """
     shapes: dict[str, int] = {}
     rows = []
@@ -280,17 +293,23 @@ def add_meter_values(conn: sqlite3.Connection, charger_id: str, connector_id: in
             "SELECT timestamp, shape, vals FROM meter_values WHERE transaction_id = ? ORDER BY id DESC LIMIT ?",
             (transaction_id, len(rows)))}
         rows = [row for row in rows if row not in latest]
+    booked = energy_wh if transaction_id is not None else None
     conn.executemany(
-        "INSERT INTO meter_values (charger_id, connector_id, transaction_id, timestamp, shape, vals)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        [(charger_id, connector_id, transaction_id, *row) for row in rows],
+        "INSERT INTO meter_values (charger_id, connector_id, transaction_id, timestamp, shape, vals, energy_wh)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(charger_id, connector_id, transaction_id, *row, booked) for row in rows],
     )
-    if transaction_id is not None and energy_wh is not None:
-        conn.execute(
-            "UPDATE transactions SET meter_last = ? WHERE id = ? AND charger_id = ? AND status IN ('active', 'stopping')"
-            " AND (meter_last IS NULL OR meter_last <= ?)",
-            (energy_wh, transaction_id, charger_id, energy_wh),
-        )
+
+
+def settle_running(conn: sqlite3.Connection) -> int:
+    """Bring each running charge's `meter_last` up to its stored readings (`latest_wh`), when the
+    books are opened: after a crash the row may not hold the last reading. Returns how many moved."""
+    moved = 0
+    for row in charging(conn):
+        if (latest := latest_wh(conn, row)) != row["meter_last"]:
+            conn.execute("UPDATE transactions SET meter_last = ? WHERE id = ?", (latest, row["id"]))
+            moved += 1
+    return moved
 
 
 def meter_values(conn: sqlite3.Connection, transaction_id: int, limit: int = -1, offset: int = 0) -> list[dict]:

@@ -320,6 +320,6 @@ class Delivery:
 
     async def queue(self) -> dict:
         stats = await self.store.read(outbox.stats)
-        oldest = stats.pop("oldest_pending_at")
-        age = max(0.0, round(self.wall() - parse_iso(oldest).timestamp(), 3)) if oldest else None
+        oldest = stats.pop("oldest_pending_id")
+        age = round(self.store.outbox_queued.age(oldest), 3) if oldest else None
         return {**stats, "oldestPendingAgeSeconds": age}

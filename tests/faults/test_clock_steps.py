@@ -73,3 +73,30 @@ async def test_a_pending_remote_start_expires_on_the_monotonic_clock(tmp_path, c
             return await transaction_status(api, transaction_id) == "failed"
 
         await eventually(failed, what="the start expired")
+
+
+@pytest.mark.skipif(LIBFAKETIME is None, reason="needs libfaketime (apt install faketime)")
+async def test_a_clock_step_does_not_age_the_upstream_backlog(tmp_path) -> None:
+    """The oldest undelivered notification's age (/healthz, the notifications queue) is monotonic:
+    queued before a step of three years, it is still seconds old after it, not three years (which
+    made /healthz call the upstream degraded), also after a restart (an event from before the start
+    counts from the start)."""
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n")
+    env = {"LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": str(offset), "FAKETIME_NO_CACHE": "1",
+           "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    unreachable = '[upstream]\nconnection_url = "http://127.0.0.1:9/connection"\nretry_initial_s = 600\n'
+    config = site_config(tmp_path, extra=unreachable)
+    async with controller(config, env=env) as ctl, ctl.client() as api:
+        async with raw_charger_at(ctl.url(CHARGER)) as cp:  # queues a connection event, never delivered
+            await cp.boot()
+        offset.write_text("+1095d\n")  # NTP steps the controller's clock three years forward
+        await trio.sleep(2)
+        health = (await api.get("/healthz")).json()["checks"]["upstream"]
+        queue = (await api.get("/api/v1/notifications/queue")).json()
+        assert health["outboxPending"] >= 1 and health["status"] == "ok", health
+        assert 1 <= health["oldestPendingAgeS"] < 900, health
+        assert 1 <= queue["oldestPendingAgeSeconds"] < 900, queue
+    async with controller(config, env=env) as ctl, ctl.client() as api:  # restarted after the step
+        health = (await api.get("/healthz")).json()["checks"]["upstream"]
+        assert health["status"] == "ok" and health["oldestPendingAgeS"] < 900, health  # since the start
