@@ -39,7 +39,7 @@ class UpstreamCommands:
     def __init__(self, charger_id: str, config: LiveConfig, section: Callable[[], UpstreamOcppSection],
                  chargers: ChargerRegistry, transactions: Transactions, ids: TransactionIds, caps: UpstreamCaps,
                  version: Callable[[], UpstreamVersion]) -> None:
-        """`section`: [upstream.ocpp] in force; `version`: what the charger speaks."""
+        """`section`: [upstream.ocpp] in force; `version`: what the central system's calls come in."""
         self.charger_id = charger_id
         self.config = config
         self.section = section

@@ -83,9 +83,9 @@ class Forwarder:
         link = self.links.get(charger_id)
         if link is None:
             commands = UpstreamCommands(charger_id, self.config, self.section, self.chargers, self.transactions,
-                                        self.ids, self.caps, partial(self.version, charger_id))
-            link = self.links[charger_id] = UpstreamLink(charger_id, lambda: self.target(charger_id), self.store,
-                                                         self.ids, commands, self.card_answer)
+                                        self.ids, self.caps, partial(self.speaking, charger_id))
+            link = self.links[charger_id] = UpstreamLink(charger_id, lambda: self.target(charger_id), version_of,
+                                                         self.store, self.ids, commands, self.card_answer)
             if self._nursery is not None:
                 self._nursery.start_soon(link.run)
         return link
@@ -99,6 +99,12 @@ class Forwarder:
         """The version of the charger's last connection to the site."""
         state = self.chargers.get(charger_id)
         return version_of(state.protocol if state is not None else None)
+
+    def speaking(self, charger_id: str) -> UpstreamVersion:
+        """The version of the charger's link to the central system, which its calls come in (it
+        may still be sending what the charger queued before it changed version), else the charger's."""
+        link = self.links.get(charger_id)
+        return link.version if link is not None and link.version is not None else self.version(charger_id)
 
     def section(self) -> UpstreamOcppSection:
         """[upstream.ocpp] in force (a reload may change it; the mode itself takes a restart)."""
@@ -123,10 +129,12 @@ class Forwarder:
             return await handle(payload)
         if action in version.queued_after_answer:
             answer = await handle(payload)
-            row = q.queued_row(state.id, action, payload, version.transaction_of(action, payload, answer))
+            row = q.queued_row(state.id, action, payload, version.transaction_of(action, payload, answer),
+                               version.subprotocol)
             await self.store.write(q.enqueue, row)
         else:
-            row = q.queued_row(state.id, action, payload, version.transaction_of(action, payload, None))
+            row = q.queued_row(state.id, action, payload, version.transaction_of(action, payload, None),
+                               version.subprotocol)
             with self.store.beside_next_write(partial(q.enqueue, row=row)) as written:
                 answer = await handle(payload)
             if not written():

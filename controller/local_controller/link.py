@@ -5,6 +5,11 @@ url + "/" + its upstream id): a BootNotification first, then the charger's queue
 order, each deleted once answered, and our own Heartbeats while there is nothing to send. The
 central system's calls go to `dispatch` (commands.py). A lost connection is tried again with
 backoff; what queued meanwhile is replayed, oldest first, with the timestamps it had.
+
+Each message goes up in the version the charger sent it in: a connection speaks the version of the
+oldest message queued (else the charger's), and once the next message, or the charger itself,
+speaks another, the link closes it and connects again in that one. A charger that changed version
+while messages waited (new firmware) has them sent as they were, then what it said since.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from urllib.parse import urlsplit
 
@@ -59,15 +64,17 @@ class Target:
     ssl_context: ssl.SSLContext | None
     reconnect_max_s: float
     call_timeout_s: float
-    version: UpstreamVersion  # what the charger speaks to the site, and so the site upstream
+    version: UpstreamVersion  # what the charger speaks to the site (a connection: what its messages were sent in)
 
 
 class UpstreamLink:
-    def __init__(self, charger_id: str, target: Callable[[], Target], store: Store, ids: TransactionIds,
-                 dispatch: Dispatch, card_answer: CardAnswer | None = None) -> None:
-        """`target` is read at every connection (a reload may have changed it)."""
+    def __init__(self, charger_id: str, target: Callable[[], Target], versions: Callable[[str], UpstreamVersion],
+                 store: Store, ids: TransactionIds, dispatch: Dispatch, card_answer: CardAnswer | None = None) -> None:
+        """`target` is read at every connection (a reload may have changed it); `versions`: the
+        version of a subprotocol a message was queued in."""
         self.charger_id = charger_id
         self.target = target
+        self.versions = versions
         self.store = store
         self.ids = ids
         self.dispatch = dispatch
@@ -99,10 +106,10 @@ class UpstreamLink:
     async def run(self) -> None:
         delay = 1.0
         while True:
-            wait = delay
+            wait, switched = delay, False
             try:
                 await self._until_there_is_a_boot()
-                target = self.target()
+                target = await self._target()
                 async with trio.open_nursery() as nursery:
                     ws = await connect(nursery, target)
                     delay = wait = 1.0
@@ -113,7 +120,7 @@ class UpstreamLink:
                     log.info("charger=%s connected to the central system at %s", self.charger_id, target.url)
                     nursery.start_soon(self._serve, session, nursery.cancel_scope)
                     try:
-                        await self._pump(session)
+                        switched = await self._pump(session)
                     finally:
                         nursery.cancel_scope.cancel()
                         with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_S):
@@ -127,10 +134,21 @@ class UpstreamLink:
                     self._down(_describe(leaf))
                     delay = min(delay * 2, self.target().reconnect_max_s)
             else:
+                if switched:
+                    log.info("charger=%s: its %s messages are answered; connecting again in its next version",
+                             self.charger_id, target.version.subprotocol)
+                    continue
                 self._down("the central system closed the connection")
             log.warning("charger=%s central system link down (%s); again in %.0f s", self.charger_id,
                         self.last_error, wait)
             await trio.sleep(wait)
+
+    async def _target(self) -> Target:
+        """Where to connect, in the version of the oldest message queued (it goes first), else in
+        the charger's."""
+        target = self.target()
+        rows = await self.store.read(q.head, self.charger_id)
+        return replace(target, version=self.versions(rows[0]["protocol"])) if rows else target
 
     async def _serve(self, session: RpcSession, scope: trio.CancelScope) -> None:
         await session.run()
@@ -160,9 +178,13 @@ class UpstreamLink:
 
     # -- what goes up ------------------------------------------------------------------------
 
-    async def _pump(self, session: RpcSession) -> None:
-        """Send the queue, oldest first; read it again when woken (or after a full batch)."""
-        interval = await self._boot(session)
+    async def _pump(self, session: RpcSession) -> bool:
+        """Send the queue, oldest first; read it again when woken (or after a full batch). True once
+        what is queued next, or the charger when nothing is, speaks another version than this
+        connection: the link connects again in that one."""
+        version = self.version
+        assert version is not None  # set at connection
+        interval = await self._boot(session, version)
         last_call = trio.current_time()
         try:
             while True:
@@ -171,10 +193,14 @@ class UpstreamLink:
                 self._wake = woken = trio.Event()  # before the read: a row queued after it wakes us
                 rows = await self._next_rows()
                 for row in rows:
+                    if row["protocol"] != version.subprotocol:
+                        return True  # read again from disk on the next connection
                     await self._send(session, row)
                     last_call = trio.current_time()
                 if len(rows) == BATCH:
                     continue
+                if self.target().version is not version:  # all sent; the charger speaks another now
+                    return True
                 while not woken.is_set():
                     idle_until = last_call + interval
                     with trio.move_on_at(min(idle_until, self._flush_at) if self._answered else idle_until):
@@ -220,11 +246,16 @@ class UpstreamLink:
             answered, self._answered = self._answered, []
             await self.store.write(q.answered, self.charger_id, answered)
 
-    async def _boot(self, session: RpcSession) -> float:
-        """Introduce the charger (its queued boot, else its last one); the heartbeat interval."""
+    async def _boot(self, session: RpcSession, version: UpstreamVersion) -> float:
+        """Introduce the charger (its boot queued in this version, else its last one in this
+        version's words); the heartbeat interval."""
         rows = await self.store.read(q.head, self.charger_id)
-        row = rows[0] if rows and rows[0]["action"] == "BootNotification" else None
-        payload = orjson.loads(row["payload"]) if row else await self.store.read(q.boot_info, self.charger_id)
+        row = rows[0] if rows and rows[0]["action"] == "BootNotification" \
+            and rows[0]["protocol"] == version.subprotocol else None
+        if row is not None:
+            payload = orjson.loads(row["payload"])
+        else:
+            payload = version.introduction(await self.store.read(q.boot_info, self.charger_id) or {})
         answer = await session.call("BootNotification", payload)
         if row is not None:  # the charger's own, forwarded
             self.forwarded += 1

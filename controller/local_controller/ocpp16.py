@@ -26,6 +26,18 @@ FORWARDED = frozenset({
 })
 
 
+def introduction(boot: dict) -> dict:
+    """The charger's last boot as a 1.6 one: as it came, or from a 2.0.1 boot what it says of the
+    charger (not its firmware: the messages this boot introduces were sent under another)."""
+    if "chargePointVendor" in boot or "chargingStation" not in boot:
+        return boot
+    station = boot["chargingStation"]
+    ours = {"chargePointVendor": station["vendorName"][:20], "chargePointModel": station["model"]}
+    if station.get("serialNumber"):
+        ours["chargePointSerialNumber"] = station["serialNumber"]
+    return ours
+
+
 def transaction_of(action: str, payload: dict, answer: dict | None) -> int | None:
     """Ours: the id the site gave a start, the one a later message names."""
     return (answer or {}).get("transactionId") if action == "StartTransaction" else payload.get("transactionId")
@@ -114,7 +126,7 @@ VERSION = UpstreamVersion(
     subprotocol="ocpp1.6",
     dialect=Dialect(charger_actions=CENTRAL_ACTIONS, known_actions=CHARGER_ACTIONS | CENTRAL_ACTIONS,
                     validate=VALIDATOR.validate, frame_error_code=lambda code: code),
-    forwarded=FORWARDED, card=card, kept=kept,
+    forwarded=FORWARDED, card=card, kept=kept, introduction=introduction,
     booked={"RemoteStartTransaction": remote_start, "RemoteStopTransaction": remote_stop,
             "SetChargingProfile": set_charging_profile, "ClearChargingProfile": clear_charging_profile},
     queued_after_answer=frozenset({"StartTransaction"}), transaction_of=transaction_of, outgoing=outgoing,

@@ -28,6 +28,17 @@ CARD_STATUS = {"Accepted": "Accepted", "Blocked": "Blocked", "Expired": "Expired
 NotAtThisTime) say where or when, not whether the card is good: not kept."""
 
 
+def introduction(boot: dict) -> dict:
+    """The station's last boot as a 2.0.1 one: as it came, or from a 1.6 boot what it says of the
+    station (not its firmware: the messages this boot introduces were sent under another)."""
+    if "chargingStation" in boot or "chargePointVendor" not in boot:
+        return boot
+    station = {"vendorName": boot["chargePointVendor"], "model": boot["chargePointModel"]}
+    if boot.get("chargePointSerialNumber"):
+        station["serialNumber"] = boot["chargePointSerialNumber"]
+    return {"reason": "Unknown", "chargingStation": station}
+
+
 def card(payload: dict, answer: dict) -> IdTag | None:
     info, token = answer.get("idTokenInfo"), payload.get("idToken")
     if not isinstance(info, dict) or not isinstance(token, dict) or info.get("status") not in CARD_STATUS:
@@ -88,7 +99,7 @@ VERSION = UpstreamVersion(
     subprotocol="ocpp2.0.1",
     dialect=Dialect(charger_actions=CENTRAL_ACTIONS, known_actions=CHARGER_ACTIONS | CENTRAL_ACTIONS,
                     validate=VALIDATOR.validate, frame_error_code=frame_error_code),
-    forwarded=FORWARDED, card=card, kept=kept,
+    forwarded=FORWARDED, card=card, kept=kept, introduction=introduction,
     booked={"RequestStartTransaction": request_start, "RequestStopTransaction": request_stop,
             "SetChargingProfile": set_charging_profile, "ClearChargingProfile": clear_charging_profile},
 )

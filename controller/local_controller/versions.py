@@ -1,10 +1,10 @@
 """What differs between OCPP versions towards the central system above the site, in one record.
 
 Each version the site forwards (`ocpp16.py`, `ocpp201.py`) fills an `UpstreamVersion`: the
-subprotocol and schemas its link speaks, which calls of a charger go up, how a queued message is
-put in the central system's terms, what an answer says of a card, and how the central system's
-calls are booked. The forwarder, the links and the commands read only this record, so a version is
-one table, not conditions spread through them.
+subprotocol and schemas its link speaks, which calls of a charger go up, how the charger is
+introduced and a queued message put in the central system's terms, what an answer says of a card,
+and how the central system's calls are booked. The forwarder, the links and the commands read only
+this record, so a version is one table, not conditions spread through them.
 """
 
 from __future__ import annotations
@@ -53,6 +53,10 @@ class UpstreamVersion:
     kept: Callable[[str, dict, UpstreamOcppSection], str | None]
     """Why the site refuses this call of the central system (a setting that leads the charger to
     the site), None to go on."""
+    introduction: Callable[[dict], dict]
+    """The charger's last BootNotification, in whichever version it sent it, as this version's: what
+    the link introduces it with when no boot of this version is queued (messages queued before the
+    charger changed version go up in the version they were sent in, after such a boot)."""
     booked: dict[str, Booked] = field(default_factory=dict)
     queued_after_answer: frozenset[str] = frozenset()
     """Calls whose queued row needs the site's answer (the transaction id it gave): a commit of

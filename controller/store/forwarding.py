@@ -15,17 +15,19 @@ import orjson
 from controller.timefmt import now_iso
 
 
-def queued_row(charger_id: str, action: str, payload: dict, transaction_id: int | None) -> dict:
-    """A message to queue, as `head` reads it back (its `id` once `enqueue` stored it)."""
+def queued_row(charger_id: str, action: str, payload: dict, transaction_id: int | None, protocol: str) -> dict:
+    """A message to queue, as `head` reads it back (its `id` once `enqueue` stored it); `protocol`:
+    the OCPP version the charger sent it in (its subprotocol), the version it goes up in."""
     return {"id": None, "charger_id": charger_id, "action": action, "payload": orjson.dumps(payload).decode(),
-            "transaction_id": transaction_id, "created_at": now_iso()}
+            "transaction_id": transaction_id, "created_at": now_iso(), "protocol": protocol}
 
 
 def enqueue(conn: sqlite3.Connection, row: dict) -> None:
     """Store a `queued_row`, giving it its id."""
     cursor = conn.execute(
-        "INSERT INTO forward_queue (charger_id, action, payload, transaction_id, created_at) VALUES (?, ?, ?, ?, ?)",
-        (row["charger_id"], row["action"], row["payload"], row["transaction_id"], row["created_at"]))
+        "INSERT INTO forward_queue (charger_id, action, payload, transaction_id, created_at, protocol)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (row["charger_id"], row["action"], row["payload"], row["transaction_id"], row["created_at"], row["protocol"]))
     row["id"] = cursor.lastrowid
 
 

@@ -310,6 +310,14 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE meter_values ADD COLUMN energy_wh REAL;
     """,
+    # local-controller mode: the OCPP version (subprotocol) each queued message was sent in, so it
+    # goes up in that version after the charger changed version. Rows queued before: the charger's
+    # version as last seen, the version they were queued in unless it changed while they waited
+    """
+    ALTER TABLE forward_queue ADD COLUMN protocol TEXT NOT NULL DEFAULT 'ocpp1.6';
+    UPDATE forward_queue SET protocol = coalesce(
+        (SELECT protocol FROM chargers WHERE chargers.id = forward_queue.charger_id), 'ocpp1.6');
+    """,
 ]
 
 

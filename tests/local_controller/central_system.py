@@ -1,6 +1,7 @@
 """A central system above the site, built from the `ocpp` library's asyncio `ChargePoint` on a
-`websockets` server: an OCPP 1.6J (or, with --version 2.0.1, 2.0.1) implementation independent of
-ours, run as its own process.
+`websockets` server: an OCPP 1.6J (or, with --version 2.0.1, 2.0.1; with --version both, either on
+one URL, as the connection's subprotocol says) implementation independent of ours, run as its own
+process.
 
     python -m tests.local_controller.central_system --port 0 [--cert cert.pem --key key.pem] [--version 2.0.1]
 
@@ -53,9 +54,7 @@ class Settings:
     boot = "Accepted"
     authorize = "Accepted"
     interval = 300
-    subprotocol = "ocpp1.6"  # these three: --version's (VERSIONS)
-    charge_point: type = ChargePoint
-    calls = v16.call
+    subprotocols = ["ocpp1.6"]  # --version's (VERSIONS)
 
 
 transaction_ids = itertools.count(1001)
@@ -64,6 +63,8 @@ connected: dict[str, "SiteCharger"] = {}
 
 class SiteCharger(ChargePoint):
     """The site, as the central system sees one of its chargers."""
+
+    requests = v16.call  # the central system's calls
 
     async def _handle_call(self, msg):
         emit({"event": "call", "charger": self.id, "action": msg.action, "payload": msg.payload})
@@ -114,6 +115,8 @@ class SiteCharger(ChargePoint):
 class SiteStation(v201.ChargePoint):
     """The site, as a 2.0.1 central system sees one of its stations."""
 
+    requests = v201.call
+
     async def _handle_call(self, msg):
         emit({"event": "call", "charger": self.id, "action": msg.action, "payload": msg.payload})
         return await super()._handle_call(msg)
@@ -160,12 +163,13 @@ class SiteStation(v201.ChargePoint):
         return v201.call_result.LogStatusNotification()
 
 
-VERSIONS = {"1.6": ("ocpp1.6", SiteCharger, v16.call), "2.0.1": ("ocpp2.0.1", SiteStation, v201.call)}
+VERSIONS = {"1.6": ["ocpp1.6"], "2.0.1": ["ocpp2.0.1"], "both": ["ocpp1.6", "ocpp2.0.1"]}
+SESSIONS = {"ocpp1.6": SiteCharger, "ocpp2.0.1": SiteStation}  # by the connection's subprotocol
 
 
 async def handler(ws) -> None:
     charger_id = ws.request.path.rstrip("/").rsplit("/", 1)[-1]
-    cp = Settings.charge_point(charger_id, ws)
+    cp = SESSIONS[ws.subprotocol](charger_id, ws)
     connected[charger_id] = cp
     emit({"event": "connected", "charger": charger_id, "subprotocol": ws.subprotocol,
           "authorization": ws.request.headers.get("Authorization")})
@@ -188,13 +192,13 @@ async def command(message: dict, server_box: list, port: int) -> object:
         Settings.authorize = message["status"]
     elif name == "call":
         cp = connected[message["charger"]]
-        request = getattr(Settings.calls, message["action"])(**camel_to_snake_case(message["payload"]))
+        request = getattr(cp.requests, message["action"])(**camel_to_snake_case(message["payload"]))
         answer = await asyncio.wait_for(cp.call(request, suppress=False), 30)
         return {key: getattr(answer, key) for key in answer.__dataclass_fields__}
     elif name == "cut":
         server_box[0].close(close_connections=True)
     elif name == "resume":
-        server_box[0] = await serve(handler, "127.0.0.1", port, subprotocols=[Settings.subprotocol],
+        server_box[0] = await serve(handler, "127.0.0.1", port, subprotocols=Settings.subprotocols,
                                     ssl=server_box[1])
     return None
 
@@ -206,12 +210,12 @@ async def main() -> None:
     parser.add_argument("--key")
     parser.add_argument("--version", choices=sorted(VERSIONS), default="1.6")
     args = parser.parse_args()
-    Settings.subprotocol, Settings.charge_point, Settings.calls = VERSIONS[args.version]
+    Settings.subprotocols = VERSIONS[args.version]
     tls = None
     if args.cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.cert, args.key)
-    server = await serve(handler, "127.0.0.1", args.port, subprotocols=[Settings.subprotocol], ssl=tls)
+    server = await serve(handler, "127.0.0.1", args.port, subprotocols=Settings.subprotocols, ssl=tls)
     port = next(iter(server.sockets)).getsockname()[1]
     server_box = [server, tls]
     emit({"event": "ready", "port": port})

@@ -92,7 +92,7 @@ class CentralSystem:
 @asynccontextmanager
 async def central_system(tls: Path | None = None, version: str = "1.6") -> AsyncIterator[CentralSystem]:
     """The central system process; `tls`: a directory with cert.pem and key.pem to serve wss://;
-    `version`: the OCPP version it speaks, "1.6" or "2.0.1"."""
+    `version`: the OCPP version it speaks, "1.6", "2.0.1" or "both" (on one URL)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(PROJECT_ROOT))
     argv = [sys.executable, "-m", "tests.local_controller.central_system", "--version", version]
     if tls is not None:

@@ -14,7 +14,7 @@ from controller.store.db import StorageUnavailable
 
 
 def row(conn: sqlite3.Connection) -> None:
-    q.enqueue(conn, q.queued_row("CP-1", "MeterValues", {"connectorId": 1}, None))
+    q.enqueue(conn, q.queued_row("CP-1", "MeterValues", {"connectorId": 1}, None, "ocpp1.6"))
 
 
 def queued(conn: sqlite3.Connection) -> int:
