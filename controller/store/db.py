@@ -175,6 +175,9 @@ class Store:
         self.after_write = after_write
         """Called in the Trio thread after every write (upstream delivery notices new outbox rows)."""
         self.write_failure: WriteFailure | None = None
+        self.outbox_generation = 0
+        """Bumped (writer thread) after each commit that stored outbox rows, never before: the
+        delivery worker compares it after every write, and a row it is woken for is readable."""
         self.outbox_queued = QueueTimes(last_id(self._writer))
         """When each upstream notification was queued, on the monotonic clock (its age for /healthz)."""
         self._stored = False  # the current group commit stored rows (writer thread only)
@@ -437,6 +440,7 @@ class Store:
             return exc, began
         self._stored = self._stored or conn.total_changes > changes
         if insert_generation() != generation:
+            self.outbox_generation += 1
             self.outbox_queued.queued(last_id(conn))
         return None, began
 

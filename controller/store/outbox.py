@@ -28,8 +28,8 @@ CHARGER_BACKLOG = 500
 """Undelivered events other than BILLING kept per charger, whatever their kind: one charger's
 flood never fills the outbox for the others."""
 
-# Bumped (from the writer thread) whenever rows are inserted, so the delivery worker can tell,
-# after any write, whether there is something new to send. Only ever compared for change.
+# Bumped (from the writer thread) whenever rows are inserted, committed or not: the store tells
+# from it whether a transaction stored notifications (db.py `Store.outbox_generation`).
 _last_insert = [0]
 
 

@@ -104,7 +104,7 @@ class Delivery:
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._changed = trio.Event()
-        self._generation = outbox.insert_generation()
+        self._generation = store.outbox_generation
         self._draining: set[str] = set()
         self._limiter = trio.CapacityLimiter(config.concurrency)
         self._wall0 = time.time()
@@ -140,7 +140,7 @@ class Delivery:
 
     def after_write(self) -> None:
         """Called by the store after each write: wake up if it queued notifications."""
-        generation = outbox.insert_generation()
+        generation = self.store.outbox_generation
         if generation != self._generation:
             self._generation = generation
             self.wake()
