@@ -23,7 +23,7 @@ from typing import Any
 import trio
 
 from controller.config import Config, load_config
-from tests.support import PROJECT_ROOT, config_text
+from tests.support import CHARGER, PROJECT_ROOT, api_client, config_text
 
 
 class CentralSystem:
@@ -138,3 +138,21 @@ def local_config(tmp_path: Path, cs_port: int, **options: Any) -> Config:
 async def call_charger(cs: CentralSystem, charger: str, action: str, payload: dict) -> dict:
     """The central system's call to a charger (through the site), and the reply."""
     return await cs.try_cmd("call", charger=charger, action=action, payload=payload)
+
+
+async def upstream_link(site, charger_id: str = CHARGER) -> dict:
+    """The charger's upstream link as `GET /api/v1/upstream` shows it."""
+    async with api_client(site) as api:
+        response = await api.get("/api/v1/upstream")
+    assert response.status_code == 200, response.text
+    return next(link for link in response.json()["chargers"] if link["chargeBoxId"] == charger_id)
+
+
+async def link_down(site) -> bool:
+    return not (await upstream_link(site))["connected"]
+
+
+async def link_drained(site) -> bool:
+    """Connected, with nothing queued."""
+    link = await upstream_link(site)
+    return link["connected"] and link["queued"] == 0

@@ -5,7 +5,7 @@ system's transaction ids, its calls come down, and the site answers its chargers
 from __future__ import annotations
 
 
-from tests.local_controller.support import central_system, local_config
+from tests.local_controller.support import central_system, link_down, link_drained, local_config, upstream_link
 from tests.support import CHARGER, api_client, eventually, raw_charger, running_site, unique
 
 START = {"connectorId": 1, "meterStart": 100, "timestamp": "2026-01-01T10:00:00.000Z"}
@@ -75,13 +75,6 @@ async def test_a_charger_the_site_meets_later_gets_its_link_too(tmp_path):
             assert (await cs.next_call("BootNotification", charger="NEW-1"))["chargePointVendor"] == "raw"
 
 
-async def upstream_link(site) -> dict:
-    async with api_client(site) as api:
-        response = await api.get("/api/v1/upstream")
-    assert response.status_code == 200, response.text
-    return next(link for link in response.json()["chargers"] if link["chargeBoxId"] == CHARGER)
-
-
 async def test_uplink_cut_mid_charge_charging_goes_on_and_the_backlog_is_replayed_in_order(tmp_path):
     a, b = unique(), unique()
     async with central_system() as cs:
@@ -90,10 +83,10 @@ async def test_uplink_cut_mid_charge_charging_goes_on_and_the_backlog_is_replaye
             await cp.status(1, "Preparing")
             first = (await cp.call("StartTransaction", {**START, "idTag": a}))[2]["transactionId"]
             await cs.next_call("StartTransaction")  # the central system named it 1001
-            await eventually(lambda: _drained(site), what="the start answered")
+            await eventually(lambda: link_drained(site), what="the start answered")
 
             await cs.cmd("cut")
-            await eventually(lambda: _down(site), what="the link seen down")
+            await eventually(lambda: link_down(site), what="the link seen down")
             # the charge goes on: every message answered by the site at once, and booked
             assert (await cp.call("MeterValues", meter_values(first, 500, "2026-01-01T10:05:00.000Z")))[0] == 3
             assert (await cp.call("StopTransaction", stop(first, 800, "2026-01-01T10:10:00.000Z")))[0] == 3
@@ -117,16 +110,7 @@ async def test_uplink_cut_mid_charge_charging_goes_on_and_the_backlog_is_replaye
             assert after_cut[2][1]["transactionId"] == 1001
             assert after_cut[3][1]["timestamp"] == "2026-01-01T11:00:00.000Z"  # the original time
             assert last["transactionId"] == 1002  # the offline charge got its central-system id on replay
-            await eventually(lambda: _drained(site), what="the queue emptied")
-
-
-async def _down(site) -> bool:
-    return not (await upstream_link(site))["connected"]
-
-
-async def _drained(site) -> bool:
-    link = await upstream_link(site)
-    return link["connected"] and link["queued"] == 0
+            await eventually(lambda: link_drained(site), what="the queue emptied")
 
 
 async def test_the_central_systems_word_on_a_card_is_kept_and_its_refusal_blocks_the_card(tmp_path):

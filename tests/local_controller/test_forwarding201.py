@@ -7,9 +7,9 @@ uplink's outage is bridged on disk."""
 from __future__ import annotations
 
 from controller.simulators.charger_process import SimulatedCharger
-from tests.local_controller.support import call_charger, central_system, local_config
+from tests.local_controller.support import (call_charger, central_system, link_down, link_drained, local_config,
+                                            upstream_link)
 from tests.local_controller.test_commands import LOAD
-from tests.local_controller.test_forwarding import upstream_link
 from tests.support import CHARGER, api_client, eventually, ocpp_url, running_site, unique
 
 
@@ -81,7 +81,7 @@ async def test_a_station_is_forwarded_over_a_2_0_1_link_and_the_central_systems_
                 booked = (await api.get("/api/v1/transactions", params={"chargeBoxId": CHARGER})).json()
                 charge = booked["transactions"][0]  # the site booked the charge itself
                 assert (charge["status"], charge["energyDelivered"]) == ("completed", 0.8)
-            await eventually(lambda: _drained(site), what="the queue emptied")
+            await eventually(lambda: link_drained(site), what="the queue emptied")
             assert (await upstream_link(site))["forwarded"] == 8
 
 
@@ -182,10 +182,10 @@ async def test_uplink_cut_mid_charge_the_station_is_served_and_the_backlog_repla
             await sim.status(1, "Occupied")
             started = await sim.start_transaction(1, tag, meterStart=100, timestamp="2026-01-01T10:00:00.000Z")
             await cs.next_call("TransactionEvent", payload={"eventType": "Started"})
-            await eventually(lambda: _drained(site), what="the start answered")
+            await eventually(lambda: link_drained(site), what="the start answered")
 
             await cs.cmd("cut")
-            await eventually(lambda: _down(site), what="the link seen down")
+            await eventually(lambda: link_down(site), what="the link seen down")
             for minute, wh in ((5, 500), (6, 600)):
                 await sim.meter(1, energyWh=wh, timestamp=f"2026-01-01T10:0{minute}:00.000Z")
             await sim.stop(1, meterStop=800, timestamp="2026-01-01T10:10:00.000Z")  # answered by the site
@@ -202,13 +202,4 @@ async def test_uplink_cut_mid_charge_the_station_is_served_and_the_backlog_repla
             assert [e["timestamp"] for e in events] == [  # the original times, in order
                 "2026-01-01T10:05:00.000Z", "2026-01-01T10:06:00.000Z", "2026-01-01T10:10:00.000Z"]
             assert {e["transactionInfo"]["transactionId"] for e in events} == {started["transactionId"]}
-            await eventually(lambda: _drained(site), what="the queue emptied")
-
-
-async def _down(site) -> bool:
-    return not (await upstream_link(site))["connected"]
-
-
-async def _drained(site) -> bool:
-    link = await upstream_link(site)
-    return link["connected"] and link["queued"] == 0
+            await eventually(lambda: link_drained(site), what="the queue emptied")

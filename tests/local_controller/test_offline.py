@@ -6,8 +6,8 @@ from __future__ import annotations
 from trio_websocket import open_websocket_url
 
 from tests.faults.process import controller
-from tests.local_controller.support import central_system, local_config, local_toml
-from tests.local_controller.test_forwarding import START, meter_values, stop, upstream_link
+from tests.local_controller.support import central_system, local_config, local_toml, upstream_link
+from tests.local_controller.test_forwarding import START, meter_values, stop
 from tests.support import CHARGER, RawCharger, eventually, raw_charger, running_site, unique
 
 

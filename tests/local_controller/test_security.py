@@ -6,8 +6,7 @@ from __future__ import annotations
 import base64
 
 from tests.faults.test_ocpp_security import certificate  # noqa: F401 - the fixture
-from tests.local_controller.support import central_system, local_config
-from tests.local_controller.test_forwarding import upstream_link
+from tests.local_controller.support import central_system, local_config, upstream_link
 from tests.support import CHARGER, eventually, raw_charger, running_site
 
 

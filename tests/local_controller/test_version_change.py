@@ -10,8 +10,7 @@ import sqlite3
 
 from controller.simulators.charger_process import SimulatedCharger
 from controller.store.schema import MIGRATIONS, migrate
-from tests.local_controller.support import central_system, local_config
-from tests.local_controller.test_forwarding import upstream_link
+from tests.local_controller.support import central_system, link_down, link_drained, local_config, upstream_link
 from tests.support import CHARGER, eventually, ocpp_url, running_site, unique
 
 
@@ -23,9 +22,9 @@ async def test_messages_queued_before_a_version_change_go_up_in_their_version_th
             async with SimulatedCharger.open(ocpp_url(site, CHARGER)) as charger:
                 await charger.boot()
                 await cs.next_call("BootNotification")
-                await eventually(lambda: _drained(site), what="the boot answered")
+                await eventually(lambda: link_drained(site), what="the boot answered")
                 await cs.cmd("cut")
-                await eventually(lambda: _down(site), what="the link seen down")
+                await eventually(lambda: link_down(site), what="the link seen down")
                 await charger.status(1, "Preparing", timestamp="2026-01-01T09:59:00.000Z")
                 await charger.start_transaction(1, old_tag, meterStart=100, timestamp="2026-01-01T10:00:00.000Z")
                 await charger.meter(1, energyWh=500, timestamp="2026-01-01T10:05:00.000Z")
@@ -42,7 +41,7 @@ async def test_messages_queued_before_a_version_change_go_up_in_their_version_th
 
                 await cs.cmd("resume")
                 await cs.next_call("TransactionEvent", timeout=15, payload={"eventType": "Ended"})
-                await eventually(lambda: _drained(site), what="the queue emptied")
+                await eventually(lambda: link_drained(site), what="the queue emptied")
 
     after_cut = _calls_by_connection(cs.events)[1:]  # the first: before the cut
     assert [(subprotocol, [action for action, _ in calls]) for subprotocol, calls in after_cut] == [
@@ -78,15 +77,6 @@ def _calls_by_connection(events: list[dict]) -> list[tuple[str, list[tuple[str, 
         elif event["event"] == "call":
             connections[-1][1].append((event["action"], event["payload"]))
     return connections
-
-
-async def _down(site) -> bool:
-    return not (await upstream_link(site))["connected"]
-
-
-async def _drained(site) -> bool:
-    link = await upstream_link(site)
-    return link["connected"] and link["queued"] == 0
 
 
 def test_messages_queued_before_the_upgrade_go_up_in_their_charger_s_version(tmp_path):
