@@ -199,7 +199,7 @@ class Store:
         request.woken = trio.Event()
         with self._wakeup:
             self._queue.append(request)
-            if self._idle:
+            if self._idle and self._woken:  # else `_wake` notifies, once the last batch's writers go on
                 self._wakeup.notify()
         try:
             await request.woken.wait()
@@ -242,7 +242,7 @@ class Store:
             request.woken.set()  # type: ignore[union-attr]
         with self._wakeup:
             self._woken = True
-            if self._idle:
+            if self._idle and self._queue:  # else the next write notifies: the thread sleeps on
                 self._wakeup.notify()
 
     def _run_writer(self) -> None:
