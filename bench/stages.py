@@ -42,18 +42,38 @@ import bench.run as br
 MARKERS = [
     ("receive", "get_message", "trio_websocket"),
     ("receive", "_reader_task", "trio_websocket"),
+    # py-spy often reads a task's coroutine frames without the ones under them: the transport's
+    # own functions still tell which way the bytes go
+    ("receive", "receive_some", "trio/_highlevel_socket.py"),
+    ("receive", "receive_data", "wsproto/"),
+    ("receive", "events", "wsproto/"),
+    ("receive", "process", "wsproto/frame_protocol.py"),  # unmasking: only a charger's frames are masked
+    ("receive", "_parse_more_gen", "wsproto/"),
+    ("receive", "process_frame", "wsproto/"),
+    ("receive", "process_buffer", "wsproto/"),
+    ("receive", "send", "trio/_channel.py"),  # trio-websocket's reader handing a message over
     ("decode", "decode", "controller/csms/frames.py"),
     ("validate", "validate", "controller/csms/"),
     ("domain", "meter_values", "controller/csms/v16/handlers.py"),
     ("domain", "heartbeat", "controller/csms/v16/handlers.py"),
     ("domain", "status_notification", "controller/csms/v16/handlers.py"),
     ("domain", "dispatch", "controller/csms/"),
+    ("domain", "on_meter_values", "controller/transactions.py"),
     ("store hand-off", "write", "controller/store/db.py"),
     ("store hand-off", "_submit", "controller/store/db.py"),
     ("store hand-off", "_wake", "controller/store/db.py"),
     ("encode", "encode_result", "controller/csms/frames.py"),
     ("send", "_send", "controller/csms/rpc.py"),
+    ("send", "send", "wsproto/"),
+    ("send", "send_all", "trio/_highlevel_socket.py"),
+    ("send", "send_message", "trio_websocket"),
+    ("send", "_send", "trio_websocket"),
 ]
+# The work of a charger's connecting (handshake, boot, the calls we make to it then), not of its messages
+CONNECTING = [("accept", "trio_websocket/_impl.py"), ("boot_notification", "controller/csms/"),
+              ("check_open_charges", "controller/transactions.py"), ("connected", "controller/chargers.py"),
+              ("disconnected", "controller/chargers.py"), ("call", "controller/csms/rpc.py"),
+              ("_run", "controller/charger_jobs.py")]
 ORDER = ["receive", "decode", "validate", "rpc", "domain", "store hand-off", "encode", "send", "scheduler",
          "writer thread", "other threads"]
 
@@ -73,13 +93,17 @@ def classify(line: str) -> tuple[str, int]:
     frames = _frames(stack)
     if any(name == "_run_writer" and "store/db.py" in where for name, where in frames):
         return "writer thread", int(count)
-    if not any(name in ("run", "unrolled_run") and "trio/_core/_run.py" in where for name, where in frames):
-        if any("threading.py" in where for _, where in frames):
-            return "other threads", int(count)
+    rooted = any(name in ("run", "unrolled_run") and "trio/_core/_run.py" in where for name, where in frames)
+    if not rooted and any("threading.py" in where for _, where in frames):
+        return "other threads", int(count)
+    if not rooted and frames[0][1].startswith("<frozen runpy>"):
         return "start-up", int(count)  # imports and set-up before the loop runs: not counted
+    # (a stack with neither root is a task's coroutine frames, read without the loop under them)
     if any("importlib" in where or name in ("load_config", "__init__") and "controller/site.py" in where
            for name, where in frames) or frames[-1][1].startswith("controller/cli.py"):
         return "start-up", int(count)  # lazy imports, building the site, gc.freeze() once it is up
+    if any(name == fn and path in where for name, where in frames for fn, path in CONNECTING):
+        return "connecting", int(count)  # the chargers' connecting and booting: not counted
     stage = "scheduler"
     for name, where in frames:
         for label, fn, path in MARKERS:
@@ -144,6 +168,7 @@ def run(args) -> dict:
                 stage, n = classify(line)
                 samples[stage] += n
     samples.pop("start-up", None)
+    samples.pop("connecting", None)
     cpu_us = result["server_cpu_pct"] * 1e4 * result["duration_s"] / max(1, result["answered"])
     loop_s, threads_s = (cpu1[k] - cpu0[k] for k in ("loop", "threads"))
     loop_us = cpu_us * loop_s / max(1e-9, loop_s + threads_s)  # the loop thread's part of the window's CPU

@@ -17,7 +17,6 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol as Interface
 
 import orjson
@@ -31,7 +30,7 @@ from controller.live_config import LiveConfig
 from controller.store import Store
 from controller.store import charger_reports as reports
 from controller.store import chargers as q
-from controller.timefmt import iso, now_iso, utcnow
+from controller.timefmt import iso_from_now, now_iso
 from controller.upstream.events import Events
 from controller.upstream.events import record as record_events
 
@@ -580,7 +579,7 @@ class ChargerRegistry:
     def currents_drawn(self, state: ChargerState, connector_id: int, amps: tuple[float | None, ...], at: str) -> None:
         """What a connector draws per phase, as its charger reported it at `at` (a live reading:
         a backlog replayed from before a reconnection is history, not the present)."""
-        if at < iso(utcnow() - timedelta(seconds=LIVE_CURRENT_S)):
+        if at < iso_from_now(-LIVE_CURRENT_S):
             return
         c = state.connector(connector_id)
         c.current_a, c.current_at = amps, trio.current_time()

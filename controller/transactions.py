@@ -12,7 +12,6 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import trio
@@ -36,7 +35,7 @@ from controller.reservations import Held, Reservations
 from controller.store import Store
 from controller.store import transactions as q
 from controller.store.outbox import insert_events
-from controller.timefmt import iso, now_iso, parse_iso, utcnow
+from controller.timefmt import iso_from_now, now_iso, parse_iso, utcnow
 from controller.upstream.events import Events
 from controller.upstream.events import record as record_events
 
@@ -358,7 +357,7 @@ class Transactions:
         would book nonsense: the connector meter ("meter") when one is configured, online and the
         start is live (not a backlog entry more than LIVE_S old), else the charger's own (None).
         """
-        if self.energy_source is None or at < iso(utcnow() - timedelta(seconds=LIVE_S)):
+        if self.energy_source is None or at < iso_from_now(-LIVE_S):
             return charger_wh, None
         wh, online = self.energy_source(charger_id, connector_id)
         return (round(wh), "meter") if wh is not None and online else (charger_wh, None)
@@ -375,7 +374,7 @@ class Transactions:
         """
         if source != "meter" or self.energy_source is None:
             return charger_wh
-        if at < iso(utcnow() - timedelta(seconds=LIVE_S)):
+        if at < iso_from_now(-LIVE_S):
             return None
         wh, online = self.energy_source(charger_id, connector_id)
         if wh is not None and not online:
@@ -509,7 +508,7 @@ class Transactions:
         # The connector's live reading only moves forward in time: a backlog replays old samples.
         # A time ahead of ours (a charger's clock gone wrong, 2099) is booked with its samples but
         # is not the live reading, and an earlier one of those never hides the readings after it.
-        ahead = iso(utcnow() + timedelta(seconds=self.config.current.ocpp.clock_tolerance_s))
+        ahead = iso_from_now(self.config.current.ocpp.clock_tolerance_s)
         if known_at is not None and known_at > ahead:
             known_at = None
         live = (at is not None and at <= ahead and (energy is not None or power is not None)

@@ -44,6 +44,43 @@ def test_newer_database_is_refused(tmp_path):
         Store(tmp_path)
 
 
+async def test_a_writer_cancelled_while_its_write_is_on_disk_sees_it_stored_then_the_cancellation(tmp_path):
+    """A write the writer thread has started is never undone by its caller's cancellation: the
+    caller stays until the write is durable, then the cancellation goes on (a shutdown never
+    leaves half of what a charger sent, and never says "not stored" of a stored write)."""
+    store = Store(tmp_path)
+    started, release = threading.Event(), threading.Event()
+    scope = trio.CancelScope()
+    returned_while_held: list[bool] = []
+
+    def held(conn: sqlite3.Connection) -> None:
+        id_tags.put_id_tag(conn, "A", "Accepted", None, None)
+        started.set()
+        release.wait()
+
+    async def cancelled_writer() -> None:
+        with scope:
+            try:
+                await store.write(held)
+            finally:
+                returned_while_held.append(not release.is_set())
+
+    try:
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(cancelled_writer)
+                await trio.to_thread.run_sync(started.wait)
+                scope.cancel()  # the write is in the writer thread now
+                await trio.testing.wait_all_tasks_blocked()
+                assert returned_while_held == []  # still waiting for its write
+                release.set()
+        assert scope.cancelled_caught and returned_while_held == [False]
+        assert [r["id_tag"] for r in await store.read(id_tags.all_id_tags)] == ["A"]
+    finally:
+        release.set()
+        store.close()
+
+
 @pytest.mark.parametrize("attempt", range(8))  # whether the writer thread took A before the cancel is chance
 async def test_a_writer_cancelled_as_the_next_batch_starts_leaves_no_write_behind(tmp_path, attempt):
     """Two writers wait behind a commit; one is cancelled just as that commit ends, when the writer

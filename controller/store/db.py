@@ -109,7 +109,7 @@ class _Write:
     exclusive: bool = False  # runs alone, outside any transaction (on_writer, probe)
     telemetry: bool = False  # a reading: may wait READINGS_WINDOW_S for company on a quiet site
     queued_at: float = 0.0  # time.monotonic() when it was queued
-    woken: trio.Event | None = None  # set in the Trio thread once the write is durable (or failed)
+    task: trio.lowlevel.Task | None = None  # its caller, rescheduled once the write is durable (or failed)
     beside: Callable[[sqlite3.Connection], None] | None = None  # Store.beside_next_write's, in its transaction
     done: bool = False
     result: Any = None
@@ -222,26 +222,32 @@ class Store:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run_writer, name="evedge-store-writer", daemon=True)
             self._thread.start()
-        request.woken = trio.Event()
+        request.task = trio.lowlevel.current_task()
         request.queued_at = now = time.monotonic()
         with self._wakeup:
             self._gap += GAP_WEIGHT * (min(now - self._last_queued, 1.0) - self._gap)
             self._last_queued = now
             self._queue.append(request)
-            if self._idle or (self._holding and not request.telemetry):
+            # an idle thread is notified only when it can go on (else `_wake` notifies, once the last
+            # batch's writers go on); one holding readings, by anything but another reading
+            if (self._idle and self._woken) or (self._holding and not request.telemetry):
                 self._wakeup.notify()
-        try:
-            await request.woken.wait()
-        except trio.Cancelled:
+        started = False
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            """Cancelled: a write still queued is withdrawn; one started finishes first."""
+            nonlocal started
             with self._wakeup:
-                withdrawn = request in self._queue
-                if withdrawn:
+                if request in self._queue:
                     self._queue.remove(request)
-            if withdrawn:
-                raise
-            with trio.CancelScope(shield=True):  # started: it finishes, then the cancellation goes on
-                await request.woken.wait()
-            raise
+                    return trio.lowlevel.Abort.SUCCEEDED
+            started = True
+            return trio.lowlevel.Abort.FAILED
+
+        # The task sleeps until `_wake` reschedules it: no Event, no parking lot, per write.
+        await trio.lowlevel.wait_task_rescheduled(abort)
+        if started:
+            await trio.lowlevel.checkpoint()  # the cancellation goes on, now that the write is done
         return request
 
     def _take_batch(self) -> list[_Write]:
@@ -288,10 +294,10 @@ class Store:
     def _wake(self, batch: list[_Write]) -> None:
         """In the Trio thread: the batch is done, its writers go on; the writer thread may take the next."""
         for request in batch:
-            request.woken.set()  # type: ignore[union-attr]
+            trio.lowlevel.reschedule(request.task)  # type: ignore[arg-type]
         with self._wakeup:
             self._woken = True
-            if self._idle:
+            if self._idle and self._queue:  # else the next write notifies: the thread sleeps on
                 self._wakeup.notify()
 
     def _run_writer(self) -> None:
