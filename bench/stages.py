@@ -5,8 +5,11 @@
 
 Starts evedge as `make bench` does (bench.run.Server), under `py-spy record --format raw` (all
 threads, samples of threads on the CPU only, 250 Hz), and drives it with bench.loadgen
-over the run (the samples before Trio's loop runs, start-up, are left out; the chargers'
-connecting and booting are in, a small share of a window of several seconds). Each sample is given to the deepest stage found on its stack:
+over the run (the samples before Trio's loop runs, start-up, are left out, and so are those of
+the chargers' connecting and booting: the handshake, BootNotification, the calls we make to a
+charger that has just connected; with 500 chargers they were a third of the samples). Each
+sample is given to the deepest stage found on its stack (py-spy often reads a task's coroutine
+frames without the loop's under them: such a stack is placed by the same markers):
 
 - receive: trio-websocket's reader task and `get_message` (socket read, WebSocket parsing, unmasking)
 - decode, validate, encode: `frames.decode`, the dialect's schema check, `frames.encode_result`
