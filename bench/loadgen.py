@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import resource
@@ -95,6 +96,13 @@ class Charger:
         self.energy = 1000
         self.transaction_id = None
         self.step = index  # where in a multi-step cycle this charger is
+
+    ANSWERS = {"GetLocalListVersion": {"listVersion": 0}, "GetConfiguration": {"configurationKey": []}}
+    """Answers to the central system's calls that carry more than a status (the local-list check
+    that follows every boot); every other call is accepted."""
+
+    def answer(self, call: list) -> bytes:
+        return orjson.dumps([3, call[1], self.ANSWERS.get(call[2], {"status": "Accepted"})])
 
     def uid(self) -> str:
         self.seq += 1
@@ -190,6 +198,7 @@ class Charger201(Charger):
     2.0.1's messages: the station names its transactions and numbers its TransactionEvents."""
 
     TOKEN_TYPE = "ISO14443"
+    ANSWERS = {"GetLocalListVersion": {"versionNumber": 0}}
 
     def __init__(self, index: int, workload: str) -> None:
         super().__init__(index, workload)
@@ -282,8 +291,8 @@ async def _roundtrip(ws, charger: Charger, frame, stats: Stats | None, t0: float
         msg = orjson.loads(await ws.recv(decode=False))
         if msg[1] == uid:  # our answer (or, from the echo server, our own frame)
             break
-        if msg[0] == 2:  # a call from the central system: accept it
-            await ws.send(orjson.dumps([3, msg[1], {"status": "Accepted"}]), text=True)
+        if msg[0] == 2:
+            await ws.send(charger.answer(msg), text=True)
     done = time.perf_counter()
     if msg[0] == 4:
         if stats is not None:
@@ -293,6 +302,14 @@ async def _roundtrip(ws, charger: Charger, frame, stats: Stats | None, t0: float
     if stats is not None:
         stats.answered += 1
         stats.lat_us.append(min(int((done - sent) * 1e6), 0xFFFFFFFF))
+
+
+async def _answer_calls(ws, charger: Charger) -> None:
+    """An idle charger still answers the central system's calls, at once, as a real one does."""
+    while True:
+        msg = orjson.loads(await ws.recv(decode=False))
+        if msg[0] == 2:
+            await ws.send(charger.answer(msg), text=True)
 
 
 async def _charger_task(url, charger, args, stats: Stats, ready: asyncio.Event, go: list, connected: list,
@@ -314,7 +331,8 @@ async def _charger_task(url, charger, args, stats: Stats, ready: asyncio.Event, 
                 await asyncio.sleep(0.005)
             start, end = go[0], go[1]
             if args.mode == "idle":
-                await asyncio.sleep(max(0.0, end - time.monotonic()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_answer_calls(ws, charger), max(0.0, end - time.monotonic()))
                 return
             if args.mode == "closed":
                 while time.monotonic() < end:
