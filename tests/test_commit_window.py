@@ -82,3 +82,26 @@ async def test_over_ocpp_a_start_is_answered_while_a_reading_waits_and_the_readi
             assert started[0] == 3 and started[2]["transactionId"] > 0
             assert await metering.receive() == [3, "m1", {}]
         assert stored(path, "SELECT count(*) FROM meter_values") == 1
+
+
+def test_a_charger_sending_readings_alone_is_held_back_a_few_times_not_at_each_reading() -> None:
+    """One charger replaying its backlog (each reading answered before it sends the next) finds no
+    company in any hold: after each lone hold the next 1, 2, 4, ... readings commit at once."""
+    holds = db.HoldPolicy()
+    held = []
+    for n in range(40):
+        if holds.hold_next():
+            held.append(n)
+            holds.held(company=False)
+    assert held == [0, 2, 5, 10, 19, 36]
+
+    # readings of other chargers joining a hold: every reading is held again
+    holds.held(company=True)
+    assert all(holds.hold_next() for _ in range(5))
+
+
+def test_the_back_off_is_bounded() -> None:
+    holds = db.HoldPolicy()
+    for _ in range(20):
+        holds.held(company=False)
+    assert holds.skip == db.HOLD_BACKOFF_MAX

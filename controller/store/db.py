@@ -47,7 +47,12 @@ three readings a commit at that rate, under 4 KB written per reading instead of 
 still follows the commit, so a reading's answer is up to this much later, which a charger does
 not notice (its call timeout is tens of seconds; the reading carries its own timestamp). Any other
 write (a start, a stop, an authorization) ends the wait at once. A busy site, whose commits fill
-by themselves, has COALESCE_S instead, so its answers are not held back."""
+by themselves, has COALESCE_S instead, so its answers are not held back; a site whose writes come
+further apart on average than the window holds nothing either (no other reading is likely to join,
+the wait would only delay the answer)."""
+HOLD_BACKOFF_MAX = 64
+"""After a hold that found no other write to share its commit, the next 1, 2, 4, ... up to this
+many readings commit without holding (see HoldPolicy)."""
 WAL_CHECKPOINT_PAGES = 4000  # copy the WAL into the file once it holds this many pages (4 MiB)
 BUSY_TIMEOUT_S = 30  # how long a write waits for a lock held by another process (a backup)
 # Primary SQLite result codes that mean "the database cannot take writes now" (not "this write is
@@ -116,6 +121,29 @@ class _Write:
     error: BaseException | None = None
 
 
+class HoldPolicy:
+    """Whether the next reading waits for company, from how the last holds went. A hold pays when
+    other chargers' readings join it; when one charger sends alone (a backlog it replays after a
+    reconnect, each reading answered before the next is sent) nothing can join, and holding each
+    reading would only slow it down tenfold. So a hold that found no company makes the next 1, 2,
+    4, ... readings (up to HOLD_BACKOFF_MAX) commit at once, and one that found company ends that.
+    Writer thread only."""
+
+    def __init__(self) -> None:
+        self.alone = 0  # holds in a row that found no company
+        self.skip = 0  # readings still to commit without holding
+
+    def hold_next(self) -> bool:
+        if self.skip:
+            self.skip -= 1
+            return False
+        return True
+
+    def held(self, company: bool) -> None:
+        self.alone = 0 if company else min(2 * self.alone or 1, HOLD_BACKOFF_MAX)
+        self.skip = self.alone
+
+
 class Store:
     """Runs query functions `fn(conn, *args)` (from the modules of this package) off the loop.
 
@@ -168,6 +196,7 @@ class Store:
         self._stopping = False
         self._idle = False  # the writer thread waits for a notify (guarded by _wakeup)
         self._holding = False  # the writer thread holds readings for READINGS_WINDOW_S (guarded by _wakeup)
+        self._holds = HoldPolicy()
         self._gap = 1.0  # running mean of the seconds between two queued writes (guarded by _wakeup)
         self._last_queued = 0.0  # time.monotonic() when the last write was queued (guarded by _wakeup)
         self._token: trio.lowlevel.TrioToken | None = None
@@ -263,7 +292,7 @@ class Store:
                 self._wakeup.wait()
                 self._idle = False
             quiet = self._gap >= COALESCE_WHEN_S
-            if quiet:
+            if quiet and self._gap < READINGS_WINDOW_S and self._queue[0].telemetry and self._holds.hold_next():
                 self._hold_readings()
         if not quiet and not self._stopping:
             try:
@@ -284,12 +313,13 @@ class Store:
             while not self._stopping and all(request.telemetry for request in self._queue):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return
+                    break
                 self._wakeup.wait(left)
         except OSError:  # only an optimisation, as above
-            return
+            pass
         finally:
             self._holding = False
+        self._holds.held(company=len(self._queue) > 1)
 
     def _wake(self, batch: list[_Write]) -> None:
         """In the Trio thread: the batch is done, its writers go on; the writer thread may take the next."""
