@@ -7,6 +7,8 @@ exactly those sections.
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 from typing import Any
 
@@ -38,9 +40,15 @@ SECTIONS = (system.SECTION, chargers.SECTION, transactions.SECTION, id_tags.SECT
 """The document's sections, one per resource module `create_app` registers."""
 
 
-def openapi_document() -> dict[str, Any]:
-    """The API's OpenAPI 3.1 document (a new one each call)."""
+@functools.cache
+def _document() -> dict[str, Any]:
     return openapi.build_document(SECTIONS)
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI 3.1 document, a copy for each caller: it is built once per process (it
+    depends on the code alone, and building it is most of an app's creation)."""
+    return copy.deepcopy(_document())
 
 
 async def drain_body(response: Response) -> None:

@@ -16,6 +16,7 @@ import orjson
 import trio
 
 from controller.authorization import IdTag
+from controller.http_clients import tls
 from controller.live_config import LiveConfig
 from controller.timefmt import normalize
 from controller.upstream.delivery import SIGNATURE_HEADER, sign
@@ -34,7 +35,7 @@ class CardDecisions:
     async def run(self, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         """Holds the HTTP client (its connections are reused from one card to the next)."""
         async with httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": "evedge"},
-                                     transport=self._transport) as client:
+                                     transport=self._transport, verify=tls()) as client:
             self._client = client
             task_status.started()
             await trio.sleep_forever()

@@ -29,6 +29,7 @@ import httpx
 import orjson
 import trio
 
+from controller.http_clients import tls
 from controller.store import outbox
 from controller.timefmt import iso, parse_iso
 from controller.upstream.config import UpstreamSection
@@ -151,7 +152,7 @@ class Delivery:
         self._clock0, self._wall0 = trio.current_time(), time.time()
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(self.config.timeout_s), follow_redirects=False,
-            headers={"User-Agent": "evedge"}, transport=self._transport,
+            headers={"User-Agent": "evedge"}, transport=self._transport, verify=tls(),
         )
         async with client, trio.open_nursery() as nursery:
             self._client = client

@@ -12,6 +12,7 @@ import logging
 import httpx
 import trio
 
+from controller.http_clients import tls
 from controller.public_charging.providers.base import Hold, PaymentDeclined, PaymentError, PaymentUnavailable
 
 log = logging.getLogger("evedge.public_charging.stripe")
@@ -48,7 +49,7 @@ class StripeProvider:
         self.backoff_s = BACKOFF_S  # waits between the attempts of one call
         self._client = httpx.AsyncClient(
             base_url=api_base.rstrip("/"), timeout=timeout_s,
-            headers={"Authorization": f"Bearer {secret_key}", "Stripe-Version": "2024-06-20"},
+            headers={"Authorization": f"Bearer {secret_key}", "Stripe-Version": "2024-06-20"}, verify=tls(),
         )
 
     async def _request(self, method: str, path: str, data: dict | None = None, key: str | None = None) -> dict:
