@@ -7,7 +7,6 @@ exactly those sections.
 
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 from typing import Any
@@ -41,14 +40,10 @@ SECTIONS = (system.SECTION, chargers.SECTION, transactions.SECTION, id_tags.SECT
 
 
 @functools.cache
-def _document() -> dict[str, Any]:
-    return openapi.build_document(SECTIONS)
-
-
 def openapi_document() -> dict[str, Any]:
-    """The API's OpenAPI 3.1 document, a copy for each caller: it is built once per process (it
-    depends on the code alone, and building it is most of an app's creation)."""
-    return copy.deepcopy(_document())
+    """The API's OpenAPI 3.1 document, built once per process and shared (read it, never change
+    it): it depends on the code alone, and building it was most of an app's creation."""
+    return openapi.build_document(SECTIONS)
 
 
 async def drain_body(response: Response) -> None:
