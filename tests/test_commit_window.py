@@ -105,3 +105,26 @@ def test_the_back_off_is_bounded() -> None:
     for _ in range(20):
         holds.held(company=False)
     assert holds.skip == db.HOLD_BACKOFF_MAX
+
+
+async def test_after_commit_hooks_run_once_the_row_can_be_read_and_never_for_a_rolled_back_write(tmp_path) -> None:
+    """What tells the loop's side to look at rows just written (public charging's worker) runs
+    after the commit: told before, it could look, find nothing yet, and never look again."""
+    store = Store(tmp_path)
+    seen: list[int] = []
+    try:
+        def write(conn: sqlite3.Connection, fail: bool) -> None:
+            create_pending(conn, CHARGER, 1, "TAG", "api")
+            store.after_commit(lambda: seen.append(stored(store.path, "SELECT count(*) FROM transactions")))
+            if fail:
+                raise ValueError("refused")
+
+        await store.write(write, False)
+        assert seen == [1]  # a new connection already finds the row
+        try:
+            await store.write(write, True)
+        except ValueError:
+            pass
+        assert seen == [1]  # rolled back: not told
+    finally:
+        store.close()

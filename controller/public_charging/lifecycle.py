@@ -332,8 +332,11 @@ class Lifecycle:
                                     completed_at=txn["stop_time"] or now_iso())
         else:
             return None
-        self._dirty = True  # the worker picks the change up after the commit (this is the writer thread)
+        self.store.after_commit(self._changed)  # the worker looks once the row can be read
         return row
+
+    def _changed(self) -> None:
+        self._dirty = True  # the worker's next tick reads the sessions (store's writer thread: a plain flag)
 
     async def stop(self, row: sqlite3.Row) -> sqlite3.Row:
         """Ask the charger to stop the session's charge; a charge already stopping or over is

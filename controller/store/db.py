@@ -210,6 +210,7 @@ class Store:
         self.outbox_queued = QueueTimes(last_id(self._writer))
         """When each upstream notification was queued, on the monotonic clock (its age for /healthz)."""
         self._stored = False  # the current group commit stored rows (writer thread only)
+        self._on_commit: list[Callable[[], None]] = []  # the current transaction's after_commit (writer thread)
 
     @property
     def queued(self) -> int:
@@ -458,6 +459,7 @@ class Store:
         changes = conn.total_changes
         generation = insert_generation()
         began = False
+        self._on_commit = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             began = True
@@ -478,7 +480,19 @@ class Store:
         if insert_generation() != generation:
             self.outbox_generation += 1
             self.outbox_queued.queued(last_id(conn))
+        for fn in self._on_commit:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - the writer thread never ends on a hook's bug
+                log.exception("after-commit hook failed")
         return None, began
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """(Inside a write, in the writer thread) call `fn()` there once the write's transaction
+        has committed, never if it is rolled back. For what tells the loop's side to look at the
+        rows just written: told before the commit, it could look, find nothing yet, and never
+        look again."""
+        self._on_commit.append(fn)
 
     def _rollback(self) -> None:
         try:
