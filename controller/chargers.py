@@ -502,10 +502,14 @@ class ChargerRegistry:
         return state.registration
 
     async def reported(self, state: ChargerState, kind: str, status: str, detail: dict | None = None) -> None:
-        """A firmware, diagnostics or log status the charger sent, kept with its time."""
-        await self.store.write(reports.add_report, state.id, kind, status,
-                               orjson.dumps(detail).decode() if detail else None, now_iso())
-        setattr(state, REPORTED[kind], status)
+        """A firmware, diagnostics or log status the charger sent, kept with its time. The charger's
+        latest status changes as the commit ends, so the API never shows the history ahead of it."""
+        def write(conn: sqlite3.Connection) -> None:
+            reports.add_report(conn, state.id, kind, status, orjson.dumps(detail).decode() if detail else None,
+                               now_iso())
+            self.store.after_commit(lambda: setattr(state, REPORTED[kind], status))
+
+        await self.store.write(write)
 
     def heartbeat(self, state: ChargerState) -> str:
         state.last_heartbeat = now = now_iso()
