@@ -522,11 +522,11 @@ class Transactions:
         def write(conn: sqlite3.Connection) -> float | None:
             booked, running = energy, None
             if transaction_id is not None and energy is not None:
-                txn = q.get(conn, transaction_id)
-                if txn is not None and txn["charger_id"] == charger_id:
+                charge = q.charge(conn, transaction_id)
+                if charge is not None and charge.charger_id == charger_id:
                     if self.energy_source is not None and at is not None:
-                        booked = self.booked_energy(charger_id, connector_id, energy, at, txn["energy_source"])
-                    running = booked if txn["status"] in ("active", "stopping") else None
+                        booked = self.booked_energy(charger_id, connector_id, energy, at, charge.energy_source)
+                    running = booked if charge.status in ("active", "stopping") else None
             q.add_meter_values(conn, charger_id, connector_id, transaction_id, report.samples, booked)
             if book_live:
                 self.chargers.book_reading(conn, charger_id, connector_id, energy, power, at)

@@ -27,6 +27,7 @@ import trio
 from controller import errors
 from controller.elapsed import QueueTimes
 from controller.store import integrity, space, transactions
+from controller.store.connection import WriteConnection
 from controller.store.data_dir import Books, DataDirLock, check_books, mark_books
 from controller.store.outbox import OutboxEvent, insert_events, insert_generation, last_id
 from controller.store.schema import identity, migrate
@@ -64,8 +65,9 @@ _STORAGE_CODES = {
 }
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+def connect(path: Path) -> WriteConnection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S,
+                           factory=WriteConnection)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
@@ -105,7 +107,7 @@ _BESIDE: contextvars.ContextVar[list[Callable[[sqlite3.Connection], None]] | Non
     "evedge_beside_next_write", default=None)
 
 
-@dataclass
+@dataclass(eq=False, slots=True)  # a write equals only itself (the writer thread looks for _STOP in a batch)
 class _Write:
     fn: Callable[..., Any]
     args: tuple
@@ -189,7 +191,7 @@ class Store:
         """What is wrong with the file (a failed quick_check, a damaged page met); /healthz fails."""
         integrity.checked(self, integrity.quick_check(self.path))
         self._queue: deque[_Write] = deque()  # waiting for the writer thread; guarded by _wakeup
-        self._wakeup = threading.Condition()
+        self._wakeup = threading.Condition(threading.Lock())  # never taken twice by one thread
         self._running: list[_Write] = []  # the batch on disk now (writer thread)
         self._thread: threading.Thread | None = None
         self._woken = True  # the last batch's writers were woken (guarded by _wakeup)
@@ -360,6 +362,8 @@ class Store:
             request.result = request.fn(self._writer)
         except BaseException as exc:  # handed to its caller
             request.error = exc
+        finally:
+            self._writer.forget_all()  # it may have changed anything
         request.done = True
 
     @staticmethod
@@ -464,12 +468,19 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             began = True
             for request in batch:
+                if request.telemetry != conn.deferring:  # readings' rows are written before anything else runs
+                    conn.flush()
+                    conn.deferring = request.telemetry
                 request.result, request.error = None, None
                 request.result = request.fn(conn, *request.args, **request.kwargs)
-                insert_events(conn, request.events)
+                if request.events:
+                    insert_events(conn, request.events)
                 if request.beside is not None:
                     request.beside(conn)
+            conn.deferring = False
+            conn.flush()
             conn.execute("COMMIT")
+            conn.committed()
         except Exception as exc:
             self._rollback()
             self._failed(exc)
@@ -495,6 +506,8 @@ class Store:
         self._on_commit.append(fn)
 
     def _rollback(self) -> None:
+        self._writer.deferring = False
+        self._writer.rolled_back()
         try:
             if self._writer.in_transaction:
                 self._writer.execute("ROLLBACK")

@@ -9,6 +9,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from controller.store import meter_samples
+from controller.store.connection import WriteConnection
 from controller.timefmt import now_iso
 
 OPEN_STATUSES = ("pending", "active", "stopping")
@@ -16,6 +17,37 @@ OPEN_STATUSES = ("pending", "active", "stopping")
 
 def get(conn: sqlite3.Connection, transaction_id: int) -> sqlite3.Row | None:
     return conn.execute("SELECT * FROM transactions WHERE id = ?", (transaction_id,)).fetchone()
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What a reading needs to know of its charge."""
+
+    charger_id: str
+    status: str
+    energy_source: str | None
+
+
+def charge(conn: sqlite3.Connection, transaction_id: int) -> Charge | None:
+    """A charge's charger, status and energy source; the write connection remembers them (every
+    reading of a running charge asks), and every function here that updates a charge's row
+    forgets them (`_updated`)."""
+    memo = conn if isinstance(conn, WriteConnection) else None
+    if memo is not None and (known := memo.recall(("charge", transaction_id))) is not None:
+        return known
+    row = conn.execute("SELECT charger_id, status, energy_source FROM transactions WHERE id = ?",
+                       (transaction_id,)).fetchone()
+    if row is None:
+        return None
+    found = Charge(*row)
+    if memo is not None:
+        memo.remember(("charge", transaction_id), found)
+    return found
+
+
+def _updated(conn: sqlite3.Connection, transaction_id: int) -> None:
+    if isinstance(conn, WriteConnection):
+        conn.forget(("charge", transaction_id))
 
 
 def latest_wh(conn: sqlite3.Connection, row: sqlite3.Row) -> float | None:
@@ -136,6 +168,7 @@ def has_pending_tag(conn: sqlite3.Connection, charger_id: str, id_tag: str) -> b
 
 
 def set_status(conn: sqlite3.Connection, transaction_id: int, status: str, stop_reason: str | None = None) -> None:
+    _updated(conn, transaction_id)
     conn.execute(
         "UPDATE transactions SET status = ?, stop_reason = coalesce(?, stop_reason), updated_at = ? WHERE id = ?",
         (status, stop_reason, now_iso(), transaction_id),
@@ -164,6 +197,7 @@ def begin(conn: sqlite3.Connection, *, charger_id: str, connector_id: int, id_ta
     status = "active"
     if pending is not None:
         transaction_id = pending["id"]
+        _updated(conn, transaction_id)
         conn.execute(
             "UPDATE transactions SET status = ?, connector_id = ?, id_tag = ?, id_tag_status = ?, meter_start = ?,"
             " meter_last = ?, start_time = ?, reservation_id = ?, start_key = ?, energy_source = ?,"
@@ -199,6 +233,7 @@ def close_by_controller(conn: sqlite3.Connection, transaction_id: int, stop_time
     """Complete a charge whose stop we will not hear: its last reading, stop reason Other,
     `closed_by` controller (a late stop from the charger still replaces this guess: `finish`)."""
     latest = latest_wh(conn, get(conn, transaction_id))
+    _updated(conn, transaction_id)
     conn.execute(
         "UPDATE transactions SET status = 'completed', meter_stop = ?, meter_last = ?, stop_time = ?,"
         " stop_reason = 'Other', closed_by = 'controller', updated_at = ? WHERE id = ?",
@@ -225,6 +260,7 @@ def finish(conn: sqlite3.Connection, *, transaction_id: int, charger_id: str, me
     """
     row = get(conn, transaction_id)
     now = now_iso()
+    _updated(conn, transaction_id)
     if row is not None and row["charger_id"] == charger_id:
         if row["status"] != "completed":
             suspect = ",".join(filter(None, [row["clock_suspect"], "stop" if stop_suspect else None])) or None
@@ -281,24 +317,35 @@ def add_meter_values(conn: sqlite3.Connection, charger_id: str, connector_id: in
     sends the next one), so only those are compared, whatever the length of the charge. The
     latest energy is the greatest booked, so a replayed older sample does not shrink a running charge.
     """
-    shapes: dict[str, int] = {}
     rows = []
     for ts, sampled in samples:
         shape, values = meter_samples.split(sampled)
-        if (shape_id := shapes.get(shape)) is None:
-            shape_id = shapes[shape] = meter_samples.shape_id(conn, shape)
-        rows.append((ts, shape_id, values))
+        rows.append((ts, meter_samples.shape_id(conn, shape), values))
+    memo = conn if isinstance(conn, WriteConnection) else None
     if transaction_id is not None:
-        latest = {tuple(row) for row in conn.execute(
-            "SELECT timestamp, shape, vals FROM meter_values WHERE transaction_id = ? ORDER BY id DESC LIMIT ?",
-            (transaction_id, len(rows)))}
-        rows = [row for row in rows if row not in latest]
+        # the transaction's latest rows: remembered from its last reading, else read
+        latest = memo.recall(("readings", transaction_id)) if memo is not None else None
+        if latest is None or len(latest) < len(rows):
+            if memo is not None:
+                memo.flush()
+            latest = [tuple(row) for row in conn.execute(
+                "SELECT timestamp, shape, vals FROM meter_values WHERE transaction_id = ? ORDER BY id DESC LIMIT ?",
+                (transaction_id, len(rows)))][::-1]
+        latest = set(latest[len(latest) - len(rows):])
+        fresh = [row for row in rows if row not in latest]
+        if memo is not None and len(fresh) == len(rows):
+            memo.remember(("readings", transaction_id), tuple(rows))
+        elif memo is not None:
+            memo.forget(("readings", transaction_id))  # read again next time
+        rows = fresh
     booked = energy_wh if transaction_id is not None else None
-    conn.executemany(
-        "INSERT INTO meter_values (charger_id, connector_id, transaction_id, timestamp, shape, vals, energy_wh)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(charger_id, connector_id, transaction_id, *row, booked) for row in rows],
-    )
+    for row in rows:
+        stored = (charger_id, connector_id, transaction_id, *row, booked)
+        if memo is None or not memo.defer(READING_INSERT, stored):
+            conn.execute(f"{READING_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?)", stored)
+
+
+READING_INSERT = "INSERT INTO meter_values (charger_id, connector_id, transaction_id, timestamp, shape, vals, energy_wh)"
 
 
 def settle_running(conn: sqlite3.Connection) -> int:
