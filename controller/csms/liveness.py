@@ -27,23 +27,22 @@ class Liveness:
         """The charger sent something."""
         self.last_heard = trio.current_time()
 
-    async def wait_silent(self) -> float:
-        """Return once nothing has come from the charger for `offline_after()` seconds: how long."""
-        async with trio.open_nursery() as nursery:
-            while True:
-                # Deadlines compared with the clock, never differences with limits: with floats,
-                # now - heard < limit does not imply heard + limit > now, and a check that says
-                # "not yet" must not wake at once, for ever.
-                limit, now = self.offline_after(), trio.current_time()
-                if now >= self.last_heard + limit:
-                    nursery.cancel_scope.cancel()
-                    return now - self.last_heard
-                if now < self.last_heard + limit / 2:
-                    await trio.sleep_until(self.last_heard + limit / 2)
-                    continue
-                if not self._pinging:
-                    nursery.start_soon(self._ping)
-                await trio.sleep_until(self.last_heard + limit)
+    async def wait_silent(self, nursery: trio.Nursery) -> float:
+        """Return once nothing has come from the charger for `offline_after()` seconds: how long.
+        Pings run in `nursery` (the connection's: they end with it)."""
+        while True:
+            # Deadlines compared with the clock, never differences with limits: with floats,
+            # now - heard < limit does not imply heard + limit > now, and a check that says
+            # "not yet" must not wake at once, for ever.
+            limit, now = self.offline_after(), trio.current_time()
+            if now >= self.last_heard + limit:
+                return now - self.last_heard
+            if now < self.last_heard + limit / 2:
+                await trio.sleep_until(self.last_heard + limit / 2)
+                continue
+            if not self._pinging:
+                nursery.start_soon(self._ping)
+            await trio.sleep_until(self.last_heard + limit)
 
     async def _ping(self) -> None:
         """One ping at a time: a charger that never answers has one outstanding, not one a round

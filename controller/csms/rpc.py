@@ -82,41 +82,46 @@ class RpcSession:
         self._serving = False
         self.address: str | None = None  # the charger's IP, read once at the handshake (server.py)
         self._liveness = Liveness(ws, offline_after) if offline_after is not None else None
+        self._inbox: trio.MemorySendChannel[Call] | None = None  # calls queued for _serve_calls while it runs
+        self._nursery: trio.Nursery  # run()'s: _serve_calls runs there
 
     def _label(self, action: str) -> str:
         """The action as a metrics label: a charger cannot mint new label values."""
         return action if action in self.dialect.known_actions else "other"
 
-    async def run(self) -> None:
+    async def run(self, beside: Callable[[], Awaitable[None]] | None = None) -> None:
         """Serve the connection until it closes; pending calls then fail with ConnectionLost.
+        `beside` runs alongside while the connection is open.
 
         Calls the charger sent before it went away are still handled (within DRAIN_S): a charger
         that sends StartTransaction and drops has its charge on the books even if it never resends.
         """
-        inbox_send, inbox_recv = trio.open_memory_channel[Call](INBOX_SIZE)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._serve_calls, inbox_recv)
+                self._nursery = nursery
                 try:
-                    # inbox_send closed: _serve_calls ends once the inbox is empty
-                    async with inbox_send, trio.open_nursery() as connection:
+                    async with trio.open_nursery() as connection:
                         if self._liveness is not None:
-                            connection.start_soon(self._watch, self._liveness, connection.cancel_scope)
-                        await self._read(inbox_send)
+                            connection.start_soon(self._watch, self._liveness, connection)
+                        if beside is not None:
+                            connection.start_soon(beside)
+                        await self._read()
                         connection.cancel_scope.cancel()
                 finally:
                     self._lost()
+                    if self._inbox is not None:
+                        self._inbox.close()  # the calls queued are still answered, then _serve_calls ends
                 nursery.cancel_scope.deadline = trio.current_time() + DRAIN_S
         finally:
             self._lost()
 
-    async def _watch(self, liveness: Liveness, reading: trio.CancelScope) -> None:
+    async def _watch(self, liveness: Liveness, connection: trio.Nursery) -> None:
         """End the session when the charger falls silent: calls to it fail at once from then on."""
-        quiet = await liveness.wait_silent()
+        quiet = await liveness.wait_silent(connection)
         log.warning("charger=%s silent for %.1f s (no frame, no answer to a WebSocket ping): offline",
                     self.charger_id, quiet)
         self._lost()
-        reading.cancel()
+        connection.cancel_scope.cancel()
 
     def _lost(self) -> None:
         """The connection is gone: no new calls to the charger, and the waiting ones fail now."""
@@ -125,7 +130,7 @@ class RpcSession:
         for _, waiter in pending.values():
             waiter.send_nowait(ConnectionLost(f"{self.charger_id} disconnected"))
 
-    async def _read(self, inbox: trio.MemorySendChannel) -> None:
+    async def _read(self) -> None:
         while True:
             try:
                 text = await self.ws.get_message()
@@ -148,8 +153,8 @@ class RpcSession:
                 continue
             if isinstance(frame, Call):
                 metrics.ocpp_message("in", self._label(frame.action), "call")
-                if self._serving or self._pending or inbox.statistics().current_buffer_used:
-                    await inbox.send(frame)  # behind the calls ahead of it, or while we wait for answers
+                if self._serving or self._pending or self._inbox is not None:
+                    await self._queue(frame)  # behind the calls ahead of it, or while we wait for answers
                 else:
                     await self._answer(frame)  # nothing ahead of it: answered here, one task switch less
             elif frame.unique_id in self._pending:
@@ -180,13 +185,28 @@ class RpcSession:
             await self._send(frames.encode_error(unique_id or "-1", code,
                                                  "binary frame: OCPP-J messages are text frames"))
 
+    async def _queue(self, call: Call) -> None:
+        """Queue a call for the second task, started for the calls queued and ended once they are
+        answered (an idle charger, most of them, holds no task and no queue for it)."""
+        if self._inbox is None:
+            self._inbox, inbox = trio.open_memory_channel[Call](INBOX_SIZE)
+            self._nursery.start_soon(self._serve_calls, inbox)
+        await self._inbox.send(call)
+
     async def _serve_calls(self, inbox: trio.MemoryReceiveChannel) -> None:
-        async for call in inbox:
-            self._serving = True
-            try:
-                await self._answer(call)
-            finally:
-                self._serving = False
+        try:
+            while True:
+                try:
+                    call = inbox.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    return
+                self._serving = True
+                try:
+                    await self._answer(call)
+                finally:
+                    self._serving = False
+        finally:
+            self._inbox = None  # no await since the inbox was found empty: the reader queues no call meanwhile
 
     async def _answer(self, call: Call) -> None:
         """Validate, dispatch and answer one call from the charger."""

@@ -161,10 +161,7 @@ class OcppServer:
         await registry.connected(state, link)
         log.info("charger=%s connected from %s:%s", charger_id, remote.address, remote.port)
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self.transactions.check_open_charges, charger_id)
-                await session.run()
-                nursery.cancel_scope.cancel()
+            await session.run(beside=partial(self.transactions.check_open_charges, charger_id))
         finally:
             with trio.CancelScope(shield=True):
                 await registry.disconnected(state, link)
