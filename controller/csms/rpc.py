@@ -16,6 +16,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import trio
@@ -102,12 +103,14 @@ class RpcSession:
                 try:
                     async with trio.open_nursery() as connection:
                         if self._liveness is not None:
-                            connection.start_soon(self._watch, self._liveness, connection)
+                            self._liveness.start(connection, partial(self._silent, connection.cancel_scope))
                         if beside is not None:
                             connection.start_soon(beside)
                         await self._read()
                         connection.cancel_scope.cancel()
                 finally:
+                    if self._liveness is not None:
+                        self._liveness.stop()
                     self._lost()
                     if self._inbox is not None:
                         self._inbox.close()  # the calls queued are still answered, then _serve_calls ends
@@ -115,13 +118,12 @@ class RpcSession:
         finally:
             self._lost()
 
-    async def _watch(self, liveness: Liveness, connection: trio.Nursery) -> None:
-        """End the session when the charger falls silent: calls to it fail at once from then on."""
-        quiet = await liveness.wait_silent(connection)
+    def _silent(self, reading: trio.CancelScope, quiet: float) -> None:
+        """The charger fell silent: the session ends, and calls to it fail at once from now on."""
         log.warning("charger=%s silent for %.1f s (no frame, no answer to a WebSocket ping): offline",
                     self.charger_id, quiet)
         self._lost()
-        connection.cancel_scope.cancel()
+        reading.cancel()
 
     def _lost(self) -> None:
         """The connection is gone: no new calls to the charger, and the waiting ones fail now."""

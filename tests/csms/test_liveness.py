@@ -36,11 +36,18 @@ class FakeWebSocket:
 
 
 async def silent(liveness: Liveness) -> float:
-    """wait_silent with its pings in a nursery of their own, ended with it (as the session's connection is)."""
+    """Watch `liveness` until it reports the charger silent: how long it had been quiet. Its pings
+    run in a nursery ended with the watch, as a session's connection ends."""
+    quiet: list[float] = []
     async with trio.open_nursery() as pings:
-        quiet = await liveness.wait_silent(pings)
+        gone = trio.Event()
+        liveness.start(pings, lambda seconds: (quiet.append(seconds), gone.set()))
+        try:
+            await gone.wait()
+        finally:
+            liveness.stop()
         pings.cancel_scope.cancel()
-    return quiet
+    return quiet[0]
 
 
 def test_the_default_follows_the_heartbeat_interval() -> None:
@@ -95,3 +102,26 @@ async def test_a_shorter_limit_applies_at_the_next_check(autojump_clock) -> None
         started = trio.current_time()
         quiet = await silent(liveness)
     assert quiet == pytest.approx(LIMIT / 2) and trio.current_time() - started == pytest.approx(LIMIT / 2)
+
+
+async def test_one_watch_keeps_each_connection_to_its_own_times(autojump_clock) -> None:
+    """Every connection is checked by the run's one watch at its own times: a dead one goes at
+    its limit, one that talks stays, one whose connection ended is never pinged nor reported,
+    and the watch holds nothing of it."""
+    dead, talking, ended = FakeWebSocket(answers=False), FakeWebSocket(answers=False), FakeWebSocket(answers=False)
+    gone: dict[str, float] = {}
+    started = trio.current_time()
+    async with trio.open_nursery() as pings:
+        watched: dict[str, Liveness] = {}
+        for name, ws in (("dead", dead), ("talking", talking), ("ended", ended)):
+            await trio.sleep(10)  # each connects 10 s after the one before
+            watched[name] = Liveness(ws, lambda: LIMIT)  # type: ignore[arg-type]
+            watched[name].start(pings, lambda quiet, name=name: gone.setdefault(name, trio.current_time() - started))
+        watched["ended"].stop()
+        for _ in range(int(3 * LIMIT / 300)):
+            await trio.sleep(300)
+            watched["talking"].heard()
+        pings.cancel_scope.cancel()
+    assert gone == {"dead": pytest.approx(10 + LIMIT)}
+    assert dead.pings == [pytest.approx(started + 10 + LIMIT / 2)] and talking.pings == ended.pings == []
+    assert watched["ended"].ws is None
