@@ -3,11 +3,12 @@
 The reader task sorts frames: answers to our calls wake the waiting caller; a call from the
 charger is answered by the reader itself when nothing is ahead of it and none of our calls awaits
 an answer (the common case, one task switch less per message), else it goes, in order, to a
-second task that validates and dispatches it. So a handler that waits for the disk never stops
-us from reading the answer to a call of ours already sent (one sent meanwhile is read once that
-handler is done), and each direction has at most one CALL outstanding, as OCPP-J requires.
-Handlers must not call the charger themselves: they may run in the reader. A third task ends the
-session when the charger falls silent (csms/liveness.py: no frame, no answer to a ping).
+second task that validates and dispatches it (started for the calls queued, gone once they are
+answered). So a handler that waits for the disk never stops us from reading the answer to a call
+of ours already sent (one sent meanwhile is read once that handler is done), and each direction
+has at most one CALL outstanding, as OCPP-J requires. Handlers must not call the charger
+themselves: they may run in the reader. The session ends when the charger falls silent
+(csms/liveness.py: no frame, no answer to a ping; one watch for every connection).
 """
 
 from __future__ import annotations
