@@ -20,6 +20,7 @@ from typing import Any
 MEMO_MAX = 4096  # facts kept; the oldest go first (a fact forgotten is read again)
 _GONE = object()
 _CHUNKS = (128, 32, 8, 2, 1)  # rows per INSERT: few statement texts, each prepared once
+_VARIABLES = 999  # values one statement may bind in any SQLite (newer ones take more)
 
 
 class WriteConnection(sqlite3.Connection):
@@ -44,7 +45,7 @@ class WriteConnection(sqlite3.Connection):
         for insert, rows in deferred.items():
             marks = "(" + ", ".join("?" * len(rows[0])) + ")"
             at = 0
-            for size in _CHUNKS:
+            for size in (n for n in _CHUNKS if n * len(rows[0]) <= _VARIABLES or n == 1):
                 while len(rows) - at >= size:
                     chunk = rows[at:at + size]
                     self.execute(f"{insert} VALUES {', '.join([marks] * size)}",
