@@ -65,9 +65,9 @@ _STORAGE_CODES = {
 }
 
 
-def connect(path: Path) -> WriteConnection:
+def connect(path: Path, factory: type[sqlite3.Connection] = sqlite3.Connection) -> Any:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S,
-                           factory=WriteConnection)
+                           factory=factory)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
@@ -172,7 +172,7 @@ class Store:
         try:
             check_books(data_dir, self.path, new_books)
             try:
-                self._writer = connect(self.path)
+                self._writer: WriteConnection = connect(self.path, WriteConnection)
                 if space.prepare(self._writer):
                     log.info("database file rewritten with %d-byte pages and incremental vacuum (once)",
                              space.PAGE_SIZE)
