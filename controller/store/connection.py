@@ -15,7 +15,10 @@ reading cost none of its own:
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 MEMO_MAX = 4096  # facts kept; the oldest go first (a fact forgotten is read again)
 _GONE = object()
@@ -82,3 +85,21 @@ class WriteConnection(sqlite3.Connection):
         """The transaction was rolled back: its deferred rows and what it remembered are gone."""
         self._deferred.clear()
         self._pending.clear()
+
+
+def remembered(conn: sqlite3.Connection, key: Any, load: Callable[[], T | None]) -> T | None:
+    """What the write connection remembers under `key`, else `load()` (remembered if not None).
+    Any other connection (a test's, a tool's) just loads."""
+    if not isinstance(conn, WriteConnection):
+        return load()
+    if (known := conn.recall(key)) is not None:
+        return known
+    if (value := load()) is not None:
+        conn.remember(key, value)
+    return value
+
+
+def forget(conn: sqlite3.Connection, key: Any) -> None:
+    """The fact under `key` may have changed: the write connection reads it again next time."""
+    if isinstance(conn, WriteConnection):
+        conn.forget(key)

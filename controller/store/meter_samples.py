@@ -14,7 +14,7 @@ import sqlite3
 
 import orjson
 
-from controller.store.connection import WriteConnection
+from controller.store.connection import forget, remembered
 
 def split(sampled: list[dict]) -> tuple[str, str]:
     """(shape, values) of one reading's sampled values, both JSON text."""
@@ -38,15 +38,12 @@ def render(shape: str, values: str) -> str:
 def shape_id(conn: sqlite3.Connection, shape: str) -> int:
     """The id of a shape, stored on first use (inside the caller's transaction, so a rolled back
     write takes its new shape with it); the write connection remembers the ids it has seen."""
-    memo = conn if isinstance(conn, WriteConnection) else None
-    if memo is not None and (known := memo.recall(("shape", shape))) is not None:
-        return known
-    row = conn.execute("SELECT id FROM meter_shapes WHERE shape = ?", (shape,)).fetchone()
-    found = row[0] if row is not None else conn.execute(
-        "INSERT INTO meter_shapes (shape) VALUES (?)", (shape,)).lastrowid
-    if memo is not None:
-        memo.remember(("shape", shape), found)
-    return found
+    def load() -> int:
+        row = conn.execute("SELECT id FROM meter_shapes WHERE shape = ?", (shape,)).fetchone()
+        return row[0] if row is not None else conn.execute(
+            "INSERT INTO meter_shapes (shape) VALUES (?)", (shape,)).lastrowid
+
+    return remembered(conn, ("shape", shape), load)  # type: ignore[return-value]
 
 
 def readings(conn: sqlite3.Connection, where: str, args: tuple, limit: int = -1, offset: int = 0) -> list[dict]:
@@ -74,9 +71,8 @@ def delete_readings(conn: sqlite3.Connection, transaction_ids: list[int], limit:
     """Delete up to `limit` raw readings of these transactions; returns how many went. The
     transactions keep their start and stop readings and energy (columns of their own rows)."""
     marks = ",".join("?" * len(transaction_ids))
-    if isinstance(conn, WriteConnection):
-        for transaction_id in transaction_ids:
-            conn.forget(("readings", transaction_id))  # its latest readings may be gone
+    for transaction_id in transaction_ids:
+        forget(conn, ("readings", transaction_id))  # its latest readings may be gone
     return conn.execute(
         f"DELETE FROM meter_values WHERE id IN (SELECT id FROM meter_values WHERE transaction_id IN ({marks})"
         " LIMIT ?)", (*transaction_ids, limit)).rowcount

@@ -9,7 +9,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from controller.store import meter_samples
-from controller.store.connection import WriteConnection
+from controller.store.connection import WriteConnection, forget, remembered
 from controller.timefmt import now_iso
 
 OPEN_STATUSES = ("pending", "active", "stopping")
@@ -32,22 +32,16 @@ def charge(conn: sqlite3.Connection, transaction_id: int) -> Charge | None:
     """A charge's charger, status and energy source; the write connection remembers them (every
     reading of a running charge asks), and every function here that updates a charge's row
     forgets them (`_updated`)."""
-    memo = conn if isinstance(conn, WriteConnection) else None
-    if memo is not None and (known := memo.recall(("charge", transaction_id))) is not None:
-        return known
-    row = conn.execute("SELECT charger_id, status, energy_source FROM transactions WHERE id = ?",
-                       (transaction_id,)).fetchone()
-    if row is None:
-        return None
-    found = Charge(*row)
-    if memo is not None:
-        memo.remember(("charge", transaction_id), found)
-    return found
+    def load() -> Charge | None:
+        row = conn.execute("SELECT charger_id, status, energy_source FROM transactions WHERE id = ?",
+                           (transaction_id,)).fetchone()
+        return Charge(*row) if row is not None else None
+
+    return remembered(conn, ("charge", transaction_id), load)
 
 
 def _updated(conn: sqlite3.Connection, transaction_id: int) -> None:
-    if isinstance(conn, WriteConnection):
-        conn.forget(("charge", transaction_id))
+    forget(conn, ("charge", transaction_id))
 
 
 def latest_wh(conn: sqlite3.Connection, row: sqlite3.Row) -> float | None:
